@@ -1,0 +1,129 @@
+"""Source spans, user-facing errors and their rendering.
+
+Every mistake a user can make is a :class:`NetcError` holding one or more
+:class:`Diagnostic` entries; each is printed as ``file:line:col: error: message``,
+then the source line and a caret under the offending text.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Iterable
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of a source file: 1-based line and column, end column exclusive."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int | None = None
+    end_col: int | None = None
+
+    def shifted(self, offset: int, length: int | None = None) -> "Span":
+        """A span ``offset`` characters to the right on the same line (for text inside a block string)."""
+        col = self.col + offset
+        end = col + length if length is not None else None
+        return Span(self.file, self.line, col, self.line, end)
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass
+class Diagnostic:
+    message: str
+    span: Span | None = None
+    severity: str = "error"
+    notes: list[str] = field(default_factory=list)
+
+
+class NetcError(Exception):
+    """A user error: one or more located diagnostics. Exit code 2."""
+
+    def __init__(self, message: str | None = None, span: Span | None = None, *,
+                 diagnostics: Iterable[Diagnostic] | None = None, notes: Iterable[str] = ()):
+        self.diagnostics: list[Diagnostic] = list(diagnostics or [])
+        if message is not None:
+            self.diagnostics.insert(0, Diagnostic(message, span, notes=list(notes)))
+        super().__init__(self.diagnostics[0].message if self.diagnostics else "error")
+
+    @property
+    def message(self) -> str:
+        return self.diagnostics[0].message
+
+    @property
+    def span(self) -> Span | None:
+        return self.diagnostics[0].span
+
+
+class DiagnosticBag:
+    """Collects independent errors so a file reports all of them at once (up to a limit)."""
+
+    def __init__(self, limit: int = 20):
+        self.items: list[Diagnostic] = []
+        self.limit = limit
+
+    def add(self, err: NetcError) -> None:
+        for d in err.diagnostics:
+            if len(self.items) < self.limit:
+                self.items.append(d)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise NetcError(diagnostics=self.items)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean `x`?)' when a close match exists, else ''."""
+    choices = sorted(set(choices))
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
+class SourceCache:
+    """Text of the files diagnostics point into, for printing the source line."""
+
+    _texts: dict[str, str] = {}
+
+    @classmethod
+    def register(cls, name: str, text: str) -> None:
+        cls._texts[name] = text
+
+    @classmethod
+    def line(cls, name: str, line: int) -> str | None:
+        text = cls._texts.get(name)
+        if text is None:
+            return None
+        lines = text.splitlines()
+        return lines[line - 1] if 0 < line <= len(lines) else None
+
+
+def render(diag: Diagnostic) -> str:
+    """``file:line:col: error: message`` + source line + caret (+ notes)."""
+    out = []
+    if diag.span is not None:
+        s = diag.span
+        out.append(f"{s.file}:{s.line}:{s.col}: {diag.severity}: {diag.message}")
+        src = SourceCache.line(s.file, s.line)
+        if src is not None:
+            src = src.replace("\t", " ")
+            width = 1
+            if s.end_col is not None and (s.end_line in (None, s.line)) and s.end_col > s.col:
+                width = s.end_col - s.col
+            width = max(1, min(width, max(1, len(src) - s.col + 1)))
+            out.append(f"    {src}")
+            out.append("    " + " " * (s.col - 1) + "^" + "~" * (width - 1))
+    else:
+        out.append(f"netc: {diag.severity}: {diag.message}")
+    for n in diag.notes:
+        out.append(f"    note: {n}")
+    return "\n".join(out)
+
+
+def render_error(err: NetcError) -> str:
+    return "\n".join(render(d) for d in err.diagnostics)

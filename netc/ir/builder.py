@@ -1,0 +1,248 @@
+"""Builder: the API block definitions lower through. Infers shapes and checks operands.
+
+Each method adds one primitive node, computes its output shape, and raises a located
+:class:`NetcError` (at the block being lowered) when operands do not fit.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Iterator, Sequence
+
+from netc.diagnostics import NetcError
+from netc.ir.graph import Graph, Node, Origin, Prim, Shape, Value, Weight
+
+
+def fmt_shape(shape: Shape) -> str:
+    """(None, 28, 28, 38) -> 'Nx28x28x38' as users read shapes."""
+    return "x".join("N" if i == 0 and d is None else ("?" if d is None else str(d)) for i, d in enumerate(shape))
+
+
+def fmt_hw(shape: Shape) -> str:
+    return "x".join("?" if d is None else str(d) for d in shape[1:3])
+
+
+def same_pads(size: int | None, k: int, s: int) -> tuple[int | None, int, int]:
+    """TF SAME: (out, pad_before, pad_after); the extra pixel goes after."""
+    if size is None:
+        return None, 0, 0
+    out = -(-size // s)
+    total = max((out - 1) * s + k - size, 0)
+    return out, total // 2, total - total // 2
+
+
+def valid_out(size: int | None, k: int, s: int) -> int | None:
+    if size is None:
+        return None
+    return (size - k) // s + 1
+
+
+class Builder:
+    """Accumulates a :class:`Graph`. The semantic pass sets ``origin`` before lowering each block."""
+
+    def __init__(self, name: str = "netc_model"):
+        self.graph = Graph(name=name)
+        self._ids = 0
+        self._names: set[str] = set()
+        self.origin = Origin(None, "", "", "")
+        self._scope: list[str] = []
+
+    # ----------------------------------------------------------------- plumbing
+    def error(self, message: str) -> NetcError:
+        return NetcError(message, self.origin.span)
+
+    @contextlib.contextmanager
+    def scope(self, name: str) -> Iterator[None]:
+        """Nest sublayer names, as the original nests Keras layers (``conv1/expansion_conv``)."""
+        self._scope.append(name)
+        try:
+            yield
+        finally:
+            self._scope.pop()
+
+    def _path(self, name: str) -> str:
+        parts = [self.origin.stack, self.origin.block, *self._scope, name]
+        return "/".join(p for p in parts if p)
+
+    def _unique(self, name: str) -> str:
+        base, i = name, 1
+        while name in self._names:
+            name = f"{base}_{i}"
+            i += 1
+        self._names.add(name)
+        return name
+
+    def _add(self, prim: Prim, inputs: Sequence[Value], shape: Shape, name: str,
+             attrs: dict | None = None, weights: dict[str, Weight] | None = None) -> Value:
+        path = self._unique(self._path(name or prim.value))
+        self._ids += 1
+        out = Value(self._ids, tuple(shape), path)
+        origin = Origin(self.origin.span, self.origin.stack, self.origin.block, self.origin.text,
+                        path)
+        node = Node(prim, tuple(inputs), out, path, origin, attrs or {}, weights or {})
+        out.producer = node
+        self.graph.nodes.append(node)
+        return out
+
+    def _weight(self, layer: str, var: str, shape: tuple, role: str, *, ext_shape: tuple | None = None,
+                trainable: bool = True, fans: tuple[int, int] = (0, 0)) -> Weight:
+        prefix = self._path(layer)
+        return Weight(f"{prefix}/{var}", tuple(shape), role, tuple(ext_shape or shape), trainable, fans)
+
+    # ------------------------------------------------------------------- inputs
+    def input(self, name: str, shape: Shape) -> Value:
+        self._ids += 1
+        v = Value(self._ids, tuple(shape), self._unique(name))
+        node = Node(Prim.INPUT, (), v, v.name, self.origin, {"name": name})
+        v.producer = node
+        self.graph.nodes.append(node)
+        self.graph.inputs.append(v)
+        return v
+
+    # --------------------------------------------------------------- arithmetic
+    def affine(self, x: Value, scale: float, offset: float, name: str = "affine") -> Value:
+        return self._add(Prim.AFFINE, [x], x.shape, name, {"scale": float(scale), "offset": float(offset)})
+
+    def relu(self, x: Value, max_value: float | None = None, name: str = "act") -> Value:
+        return self._add(Prim.RELU, [x], x.shape, name, {"max_value": max_value})
+
+    def hardswish(self, x: Value, name: str = "act") -> Value:
+        return self._add(Prim.HARDSWISH, [x], x.shape, name)
+
+    def swish(self, x: Value, name: str = "act") -> Value:
+        return self._add(Prim.SWISH, [x], x.shape, name)
+
+    def sigmoid(self, x: Value, name: str = "act") -> Value:
+        return self._add(Prim.SIGMOID, [x], x.shape, name)
+
+    def prelu(self, x: Value, name: str = "act", per_channel: bool = False) -> Value:
+        """PReLU; Keras default (``per_channel=False``) has one alpha per (H, W, C) element."""
+        _, h, w, c = x.shape
+        if per_channel:
+            shape, axes = (1, 1, c), (1, 2)
+        else:
+            if h is None or w is None:
+                raise self.error(
+                    "activation `pre` (PReLU with one alpha per H x W x C element, as in tf_netbuilder) "
+                    f"needs a static input size, but this block's input is {fmt_shape(x.shape)}; "
+                    "give the input a fixed size, or use the per-channel PReLU `prc`")
+            shape, axes = (h, w, c), None
+        wt = self._weight(name, "alpha", shape, "alpha")
+        return self._add(Prim.PRELU, [x], x.shape, name, {"shared_axes": axes}, {"alpha": wt})
+
+    def _binary(self, prim: Prim, a: Value, b: Value, name: str, what: str,
+                a_name: str | None = None, b_name: str | None = None) -> Value:
+        out = []
+        for da, db in zip(a.shape, b.shape):
+            if da is None or db is None:
+                out.append(None if (da in (None, 1) and db in (None, 1)) else (da if db in (None, 1) else db))
+            elif da == db or db == 1:
+                out.append(da)
+            elif da == 1:
+                out.append(db)
+            else:
+                an, bn = a_name or a.name, b_name or b.name
+                raise self.error(f"{what}: shapes do not broadcast: `{an}` is {fmt_shape(a.shape)} "
+                                 f"but `{bn}` is {fmt_shape(b.shape)}")
+        return self._add(prim, [a, b], tuple(out), name)
+
+    def add(self, a: Value, b: Value, name: str = "add", **kw) -> Value:
+        return self._binary(Prim.ADD, a, b, name, "add", **kw)
+
+    def mul(self, a: Value, b: Value, name: str = "mul", **kw) -> Value:
+        return self._binary(Prim.MUL, a, b, name, "mul", **kw)
+
+    def concat(self, xs: Sequence[Value], name: str = "concat", names: Sequence[str] | None = None) -> Value:
+        names = list(names or [x.name for x in xs])
+        ref = xs[0]
+        for x, n in zip(xs[1:], names[1:]):
+            for axis in (1, 2):
+                if ref.shape[axis] is not None and x.shape[axis] is not None and ref.shape[axis] != x.shape[axis]:
+                    raise self.error(
+                        f"concat: spatial sizes differ: `{names[0]}` is {fmt_hw(ref.shape)} "
+                        f"({fmt_shape(ref.shape)}) but `{n}` is {fmt_hw(x.shape)} ({fmt_shape(x.shape)})")
+        h = next((x.shape[1] for x in xs if x.shape[1] is not None), None)
+        w = next((x.shape[2] for x in xs if x.shape[2] is not None), None)
+        c = sum(x.shape[3] for x in xs)
+        return self._add(Prim.CONCAT, list(xs), (None, h, w, c), name)
+
+    def resize(self, x: Value, factor: int = 2, mode: str = "bilinear", name: str = "resize") -> Value:
+        n, h, w, c = x.shape
+        shape = (n, None if h is None else h * factor, None if w is None else w * factor, c)
+        return self._add(Prim.RESIZE, [x], shape, name, {"scale": (factor, factor), "mode": mode})
+
+    # ----------------------------------------------------------- windowed ops
+    def _window(self, x: Value, k: int, s: int, padding: str, what: str) -> tuple[Shape, tuple]:
+        n, h, w, c = x.shape
+        if padding == "same":
+            oh, pt, pb = same_pads(h, k, s)
+            ow, pl, pr = same_pads(w, k, s)
+            pads = None if h is None or w is None else (pt, pl, pb, pr)
+        else:
+            for size in (h, w):
+                if size is not None and size < k:
+                    raise self.error(f"{what}: kernel {k}x{k} is larger than its {fmt_hw(x.shape)} input "
+                                     f"(padding VALID, input {fmt_shape(x.shape)})")
+            oh, ow = valid_out(h, k, s), valid_out(w, k, s)
+            pads = (0, 0, 0, 0)
+        return (n, oh, ow, c), pads
+
+    def conv(self, x: Value, filters: int, kernel: int, stride: int = 1, padding: str = "same",
+             groups: int = 1, bias: bool = False, name: str = "conv") -> Value:
+        """Conv2D (groups=1) or grouped conv; kernel layout HWIO with I = cin / groups."""
+        cin = x.channels
+        if cin % groups or filters % groups:
+            raise self.error(f"conv: {cin} input and {filters} output channels are not divisible "
+                             f"into {groups} groups")
+        shape, pads = self._window(x, kernel, stride, padding, "conv")
+        shape = shape[:3] + (filters,)
+        cin_g = cin // groups
+        kshape = (kernel, kernel, cin_g, filters)
+        fans = (kernel * kernel * cin_g, kernel * kernel * filters)
+        weights = {"kernel": self._weight(name, "kernel", kshape, "kernel", fans=fans)}
+        if bias:
+            weights["bias"] = self._weight(name, "bias", (filters,), "bias")
+        attrs = {"kernel_size": (kernel, kernel), "strides": (stride, stride), "padding": padding,
+                 "pads": pads, "groups": groups}
+        return self._add(Prim.CONV, [x], shape, name, attrs, weights)
+
+    def depthwise(self, x: Value, kernel: int, stride: int = 1, padding: str = "same",
+                  name: str = "depthwise_conv") -> Value:
+        """Depthwise conv (multiplier 1); stored (kh, kw, 1, C), saved as Keras' (kh, kw, C, 1)."""
+        c = x.channels
+        shape, pads = self._window(x, kernel, stride, padding, "depthwise conv")
+        fans = (kernel * kernel * c, kernel * kernel)
+        wt = self._weight(name, "depthwise_kernel", (kernel, kernel, 1, c), "depthwise_kernel",
+                          ext_shape=(kernel, kernel, c, 1), fans=fans)
+        attrs = {"kernel_size": (kernel, kernel), "strides": (stride, stride), "padding": padding,
+                 "pads": pads, "groups": c}
+        return self._add(Prim.CONV, [x], shape, name, attrs, {"kernel": wt})
+
+    def batchnorm(self, x: Value, name: str = "bn", epsilon: float = 1e-3, momentum: float = 0.99) -> Value:
+        c = (x.channels,)
+        weights = {
+            "gamma": self._weight(name, "gamma", c, "gamma"),
+            "beta": self._weight(name, "beta", c, "beta"),
+            "moving_mean": self._weight(name, "moving_mean", c, "moving_mean", trainable=False),
+            "moving_variance": self._weight(name, "moving_variance", c, "moving_variance", trainable=False),
+        }
+        return self._add(Prim.BATCHNORM, [x], x.shape, name, {"epsilon": epsilon, "momentum": momentum}, weights)
+
+    def pool(self, kind: str, x: Value, kernel: int, stride: int, padding: str = "valid",
+             name: str = "pool") -> Value:
+        prim = Prim.AVGPOOL if kind == "avg" else Prim.MAXPOOL
+        shape, pads = self._window(x, kernel, stride, padding, f"{kind}pool")
+        attrs = {"kernel_size": (kernel, kernel), "strides": (stride, stride), "padding": padding, "pads": pads}
+        return self._add(prim, [x], shape, name, attrs)
+
+    def global_avgpool(self, x: Value, name: str = "pool") -> Value:
+        n, _, _, c = x.shape
+        return self._add(Prim.GLOBAL_AVGPOOL, [x], (n, 1, 1, c), name)
+
+    # ----------------------------------------------------------------- outputs
+    def output(self, name: str, v: Value) -> None:
+        self.graph.outputs.append((name, v))
+
+
+def ceil_div(a: int, b: int) -> int:
+    return math.ceil(a / b)
