@@ -1,0 +1,82 @@
+"""The AST both frontends (`.net` text and YAML) produce. Every node carries a source span.
+
+Names keep their trailing `#` as the notation writes them (`img#`, `c3#`, `backbone#`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from netc.diagnostics import Span
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to an input, a stack or a labelled block: `c3#`."""
+
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class ArgToken:
+    """One `_`-separated layer argument as written (`se4`), split into code/value by the registry."""
+
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Block:
+    """`[label#]body`. ``kind`` is "layer" (`ir_r1_k3...`) or "op" (`cnct:a#:b#`, `select:img#`)."""
+
+    text: str
+    span: Span
+    kind: str
+    code: str
+    code_span: Span
+    label: str | None = None
+    label_span: Span | None = None
+    args: tuple[ArgToken, ...] = ()
+    refs: tuple[Ref, ...] = ()
+
+
+@dataclass
+class InputDecl:
+    """An input of the model: `img#norm1` with its size (H, W, C); H, W may be None (dynamic)."""
+
+    name: str
+    span: Span
+    op: str | None = None
+    op_span: Span | None = None
+    size: tuple[int | None, int | None] | None = None
+    channels: int | None = None
+    text: str = ""
+
+
+@dataclass
+class Stack:
+    name: str
+    span: Span
+    lines: list[list[Block]] = field(default_factory=list)
+
+    @property
+    def blocks(self) -> list[Block]:
+        return [b for line in self.lines for b in line]
+
+
+@dataclass
+class Spec:
+    """A whole model definition."""
+
+    file: str
+    input_stack: str = "inputs#"
+    input_stack_span: Span | None = None
+    input_lines: list[list[InputDecl]] = field(default_factory=list)
+    stacks: list[Stack] = field(default_factory=list)
+    outputs: list[Ref] = field(default_factory=list)
+    outputs_span: Span | None = None
+    source_format: str = "net"
+
+    @property
+    def inputs(self) -> list[InputDecl]:
+        return [d for line in self.input_lines for d in line]

@@ -1,0 +1,194 @@
+"""The YAML frontend: the seed's Python dict as YAML -> the same AST, with file positions.
+
+Read with PyYAML's safe composer (nodes keep line/column marks); block strings go through
+the `.net` grammar's ``one_block`` rule.
+"""
+from __future__ import annotations
+
+import yaml
+
+from netc import ast
+from netc.diagnostics import DiagnosticBag, NetcError, Span, did_you_mean
+from netc.frontends.text import parse_block_string, parse_input_string
+
+STR = "tag:yaml.org,2002:str"
+NULL = "tag:yaml.org,2002:null"
+INT = "tag:yaml.org,2002:int"
+KEYS = ("model_def", "model_ins", "model_outs", "in_chs", "input_size")
+
+
+def _span(file: str, node: yaml.Node) -> Span:
+    m, e = node.start_mark, node.end_mark
+    end_col = e.column + 1 if e.line == m.line else None
+    return Span(file, m.line + 1, m.column + 1, e.line + 1, end_col)
+
+
+def _text_span(file: str, node: yaml.ScalarNode) -> Span:
+    """Where the scalar's text starts (after an opening quote)."""
+    s = _span(file, node)
+    off = 1 if node.style in ("'", '"') else 0
+    return Span(s.file, s.line, s.col + off, s.line, s.col + off + len(node.value))
+
+
+def _kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    return {STR: "a string", INT: "a number", NULL: "null", "tag:yaml.org,2002:float": "a number",
+            "tag:yaml.org,2002:bool": "a boolean"}.get(node.tag, "a value")
+
+
+def _expect(node: yaml.Node, cls: type, what: str, file: str) -> None:
+    if not isinstance(node, cls) or (cls is yaml.ScalarNode and node.tag != STR):
+        raise NetcError(f"expected {what}, found {_kind(node)}", _span(file, node))
+
+
+def _string(node: yaml.Node, what: str, file: str) -> str:
+    _expect(node, yaml.ScalarNode, what, file)
+    return node.value
+
+
+def _int_list(node: yaml.Node, what: str, file: str, allow_null: bool = False) -> list[int] | None:
+    if allow_null and isinstance(node, yaml.ScalarNode) and node.tag == NULL:
+        return None
+    if not isinstance(node, yaml.SequenceNode):
+        raise NetcError(f"`{what}` must be a list of integers, found {_kind(node)}", _span(file, node))
+    out = []
+    for item in node.value:
+        if not (isinstance(item, yaml.ScalarNode) and item.tag == INT):
+            if allow_null and isinstance(item, yaml.ScalarNode) and item.tag == NULL:
+                out.append(None)
+                continue
+            raise NetcError(f"`{what}` must hold integers, found {_kind(item)}", _span(file, item))
+        out.append(int(item.value, 0))
+    return out
+
+
+def _mapping(node: yaml.MappingNode, file: str, what: str) -> list[tuple[yaml.Node, yaml.Node]]:
+    seen: dict[str, Span] = {}
+    for k, _ in node.value:
+        key = _string(k, f"a {what} name", file)
+        if key in seen:
+            raise NetcError(f"duplicate {what} `{key}` (first defined at line {seen[key].line})", _span(file, k))
+        seen[key] = _span(file, k)
+    return node.value
+
+
+def parse_yaml(text: str, file: str) -> ast.Spec:
+    """Parse the YAML form of a spec."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        msg = f"YAML syntax error: {err.problem or err.context}"
+        span = Span(file, mark.line + 1, mark.column + 1) if mark else Span(file, 1, 1)
+        raise NetcError(msg, span) from None
+    except yaml.YAMLError as err:  # pragma: no cover - reader errors carry no mark
+        raise NetcError(f"YAML error: {err}", Span(file, 1, 1)) from None
+    if root is None:
+        raise NetcError("empty spec: expected a mapping with `model_def`, `model_ins`, `model_outs`, `in_chs`",
+                        Span(file, 1, 1))
+    if not isinstance(root, yaml.MappingNode):
+        raise NetcError(f"expected a mapping with `model_def`, `model_ins`, `model_outs`, `in_chs`, "
+                        f"found {_kind(root)}", _span(file, root))
+    fields: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+    for k, v in _mapping(root, file, "key"):
+        if k.value not in KEYS:
+            raise NetcError(f"unknown key `{k.value}`{did_you_mean(k.value, KEYS)}", _span(file, k),
+                            notes=[f"the keys are {', '.join(KEYS)}"])
+        fields[k.value] = (k, v)
+    root_span = _span(file, root)
+    for key in ("model_def", "model_ins", "model_outs"):
+        if key not in fields:
+            raise NetcError(f"missing key `{key}`", Span(file, root_span.line, root_span.col))
+    spec = ast.Spec(file=file, source_format="yaml")
+    ins_node = fields["model_ins"][1]
+    spec.input_stack = _string(ins_node, "the input stack's name (`model_ins`)", file)
+    spec.input_stack_span = _text_span(file, ins_node)
+
+    bag = DiagnosticBag()
+    defs = fields["model_def"][1]
+    if not isinstance(defs, yaml.MappingNode):
+        raise NetcError(f"`model_def` must map stack names to lists of lists of block strings, "
+                        f"found {_kind(defs)}", _span(file, defs))
+    found_inputs = False
+    for k, v in _mapping(defs, file, "stack"):
+        name = k.value
+        groups = _groups(v, name, file)
+        if name == spec.input_stack:
+            found_inputs = True
+            for group in groups:
+                line = []
+                for item in group:
+                    try:
+                        line.append(parse_input_string(item.value, _text_span(file, item)))
+                    except NetcError as err:
+                        bag.add(err)
+                spec.input_lines.append(line)
+            continue
+        stack = ast.Stack(name, _text_span(file, k))
+        for group in groups:
+            line = []
+            for item in group:
+                try:
+                    line.append(parse_block_string(item.value, _text_span(file, item)))
+                except NetcError as err:
+                    bag.add(err)
+            stack.lines.append(line)
+        spec.stacks.append(stack)
+    if not found_inputs:
+        raise NetcError(f"`model_ins` names `{spec.input_stack}`, but `model_def` has no such stack"
+                        f"{did_you_mean(spec.input_stack, [k.value for k, _ in defs.value])}",
+                        spec.input_stack_span)
+
+    outs = fields["model_outs"][1]
+    spec.outputs_span = _span(file, outs)
+    if isinstance(outs, yaml.ScalarNode) and outs.tag == STR:
+        outs_items = [outs]
+    elif isinstance(outs, yaml.SequenceNode):
+        outs_items = outs.value
+    else:
+        raise NetcError(f"`model_outs` must be a list of stack names, found {_kind(outs)}", _span(file, outs))
+    for item in outs_items:
+        spec.outputs.append(ast.Ref(_string(item, "a stack name in `model_outs`", file), _text_span(file, item)))
+
+    _attach_sizes(spec, fields, file)
+    bag.raise_if_any()
+    return spec
+
+
+def _groups(node: yaml.Node, stack: str, file: str) -> list[list[yaml.ScalarNode]]:
+    if not isinstance(node, yaml.SequenceNode):
+        raise NetcError(f"stack `{stack}` must be a list of lists of block strings, found {_kind(node)}",
+                        _span(file, node))
+    groups = []
+    for g in node.value:
+        if not isinstance(g, yaml.SequenceNode):
+            hint = " (write it inside brackets: `[...]`)" if isinstance(g, yaml.ScalarNode) and g.tag == STR else ""
+            raise NetcError(f"each entry of stack `{stack}` must be a list of block strings, "
+                            f"found {_kind(g)}{hint}", _span(file, g))
+        for item in g.value:
+            _expect(item, yaml.ScalarNode, "a block string", file)
+        groups.append(g.value)
+    return groups
+
+
+def _attach_sizes(spec: ast.Spec, fields: dict, file: str) -> None:
+    inputs = spec.inputs
+    if "in_chs" not in fields:
+        raise NetcError("missing key `in_chs` (the channels of each input)", spec.input_stack_span)
+    chs_node = fields["in_chs"][1]
+    chs = _int_list(chs_node, "in_chs", file)
+    if len(chs) != len(inputs):
+        raise NetcError(f"`in_chs` has {len(chs)} entr{'y' if len(chs) == 1 else 'ies'} but `{spec.input_stack}` "
+                        f"declares {len(inputs)} input{'s' if len(inputs) != 1 else ''}", _span(file, chs_node))
+    size = None
+    if "input_size" in fields:
+        node = fields["input_size"][1]
+        size = _int_list(node, "input_size", file, allow_null=True)
+        if size is not None and len(size) != 2:
+            raise NetcError(f"`input_size` must be [H, W], found {len(size)} values", _span(file, node))
+    for decl, c, item in zip(inputs, chs, chs_node.value):
+        decl.channels = c
+        decl.size = (size[0], size[1]) if size is not None else (None, None)

@@ -1,0 +1,251 @@
+"""The registry: block types, argument codes, ops, input ops and activations, one entry each.
+
+A block type is one class (arguments, validation, lowering to IR primitives); its output shape,
+parameter count and MACs follow from the lowering. Adding a block touches no backend.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Callable, ClassVar
+
+from netc.ast import ArgToken, Block
+from netc.diagnostics import NetcError, Span, did_you_mean
+from netc.ir.builder import Builder
+from netc.ir.graph import Value
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds a spec cannot exceed without a flag (`--limit NAME=VALUE`)."""
+
+    repeats: int = 1000
+    channels: int = 65536
+    kernel: int = 255
+    stride: int = 255
+    input_size: int = 16384
+    params: int = 500_000_000
+    nodes: int = 2_000_000
+
+    def raised(self, name: str, value: int) -> "Limits":
+        if name not in self.__dataclass_fields__:
+            raise NetcError(f"unknown limit `{name}`{did_you_mean(name, self.__dataclass_fields__)}; "
+                            f"limits: {', '.join(self.__dataclass_fields__)}")
+        return Limits(**{**self.__dict__, name: value})
+
+
+@dataclass(frozen=True)
+class ArgCode:
+    """An argument code of layer blocks (`k3`: code `k`, value 3)."""
+
+    code: str
+    kind: str            # "int" | "ratio" | "act" | "flag"
+    doc: str
+    limit: str | None = None   # the Limits field that bounds it
+
+
+@dataclass(frozen=True)
+class Param:
+    """How a block type uses an argument code."""
+
+    required: bool = False
+    default: Any = None
+    ignored: bool = False     # accepted for compatibility, with a warning
+
+
+@dataclass(frozen=True)
+class Activation:
+    code: str
+    doc: str
+    lower: Callable[[Builder, Value, str], Value]
+
+
+@dataclass(frozen=True)
+class InputOp:
+    code: str
+    doc: str
+    lower: Callable[[Builder, Value], Value]
+
+
+class Args:
+    """Decoded arguments of one block string; ``a.k``, ``a.n`` ...; absent optional ones are defaults."""
+
+    def __init__(self, values: dict[str, Any], spans: dict[str, Span], block: Block):
+        self._values, self._spans, self.block = values, spans, block
+
+    def __getattr__(self, code: str) -> Any:
+        try:
+            return self.__dict__["_values"][code]
+        except KeyError:
+            raise AttributeError(code) from None
+
+    def span(self, code: str) -> Span:
+        return self._spans.get(code, self.block.span)
+
+    def replace(self, **kw: Any) -> "Args":
+        return Args({**self._values, **kw}, self._spans, self.block)
+
+
+class BlockType:
+    """A layer block (`cn`, `ir`, ...). Subclasses set ``code``, ``doc``, ``params`` and ``lower``."""
+
+    code: ClassVar[str]
+    doc: ClassVar[str]
+    params: ClassVar[dict[str, Param]] = {}
+    repeatable: ClassVar[bool] = True
+    stride_arg: ClassVar[str | None] = "s"     # set to 1 on copies 2..r
+
+    def warnings(self, a: Args) -> list[tuple[str, Span]]:
+        return []
+
+    def lower(self, b: Builder, a: Args, x: Value) -> Value:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class OpType:
+    """An op (`cnct:`, `mul:`, `up_x2:`): takes referenced tensors, or the current one(s)."""
+
+    code: str
+    doc: str
+    min_inputs: int
+    max_inputs: int | None
+    lower: Callable[[Builder, list[Value], list[str]], Value]
+
+
+@dataclass
+class Registry:
+    arg_codes: dict[str, ArgCode] = field(default_factory=dict)
+    blocks: dict[str, BlockType] = field(default_factory=dict)
+    ops: dict[str, OpType] = field(default_factory=dict)
+    input_ops: dict[str, InputOp] = field(default_factory=dict)
+    activations: dict[str, Activation] = field(default_factory=dict)
+
+    def _put(self, table: dict, key: str, value: Any, what: str) -> None:
+        if key in table:
+            raise ValueError(f"{what} `{key}` is registered twice")
+        table[key] = value
+
+    def arg(self, code: str, kind: str, doc: str, limit: str | None = None) -> None:
+        self._put(self.arg_codes, code, ArgCode(code, kind, doc, limit), "argument code")
+
+    def block(self, cls: type[BlockType]) -> type[BlockType]:
+        for code in cls.params:
+            if code not in self.arg_codes:
+                raise ValueError(f"block `{cls.code}` uses unregistered argument code `{code}`")
+        self._put(self.blocks, cls.code, cls(), "block type")
+        return cls
+
+    def op(self, code: str, doc: str, min_inputs: int = 1, max_inputs: int | None = None):
+        def deco(fn):
+            self._put(self.ops, code, OpType(code, doc, min_inputs, max_inputs, fn), "op")
+            return fn
+        return deco
+
+    def input_op(self, code: str, doc: str):
+        def deco(fn):
+            self._put(self.input_ops, code, InputOp(code, doc, fn), "input op")
+            return fn
+        return deco
+
+    def activation(self, code: str, doc: str):
+        def deco(fn):
+            self._put(self.activations, code, Activation(code, doc, fn), "activation")
+            return fn
+        return deco
+
+    # ---------------------------------------------------------------- decoding
+    def split_arg(self, tok: ArgToken) -> tuple[ArgCode, str]:
+        """Longest registered code that prefixes the token: `se4` is `se`, `s2` is `s`."""
+        best = None
+        for code in self.arg_codes:
+            if tok.text.startswith(code) and (best is None or len(code) > len(best)):
+                best = code
+        if best is None:
+            if not tok.text:
+                raise NetcError("empty argument (two `_` in a row)", tok.span)
+            raise NetcError(f"unknown argument `{tok.text}`{did_you_mean(tok.text, self.arg_codes)}",
+                            tok.span, notes=[f"argument codes: {', '.join(sorted(self.arg_codes))}"])
+        return self.arg_codes[best], tok.text[len(best):]
+
+    def decode_args(self, block: Block, btype: BlockType, limits: Limits) -> tuple[Args, list[tuple[str, Span]]]:
+        values: dict[str, Any] = {}
+        spans: dict[str, Span] = {}
+        warnings = []
+        for tok in block.args:
+            spec, raw = self.split_arg(tok)
+            if spec.code in values:
+                first = spans[spec.code]
+                raise NetcError(f"argument `{spec.code}` given twice (first at column {first.col})", tok.span)
+            param = btype.params.get(spec.code)
+            if param is None:
+                raise NetcError(f"block `{btype.code}` takes no argument `{spec.code}` ({spec.doc})", tok.span,
+                                notes=[f"`{btype.code}` takes: {_param_list(btype)}"])
+            values[spec.code] = self._value(spec, raw, tok, limits)
+            spans[spec.code] = tok.span
+            if param.ignored:
+                warnings.append((f"`{tok.text}` is ignored by `{btype.code}`", tok.span))
+        for code, param in btype.params.items():
+            if code not in values:
+                if param.required:
+                    doc = self.arg_codes[code].doc
+                    raise NetcError(f"block `{btype.code}` needs argument `{code}` ({doc}), e.g. "
+                                    f"`{block.text}_{_example(self.arg_codes[code])}`", block.code_span)
+                values[code] = param.default
+        return Args(values, spans, block), warnings
+
+    def _value(self, spec: ArgCode, raw: str, tok: ArgToken, limits: Limits) -> Any:
+        vspan = Span(tok.span.file, tok.span.line, tok.span.col + len(spec.code), tok.span.line,
+                     tok.span.col + len(spec.code) + max(1, len(raw)))
+        if spec.kind == "flag":
+            if raw:
+                raise NetcError(f"`{spec.code}` is a flag and takes no value (found `{tok.text}`)", vspan)
+            return True
+        if not raw:
+            raise NetcError(f"argument `{spec.code}` needs a value ({spec.doc}), e.g. `{_example(spec)}`", tok.span)
+        if spec.kind == "act":
+            if raw not in self.activations:
+                raise NetcError(f"unknown activation `{raw}`{did_you_mean(raw, self.activations)}", vspan,
+                                notes=["activations: " + ", ".join(
+                                    f"{a.code} ({a.doc})" for a in self.activations.values())])
+            return self.activations[raw]
+        if spec.kind == "int":
+            if not raw.isdigit():
+                raise NetcError(f"`{spec.code}` needs a whole number ({spec.doc}), found `{raw}`", vspan)
+            value = int(raw)
+            if value < 1:
+                raise NetcError(f"`{spec.code}{raw}`: {spec.doc} must be at least 1", vspan)
+            if spec.limit is not None:
+                bound = getattr(limits, spec.limit)
+                if value > bound:
+                    raise NetcError(f"`{spec.code}{raw}`: {spec.doc} {value} exceeds the limit of {bound} "
+                                    f"(raise it with `--limit {spec.limit}={value}`)", vspan)
+            return value
+        if spec.kind == "ratio":
+            m = re.fullmatch(r"(\d+(?:\.\d*)?|\.\d+)(?:/(\d+(?:\.\d*)?))?", raw)
+            if not m:
+                raise NetcError(f"`{spec.code}` needs a number like `6`, `2.5` or `1/3`, found `{raw}`", vspan)
+            num = Fraction(m.group(1))
+            den = Fraction(m.group(2)) if m.group(2) else Fraction(1)
+            if den == 0 or num == 0:
+                raise NetcError(f"`{spec.code}{raw}`: {spec.doc} must be greater than 0", vspan)
+            value = float(num / den)
+            if value > 1000:
+                raise NetcError(f"`{spec.code}{raw}`: {spec.doc} {value:g} is absurdly large (at most 1000)", vspan)
+            return value
+        raise AssertionError(spec.kind)  # pragma: no cover
+
+
+def _param_list(btype: BlockType) -> str:
+    parts = []
+    for code, p in btype.params.items():
+        parts.append(code + ("" if p.required else "?"))
+    return ", ".join(parts) + " (? = optional)"
+
+
+def _example(spec: ArgCode) -> str:
+    return {"int": f"{spec.code}3", "ratio": f"{spec.code}6", "act": f"{spec.code}re", "flag": spec.code}[spec.kind]
+
+
+REGISTRY = Registry()

@@ -1,0 +1,356 @@
+"""The semantic pass: resolve names, decode arguments, lower every block to the IR.
+
+Shapes are inferred while lowering (the builder checks operands), so each block's output
+shape, parameters and MACs come from its one definition in the registry. Independent errors
+are collected and reported together, one per root cause: a failed block poisons its label and
+its stack, and whatever depends on them is skipped silently.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from netc import ast
+from netc.blocks import REGISTRY
+from netc.diagnostics import Diagnostic, DiagnosticBag, NetcError, Span, did_you_mean
+from netc.ir.builder import Builder, fmt_shape
+from netc.ir.graph import Graph, Origin, Value
+from netc.registry import Limits
+
+
+class _Poisoned:
+    """Stands for a value whose producer failed; uses of it are skipped without a new error."""
+
+
+POISON = _Poisoned()
+
+
+@dataclass
+class BlockInfo:
+    """One row of the summary: a block string as written (all its repeat copies)."""
+
+    stack: str
+    names: list[str]                  # checkpoint block names of its copies (`layer_4`, `layer_5`, `c3`)
+    text: str
+    span: Span | None
+    shape: tuple | None
+    params: int = 0
+    macs: int = 0
+    copies: int = 1
+
+
+@dataclass
+class StackInfo:
+    name: str
+    span: Span
+    blocks: list[BlockInfo] = field(default_factory=list)
+    shape: tuple | None = None
+
+    @property
+    def params(self) -> int:
+        return sum(b.params for b in self.blocks)
+
+    @property
+    def macs(self) -> int:
+        return sum(b.macs for b in self.blocks)
+
+
+@dataclass
+class CheckedModel:
+    """A typed, checked model: the AST, the IR graph and per-block facts for the summary."""
+
+    spec: ast.Spec
+    graph: Graph
+    inputs: list[BlockInfo]
+    stacks: list[StackInfo]
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def params(self) -> int:
+        return self.graph.param_count()
+
+    @property
+    def macs(self) -> int:
+        return sum(n.macs() for n in self.graph.nodes)
+
+
+def _strip(name: str) -> str:
+    return name[:-1] if name.endswith("#") else name
+
+
+class Analyzer:
+    def __init__(self, spec: ast.Spec, limits: Limits):
+        self.spec, self.limits = spec, limits
+        self.b = Builder(name=_model_name(spec))
+        self.env: dict[str, Value | list[Value] | _Poisoned] = {}
+        self.defined: dict[str, Span] = {}     # every name the spec defines -> where
+        self.order: dict[str, int] = {}        # name -> position in definition order
+        self.bag = DiagnosticBag()
+        self.warnings: list[Diagnostic] = []
+        self.params = 0
+
+    # ------------------------------------------------------------------ names
+    def _declare(self, name: str, span: Span, what: str) -> None:
+        if name in self.defined:
+            first = self.defined[name]
+            raise NetcError(f"duplicate name `{name}`: {what} reuses a name first defined at line {first.line}",
+                            span, notes=[f"`{name}` was first defined at {first}"])
+        self.defined[name] = span
+        self.order[name] = len(self.order)
+
+    def _collect_names(self) -> None:
+        for d in self.spec.inputs:
+            self._try(self._declare, d.name, d.span, "an input")
+        for st in self.spec.stacks:
+            if st.name == self.spec.input_stack:
+                continue
+            self._try(self._declare, st.name, st.span, "a stack")
+            for blk in st.blocks:
+                if blk.label is not None:
+                    self._try(self._declare, blk.label, blk.label_span, "a block label")
+
+    def _resolve(self, ref: ast.Ref, user_pos: int) -> Value | list[Value] | _Poisoned:
+        if ref.name in self.env:
+            return self.env[ref.name]
+        if ref.name in self.defined and self.order.get(ref.name, -1) >= user_pos:
+            where = self.defined[ref.name]
+            raise NetcError(f"`{ref.name}` is defined later (line {where.line}); a block can only use "
+                            f"names defined before it", ref.span)
+        if ref.name in self.defined:  # defined earlier but failed
+            return POISON
+        if not ref.name.endswith("#"):
+            raise NetcError(f"a reference must end with `#`: `{ref.name}#`", ref.span)
+        raise NetcError(f"unknown name `{ref.name}`{did_you_mean(ref.name, self.defined)}", ref.span)
+
+    def _try(self, fn, *args):
+        try:
+            return fn(*args)
+        except NetcError as err:
+            self.bag.add(err)
+            return POISON
+
+    # ----------------------------------------------------------------- driver
+    def run(self) -> CheckedModel:
+        spec = self.spec
+        if spec.input_stack in {st.name for st in spec.stacks}:
+            st = next(st for st in spec.stacks if st.name == spec.input_stack)
+            self.bag.add(NetcError(f"`{spec.input_stack}` is the input stack; declare inputs with `input` lines",
+                                   st.span))
+        self._collect_names()
+        if not spec.inputs:
+            self.bag.add(NetcError("the spec declares no input (add a line like `input img#norm1 224x224x3`)",
+                                   spec.input_stack_span or Span(spec.file, 1, 1)))
+        inputs = [self._input(d) for d in spec.inputs]
+        stacks = []
+        for st in spec.stacks:
+            if st.name != spec.input_stack:
+                stacks.append(self._stack(st))
+        self._outputs()
+        self.bag.raise_if_any()
+        return CheckedModel(spec, self.b.graph, [i for i in inputs if i is not None], stacks, self.warnings)
+
+    # ----------------------------------------------------------------- inputs
+    def _input(self, d: ast.InputDecl) -> BlockInfo | None:
+        try:
+            if d.channels is None:
+                raise NetcError(f"input `{d.name}` needs a size, e.g. `{d.text} 224x224x3` "
+                                f"(`?x?x3` for a dynamic size)", d.span)
+            if d.channels < 1 or d.channels > self.limits.channels:
+                raise NetcError(f"input `{d.name}`: {d.channels} channels is outside 1..{self.limits.channels}",
+                                d.span)
+            for v in d.size or ():
+                if v is not None and (v < 1 or v > self.limits.input_size):
+                    raise NetcError(f"input `{d.name}`: size {v} is outside 1..{self.limits.input_size} "
+                                    f"(raise it with `--limit input_size={v}`)", d.span)
+            h, w = d.size or (None, None)
+            self.b.origin = Origin(d.span, "", _strip(d.name), d.text)
+            x = self.b.input(_strip(d.name), (None, h, w, d.channels))
+            if d.op is not None:
+                op = REGISTRY.input_ops.get(d.op)
+                if op is None:
+                    raise NetcError(f"unknown input op `{d.op}`{did_you_mean(d.op, REGISTRY.input_ops)}", d.op_span,
+                                    notes=["input ops: " + ", ".join(REGISTRY.input_ops)])
+                x = op.lower(self.b, x)
+            self.env[d.name] = x
+            return BlockInfo("", [_strip(d.name)], d.text, d.span, x.shape)
+        except NetcError as err:
+            self.bag.add(err)
+            self.env[d.name] = POISON
+            return None
+
+    # ----------------------------------------------------------------- stacks
+    def _stack(self, st: ast.Stack) -> StackInfo:
+        info = StackInfo(st.name, st.span)
+        blocks = st.blocks
+        self.env_pos = self.order.get(st.name, 0)
+        if not blocks:
+            self.bag.add(NetcError(f"stack `{st.name}` is empty; it must start with `select:`", st.span))
+            self.env[st.name] = POISON
+            return info
+        first = blocks[0]
+        if not (first.kind == "op" and first.code == "select"):
+            self.bag.add(NetcError(f"stack `{st.name}` must start with `select:NAME#` (which input or stack it "
+                                   f"reads), found `{first.text}`", first.span))
+            self.env[st.name] = POISON
+            return info
+        current = self._try(self._select, first, st)
+        position = 0
+        for blk in blocks[1:]:
+            if current is POISON:
+                break
+            row = BlockInfo(st.name, [], blk.text, blk.span, None)
+            try:
+                current, position = self._block(blk, st, current, position, row)
+            except NetcError as err:
+                self.bag.add(err)
+                current = POISON
+            if current is POISON and blk.label is not None:
+                self.env[blk.label] = POISON
+            info.blocks.append(row)
+        self.env[st.name] = current
+        if isinstance(current, Value):
+            info.shape = current.shape
+        for blk in blocks[1:]:  # labels after a failure are poisoned, not unknown
+            if blk.label is not None and blk.label not in self.env:
+                self.env[blk.label] = POISON
+        return info
+
+    def _select(self, blk: ast.Block, st: ast.Stack):
+        if blk.label is not None:
+            raise NetcError("`select:` cannot carry a label; the stack's name already names it", blk.label_span)
+        if not blk.refs:
+            raise NetcError("`select:` needs at least one name, e.g. `select:img#`", blk.span)
+        vals = [self._resolve(r, self.order.get(st.name, 0)) for r in blk.refs]
+        if any(v is POISON for v in vals):
+            return POISON
+        for r, v in zip(blk.refs, vals):
+            if isinstance(v, list):
+                raise NetcError(f"`{r.name}` holds {len(v)} tensors (a multi-select with no op after it); "
+                                f"select a single tensor", r.span)
+        return vals[0] if len(vals) == 1 else list(vals)
+
+    def _block(self, blk: ast.Block, st: ast.Stack, current, position: int, row: BlockInfo):
+        n0 = len(self.b.graph.nodes)
+        stack_name = _strip(st.name)
+        if blk.kind == "op":
+            out = self._op(blk, st, current, position, stack_name)
+            position += 1
+            row.names.append(self._block_name(blk, position - 1, True))
+        else:
+            out, position = self._layer(blk, current, position, stack_name, row)
+        if out is not POISON:
+            row.shape = out.shape
+            for node in self.b.graph.nodes[n0:]:
+                row.params += sum(w.size for w in node.weights.values())
+                row.macs += node.macs()
+            self.params += row.params
+            if self.params > self.limits.params:
+                raise NetcError(f"the model exceeds the limit of {self.limits.params:,} parameters at this block "
+                                f"({self.params:,}); raise it with `--limit params=N`", blk.span)
+            if len(self.b.graph.nodes) > self.limits.nodes:
+                raise NetcError(f"the model exceeds the limit of {self.limits.nodes:,} IR nodes at this block; "
+                                f"raise it with `--limit nodes=N`", blk.span)
+        if blk.label is not None:
+            self.env[blk.label] = out
+        return out, position
+
+    def _block_name(self, blk: ast.Block, position: int, last: bool) -> str:
+        return _strip(blk.label) if (blk.label is not None and last) else f"layer_{position}"
+
+    def _layer(self, blk: ast.Block, current, position: int, stack_name: str, row: BlockInfo):
+        btype = REGISTRY.blocks.get(blk.code)
+        if btype is None:
+            if blk.code in REGISTRY.ops:
+                raise NetcError(f"`{blk.code}` is an op: write it with a colon, `{blk.code}:`", blk.code_span)
+            raise NetcError(f"unknown block type `{blk.code}`{did_you_mean(blk.code, REGISTRY.blocks)}",
+                            blk.code_span, notes=["block types: " + ", ".join(REGISTRY.blocks)])
+        args, warns = REGISTRY.decode_args(blk, btype, self.limits)
+        for msg, span in warns + btype.warnings(args):
+            self.warnings.append(Diagnostic(msg, span, "warning"))
+        if isinstance(current, list):
+            raise NetcError(f"`{blk.text}` takes one tensor, but the stack holds {len(current)} from a "
+                            f"multi-select; combine them first, e.g. with `cnct:`", blk.span)
+        repeats = args.r if "r" in btype.params else 1
+        x = current
+        for i in range(repeats):
+            last = i == repeats - 1
+            a = args if i == 0 or btype.stride_arg not in btype.params else args.replace(**{btype.stride_arg: 1})
+            name = self._block_name(blk, position, last)
+            self.b.origin = Origin(blk.span, stack_name, name, blk.text)
+            x = btype.lower(self.b, a, x)
+            row.names.append(name)
+            position += 1
+        row.copies = repeats
+        return x, position
+
+    def _op(self, blk: ast.Block, st: ast.Stack, current, position: int, stack_name: str):
+        if blk.code == "select":
+            raise NetcError("`select:` may only start a stack", blk.code_span)
+        op = REGISTRY.ops.get(blk.code)
+        if op is None:
+            if blk.code in REGISTRY.blocks:
+                raise NetcError(f"`{blk.code}` is a layer block, not an op: write it without the colon",
+                                blk.code_span)
+            raise NetcError(f"unknown op `{blk.code}:`{did_you_mean(blk.code, REGISTRY.ops)}", blk.code_span,
+                            notes=["ops: " + ", ".join(f"{o}:" for o in REGISTRY.ops)])
+        if blk.refs:
+            pos = self.order.get(blk.label, self.order.get(st.name, 0)) if blk.label else self.order.get(st.name, 0)
+            vals = [self._resolve(r, pos + 1 if blk.label else pos) for r in blk.refs]
+            names = [r.name for r in blk.refs]
+            if any(v is POISON for v in vals):
+                return POISON
+            for r, v in zip(blk.refs, vals):
+                if isinstance(v, list):
+                    raise NetcError(f"`{r.name}` holds {len(v)} tensors; name a single tensor", r.span)
+            src = "its arguments"
+        else:
+            vals = current if isinstance(current, list) else [current]
+            names = [v.name for v in vals]
+            src = "the stack's current tensor" + ("s" if len(vals) > 1 else "")
+        n = len(vals)
+        if n < op.min_inputs or (op.max_inputs is not None and n > op.max_inputs):
+            want = (f"exactly {op.min_inputs}" if op.max_inputs == op.min_inputs
+                    else f"at least {op.min_inputs}" if op.max_inputs is None
+                    else f"{op.min_inputs} to {op.max_inputs}")
+            raise NetcError(f"`{blk.code}:` takes {want} tensor{'s' if op.max_inputs != 1 else ''}, but got {n} "
+                            f"from {src}", blk.span)
+        name = self._block_name(blk, position, True)
+        self.b.origin = Origin(blk.span, stack_name, name, blk.text)
+        return op.lower(self.b, list(vals), names)
+
+    # ---------------------------------------------------------------- outputs
+    def _outputs(self) -> None:
+        spec = self.spec
+        if not spec.outputs:
+            self.bag.add(NetcError("the spec names no output (add a line like `output backbone#`)",
+                                   spec.outputs_span or Span(spec.file, 1, 1)))
+            return
+        seen: set[str] = set()
+        for ref in spec.outputs:
+            try:
+                if ref.name in seen:
+                    raise NetcError(f"output `{ref.name}` is listed twice", ref.span)
+                seen.add(ref.name)
+                v = self._resolve(ref, len(self.order) + 1)
+                if v is POISON:
+                    continue
+                if isinstance(v, list):
+                    raise NetcError(f"output `{ref.name}` holds {len(v)} tensors (its stack ends with a "
+                                    f"multi-select); an output must be one tensor", ref.span)
+                self.b.output(_strip(ref.name), v)
+            except NetcError as err:
+                self.bag.add(err)
+
+
+def _model_name(spec: ast.Spec) -> str:
+    import os
+    base = os.path.basename(spec.file)
+    return os.path.splitext(base)[0] or "netc_model"
+
+
+def analyze(spec: ast.Spec, limits: Limits | None = None) -> CheckedModel:
+    """Check ``spec`` and lower it to the IR; raises :class:`NetcError` listing every independent error."""
+    return Analyzer(spec, limits or Limits()).run()
+
+
+def describe_shape(shape: tuple | None) -> str:
+    return "-" if shape is None else fmt_shape(shape)
