@@ -76,6 +76,7 @@ class Spec:
     outputs: list[Ref] = field(default_factory=list)
     outputs_span: Span | None = None
     source_format: str = "net"
+    comments: dict[int, tuple[int, str]] = field(default_factory=dict)  # line -> (column, text), `.net` only
 
     @property
     def inputs(self) -> list[InputDecl]:

@@ -30,11 +30,15 @@ _EXPECTED_WORDS = {
 }
 
 
+_COMMENTS: list[Token] = []   # `//` comments of the file being parsed (the grammar ignores them)
+
+
 @functools.lru_cache(maxsize=1)
 def parser() -> Lark:
     text = resources.files("netc").joinpath("grammar.lark").read_text(encoding="utf-8")
     return Lark(text, parser="lalr", lexer="contextual", start=["start", "one_block", "one_input"],
-                propagate_positions=True, maybe_placeholders=True)
+                propagate_positions=True, maybe_placeholders=True,
+                lexer_callbacks={"COMMENT": _COMMENTS.append})
 
 
 def _tok_span(file: str, tok: Token, base: Span | None = None) -> Span:
@@ -154,11 +158,14 @@ def _shape(tok: Token) -> tuple[tuple[int | None, int | None], int]:
 
 def parse_text(text: str, file: str) -> ast.Spec:
     """Parse a whole `.net` file."""
+    _COMMENTS.clear()
     try:
         tree = parser().parse(text if text.endswith("\n") else text + "\n", start="start")
     except UnexpectedInput as err:
         raise _syntax_error(err, file, text, None) from None
     spec = ast.Spec(file=file, source_format="net")
+    spec.comments = {t.line: (t.column, str(t)) for t in _COMMENTS}
+    _COMMENTS.clear()
     stack: ast.Stack | None = None
     for st in tree.children:
         kind = st.data

@@ -44,6 +44,7 @@ class Builder:
         self.graph = Graph(name=name)
         self._ids = 0
         self._names: set[str] = set()
+        self._weight_names: set[str] = set()
         self.origin = Origin(None, "", "", "")
         self._scope: list[str] = []
 
@@ -87,6 +88,10 @@ class Builder:
     def _weight(self, layer: str, var: str, shape: tuple, role: str, *, ext_shape: tuple | None = None,
                 trainable: bool = True, fans: tuple[int, int] = (0, 0)) -> Weight:
         prefix = self._path(layer)
+        name = f"{prefix}/{var}"
+        if name in self._weight_names:  # a block definition bug, never a user error
+            raise AssertionError(f"two weights named {name!r}: give the layers distinct names")
+        self._weight_names.add(name)
         return Weight(f"{prefix}/{var}", tuple(shape), role, tuple(ext_shape or shape), trainable, fans)
 
     # ------------------------------------------------------------------- inputs

@@ -1,0 +1,283 @@
+"""IR -> Keras 3 Functional model built only from stock ``keras.layers``.
+
+The model needs no custom objects: ``keras.models.load_model`` and ``tf.saved_model.load``
+work where netc is not installed. One layer per IR node; graph outputs whose name differs
+from the producing layer get a named ``Identity`` layer. TensorFlow and Keras are imported
+lazily, so importing this module stays cheap.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+import numpy as np
+
+from netc.diagnostics import NetcError
+from netc.ir.graph import Graph, Node, Prim
+from netc.ir.weights import WeightValues
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+LayerFn = Callable[[Any, Node, str], Any]  # (keras module, node, layer name) -> layer
+
+# Weight names of each weighted prim, in the order of the Keras layer's ``weights``.
+_WEIGHT_ORDER: dict[Prim, tuple[str, ...]] = {
+    Prim.CONV: ("kernel", "bias"),
+    Prim.BATCHNORM: ("gamma", "beta", "moving_mean", "moving_variance"),
+    Prim.PRELU: ("alpha",),
+}
+
+
+# ------------------------------------------------------------------ layer makers
+def is_depthwise(node: Node) -> bool:
+    """A CONV with one group per channel and as many outputs as inputs."""
+    groups = node.attrs.get("groups", 1)
+    cin, cout = node.inputs[0].channels, node.out.channels
+    return groups > 1 and groups == cin == cout
+
+
+def _conv(keras: Any, node: Node, name: str) -> Any:
+    a = node.attrs
+    common = dict(kernel_size=tuple(a["kernel_size"]), strides=tuple(a["strides"]),
+                  padding=a["padding"], use_bias="bias" in node.weights, name=name)
+    if is_depthwise(node):
+        return keras.layers.DepthwiseConv2D(depth_multiplier=1, **common)
+    return keras.layers.Conv2D(node.out.channels, groups=a.get("groups", 1), **common)
+
+
+def _batchnorm(keras: Any, node: Node, name: str) -> Any:
+    return keras.layers.BatchNormalization(epsilon=float(node.attrs["epsilon"]),
+                                           momentum=float(node.attrs["momentum"]), name=name)
+
+
+def _relu(keras: Any, node: Node, name: str) -> Any:
+    mv = node.attrs.get("max_value")
+    return keras.layers.ReLU(max_value=None if mv is None else float(mv), name=name)
+
+
+def _activation(kind: str) -> LayerFn:
+    def make(keras: Any, node: Node, name: str) -> Any:
+        return keras.layers.Activation(kind, name=name)
+    return make
+
+
+def _prelu(keras: Any, node: Node, name: str) -> Any:
+    axes = node.attrs.get("shared_axes")
+    return keras.layers.PReLU(shared_axes=None if axes is None else list(axes), name=name)
+
+
+def _affine(keras: Any, node: Node, name: str) -> Any:
+    return keras.layers.Rescaling(float(node.attrs["scale"]), float(node.attrs["offset"]), name=name)
+
+
+def _resize(keras: Any, node: Node, name: str) -> Any:
+    # UpSampling2D(bilinear) equals tf.image.resize(bilinear, half-pixel centres), and keeps
+    # dynamic spatial sizes, which Resizing (a fixed target size) does not.
+    mode = node.attrs.get("mode", "bilinear")
+    if mode not in ("bilinear", "nearest"):
+        raise NetcError(f"the Keras backend cannot express resize mode {mode!r}", node.origin.span)
+    return keras.layers.UpSampling2D(size=tuple(node.attrs["scale"]), interpolation=mode, name=name)
+
+
+def _pool(cls_name: str) -> LayerFn:
+    def make(keras: Any, node: Node, name: str) -> Any:
+        a = node.attrs
+        cls = getattr(keras.layers, cls_name)
+        return cls(pool_size=tuple(a["kernel_size"]), strides=tuple(a["strides"]), padding=a["padding"],
+                   name=name)
+    return make
+
+
+def _simple(cls_name: str, **kwargs: Any) -> LayerFn:
+    def make(keras: Any, node: Node, name: str) -> Any:
+        return getattr(keras.layers, cls_name)(name=name, **kwargs)
+    return make
+
+
+LAYERS: dict[Prim, LayerFn] = {
+    Prim.CONV: _conv,
+    Prim.BATCHNORM: _batchnorm,
+    Prim.RELU: _relu,
+    Prim.HARDSWISH: _activation("hard_swish"),
+    Prim.SWISH: _activation("swish"),
+    Prim.SIGMOID: _activation("sigmoid"),
+    Prim.PRELU: _prelu,
+    Prim.AFFINE: _affine,
+    Prim.ADD: _simple("Add"),
+    Prim.MUL: _simple("Multiply"),
+    Prim.CONCAT: _simple("Concatenate", axis=-1),
+    Prim.RESIZE: _resize,
+    Prim.AVGPOOL: _pool("AveragePooling2D"),
+    Prim.MAXPOOL: _pool("MaxPooling2D"),
+    Prim.GLOBAL_AVGPOOL: _simple("GlobalAveragePooling2D", keepdims=True),
+}
+
+_MULTI_INPUT = {Prim.ADD, Prim.MUL, Prim.CONCAT}
+
+
+# ------------------------------------------------------------------------ names
+class _Names:
+    """Keras-legal, unique, readable layer names: ``backbone/c3/conv`` -> ``backbone.c3.conv``."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    @staticmethod
+    def clean(name: str) -> str:
+        s = re.sub(r"[^A-Za-z0-9_.\-]", "_", name.replace("/", "."))
+        return s if s and s[0].isalnum() else f"x{s}"
+
+    def take(self, name: str) -> str:
+        base = self.clean(name)
+        out, i = base, 1
+        while out in self.used:
+            out = f"{base}_{i}"
+            i += 1
+        self.used.add(out)
+        return out
+
+
+# ------------------------------------------------------------------------ build
+def _make_layer(keras: Any, node: Node, name: str) -> Any:
+    fn = LAYERS.get(node.prim)
+    if fn is None:
+        raise NetcError(f"the Keras backend cannot express {node.prim}", node.origin.span)
+    return fn(keras, node, name)
+
+
+def _call(node: Node, layer: Any, tensors: dict[int, Any]) -> Any:
+    args = [tensors[v.id] for v in node.inputs]
+    return layer(args) if node.prim in _MULTI_INPUT else layer(args[0])
+
+
+def _name_outputs(keras: Any, graph: Graph, tensors: dict[int, Any], layer_of: dict[int, str],
+                  names: _Names) -> list[Any]:
+    """Graph outputs in order; an Identity layer carries an output's name when needed."""
+    outs = []
+    for out_name, value in graph.outputs:
+        if names.clean(out_name) == layer_of[value.id]:
+            outs.append(tensors[value.id])
+        else:
+            outs.append(keras.layers.Identity(name=names.take(out_name))(tensors[value.id]))
+    return outs
+
+
+def _weight_list(node: Node, layer: Any, weights: WeightValues) -> list[np.ndarray]:
+    """The node's weight values in the layer's order, reshaped to the layer's variable shapes."""
+    wanted = [k for k in _WEIGHT_ORDER.get(node.prim, ()) if k in node.weights]
+    variables = layer.weights
+    if len(wanted) != len(variables):
+        raise ValueError(f"{node.name}: layer {layer.name} has {len(variables)} weights, IR has {len(wanted)}")
+    values = []
+    for key, var in zip(wanted, variables):
+        w = node.weights[key]
+        if w.name not in weights:
+            raise KeyError(f"no value for weight {w.name!r}")
+        arr = np.asarray(weights[w.name], dtype=np.float32)
+        if arr.shape != w.shape:
+            raise ValueError(f"weight {w.name!r} has shape {arr.shape}, the IR expects {w.shape}")
+        values.append(arr.reshape(tuple(var.shape)))  # depthwise (kh,kw,1,C) -> (kh,kw,C,1): same order
+    return values
+
+
+def to_keras(graph: Graph, weights: WeightValues) -> "keras.Model":
+    """Build a Functional model of stock Keras layers computing ``graph`` with ``weights``."""
+    import keras
+
+    names = _Names()
+    tensors: dict[int, Any] = {}
+    layer_of: dict[int, str] = {}
+    weighted: list[tuple[Node, Any]] = []
+    for node in graph.nodes:
+        name = names.take(node.name)
+        if node.prim is Prim.INPUT:
+            tensors[node.out.id] = keras.Input(shape=tuple(node.out.shape[1:]), name=name, dtype="float32")
+        else:
+            layer = _make_layer(keras, node, name)
+            tensors[node.out.id] = _call(node, layer, tensors)
+            if node.weights:
+                weighted.append((node, layer))
+        layer_of[node.out.id] = name
+    inputs = [tensors[v.id] for v in graph.inputs]
+    outputs = _name_outputs(keras, graph, tensors, layer_of, names)
+    model = keras.Model(inputs=inputs[0] if len(inputs) == 1 else inputs,
+                        outputs=outputs[0] if len(outputs) == 1 else outputs, name=names.clean(graph.name))
+    for node, layer in weighted:
+        layer.set_weights(_weight_list(node, layer, weights))
+    return model
+
+
+# ----------------------------------------------------------------------- saving
+@contextlib.contextmanager
+def _quiet_numpy2() -> Iterator[None]:
+    """Silence Keras 3.15's own numpy-2 warning (``np.array(variable)``) while it serialises."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="__array__ implementation doesn't accept a copy keyword",
+                                category=DeprecationWarning)
+        yield
+def save_keras(model: "keras.Model", path: str | os.PathLike) -> None:
+    """Save the native ``.keras`` file atomically (temp file in the same directory, then rename)."""
+    path = os.fspath(path)
+    if not path.endswith(".keras"):
+        raise ValueError(f"a Keras model file must end in .keras: {path}")
+    parent = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".keras", dir=parent)
+    os.close(fd)
+    try:
+        with _quiet_numpy2():
+            model.save(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def export_savedmodel(model: "keras.Model", directory: str | os.PathLike) -> None:
+    """Export a TF SavedModel (endpoint ``serve``) into ``directory``, replacing it atomically.
+
+    The export goes to a temp directory beside the target, which is then renamed into place;
+    an existing target is moved aside first and removed after the swap.
+    """
+    directory = os.path.abspath(os.fspath(directory))
+    parent, base = os.path.split(directory)
+    tmp = tempfile.mkdtemp(prefix=f".{base}.", dir=parent)
+    try:
+        with _quiet_numpy2():
+            model.export(tmp, verbose=False)
+        os.chmod(tmp, 0o777 & ~_umask())
+        _swap_dir(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _swap_dir(new: str, target: str) -> None:
+    if not os.path.lexists(target):
+        os.replace(new, target)
+        return
+    old = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.old.", dir=os.path.dirname(target))
+    os.rmdir(old)
+    os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    if os.path.isdir(old) and not os.path.islink(old):
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.unlink(old)

@@ -1,0 +1,402 @@
+"""ONNX backend: IR graph + weight values -> ``onnx.ModelProto`` (NCHW inside, no TensorFlow).
+
+Each :class:`Prim` has one emitter in :data:`EMITTERS`. Tensors keep the IR value names, nodes
+the IR node names, initializers the checkpoint weight names; the output is byte-identical for
+identical inputs. :data:`FAULTS` lets tests plant known mistakes to prove comparisons can fail.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any, Callable
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+import netc
+from netc.diagnostics import NetcError
+from netc.ir.graph import Graph, Node, Prim, Value
+from netc.ir.weights import WeightValues
+
+MIN_OPSET = 11
+#: Test hook: planted mistakes ("bn_epsilon", "pads", "prelu_layout"); empty in real use.
+FAULTS: set[str] = set()
+IO_LAYOUTS = ("nchw", "nhwc")
+TO_NCHW, TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
+
+
+class _Names:
+    """One namespace of unique names (ONNX keeps tensor and node names apart)."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    def unique(self, base: str) -> str:
+        name, i = base, 1
+        while name in self.used:
+            name = f"{base}_{i}"
+            i += 1
+        self.used.add(name)
+        return name
+
+
+class _Emitter:
+    """State of one conversion: tensor names per IR value, nodes and initializers so far."""
+
+    def __init__(self, graph: Graph, weights: WeightValues, opset: int):
+        self.graph, self.weights, self.opset = graph, weights, opset
+        self.tensors, self.node_names = _Names(), _Names()
+        self.node_names.used.update(n.name for n in graph.nodes)
+        self.names: dict[int, str] = {}
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self.fold: dict[int, Node] = {}        # id(BN node) -> the conv it folds into
+        self.folded: set[int] = set()          # id(conv node) emitted with its BN
+
+    # ------------------------------------------------------------- names, tensors
+    def name(self, v: Value) -> str:
+        return self.names[v.id]
+
+    def xin(self, node: Node, i: int = 0) -> str:
+        return self.names[node.inputs[i].id]
+
+    def out(self, node: Node) -> str:
+        if node.out.id not in self.names:
+            self.names[node.out.id] = self.tensors.unique(node.out.name)
+        return self.names[node.out.id]
+
+    def init(self, base: str, array: np.ndarray) -> str:
+        """Add a float32 initializer; returns its (unique) name."""
+        name = self.tensors.unique(base)
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array, dtype=np.float32), name))
+        return name
+
+    def scalar(self, node: Node, what: str, value: float) -> str:
+        return self.init(f"{node.name}/{what}", np.array(value, np.float32))
+
+    def weight(self, node: Node, key: str) -> np.ndarray:
+        w = node.weights[key]
+        if w.name not in self.weights:
+            raise NetcError(f"no value for weight `{w.name}`", node.origin.span)
+        arr = np.asarray(self.weights[w.name], dtype=np.float32)
+        if arr.shape != w.shape:
+            raise NetcError(f"weight `{w.name}` has shape {arr.shape}, expected {w.shape}", node.origin.span)
+        return arr
+
+    def temp(self, node: Node, what: str) -> str:
+        return self.tensors.unique(f"{node.name}/{what}")
+
+    # ------------------------------------------------------------------- nodes
+    def add(self, op: str, inputs: list[str], output: str, node: Node | None,
+            suffix: str = "", **attrs: Any) -> None:
+        """Append one ONNX node; the main node of an IR node takes its name, helpers a suffix."""
+        if node is None:
+            name, doc = self.node_names.unique(f"{output}/{op.lower()}"), ""
+        else:
+            name = node.name if not suffix else self.node_names.unique(f"{node.name}/{suffix}")
+            doc = doc_string(node)
+        self.nodes.append(helper.make_node(op, inputs, [output], name=name, doc_string=doc, **attrs))
+
+
+def doc_string(node: Node) -> str:
+    """``FILE:LINE:COL: BLOCK-TEXT`` of the spec block a node comes from."""
+    o = node.origin
+    return o.text if o.span is None else f"{o.span}: {o.text}"
+
+
+# ----------------------------------------------------------------------------- helpers
+def _window_attrs(node: Node) -> dict[str, Any]:
+    """kernel_shape, strides and pads (or auto_pad SAME_UPPER where spatial sizes are dynamic)."""
+    attrs: dict[str, Any] = {"kernel_shape": list(node.attrs["kernel_size"]),
+                             "strides": list(node.attrs["strides"])}
+    pads, same = node.attrs.get("pads"), node.attrs.get("padding") == "same"
+    if pads is None and not same:
+        pads = (0, 0, 0, 0)
+    if pads is None:
+        attrs["auto_pad"] = "SAME_LOWER" if (same and "pads" in FAULTS) else "SAME_UPPER"
+        return attrs
+    top, left, bottom, right = pads
+    if same and "pads" in FAULTS:
+        top, left, bottom, right = bottom, right, top, left
+    attrs["pads"] = [top, left, bottom, right]   # ONNX: x1_begin, x2_begin, x1_end, x2_end
+    return attrs
+
+
+def _bn_epsilon(node: Node) -> float:
+    return 1e-5 if "bn_epsilon" in FAULTS else float(node.attrs["epsilon"])
+
+
+def _bn_scale_shift(em: _Emitter, bn: Node) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (scale, shift) of an inference BN, float64."""
+    g, b, m, v = (em.weight(bn, k).astype(np.float64)
+                  for k in ("gamma", "beta", "moving_mean", "moving_variance"))
+    scale = g / np.sqrt(v + _bn_epsilon(bn))
+    return scale, b - m * scale
+
+
+def _foldable(graph: Graph) -> dict[int, Node]:
+    """BN nodes whose input is a conv output used by that BN alone: id(BN) -> conv."""
+    uses = graph.consumers()
+    outputs = {v.id for _, v in graph.outputs}
+    plan: dict[int, Node] = {}
+    for node in graph.nodes:
+        src = node.inputs[0].producer if node.prim is Prim.BATCHNORM else None
+        if (src is not None and src.prim is Prim.CONV and len(uses.get(src.out.id, [])) == 1
+                and src.out.id not in outputs):
+            plan[id(node)] = src
+    return plan
+
+
+# ----------------------------------------------------------------------------- emitters
+def emit_input(em: _Emitter, node: Node) -> None:
+    """Graph inputs are wired by :func:`to_onnx`."""
+
+
+def _emit_conv(em: _Emitter, conv: Node, out_node: Node, bn: Node | None) -> None:
+    kernel = em.weight(conv, "kernel").astype(np.float64).transpose(3, 2, 0, 1)
+    has_bias = "bias" in conv.weights
+    bias = em.weight(conv, "bias").astype(np.float64) if has_bias else np.zeros(kernel.shape[0])
+    if bn is not None:
+        scale, shift = _bn_scale_shift(em, bn)
+        kernel = kernel * scale[:, None, None, None]
+        bias = bias * scale + shift
+    inputs = [em.xin(conv), em.init(conv.weights["kernel"].name, kernel)]
+    if has_bias or bn is not None:
+        base = conv.weights["bias"].name if has_bias else f"{conv.name}/bias"
+        inputs.append(em.init(base, bias))
+    em.add("Conv", inputs, em.out(out_node), conv, group=int(conv.attrs.get("groups", 1)),
+           dilations=[1, 1], **_window_attrs(conv))
+
+
+def emit_conv(em: _Emitter, node: Node) -> None:
+    if id(node) not in em.folded:
+        _emit_conv(em, node, node, None)
+
+
+def emit_batchnorm(em: _Emitter, node: Node) -> None:
+    conv = em.fold.get(id(node))
+    if conv is not None:
+        _emit_conv(em, conv, node, node)
+        return
+    inputs = [em.xin(node)] + [em.init(node.weights[k].name, em.weight(node, k))
+                               for k in ("gamma", "beta", "moving_mean", "moving_variance")]
+    em.add("BatchNormalization", inputs, em.out(node), node, epsilon=_bn_epsilon(node))
+
+
+def emit_relu(em: _Emitter, node: Node) -> None:
+    top = node.attrs.get("max_value")
+    if top is None:
+        em.add("Relu", [em.xin(node)], em.out(node), node)
+        return
+    lo, hi = em.scalar(node, "min", 0.0), em.scalar(node, "max", float(top))
+    em.add("Clip", [em.xin(node), lo, hi], em.out(node), node)
+
+
+def emit_hardswish(em: _Emitter, node: Node) -> None:
+    if em.opset >= 14:
+        em.add("HardSwish", [em.xin(node)], em.out(node), node)
+        return
+    x = em.xin(node)
+    shifted, clipped, scaled = em.temp(node, "plus3"), em.temp(node, "relu6"), em.temp(node, "div6")
+    em.add("Add", [x, em.scalar(node, "three", 3.0)], shifted, node)
+    em.add("Clip", [shifted, em.scalar(node, "zero", 0.0), em.scalar(node, "six", 6.0)], clipped, node, "clip")
+    em.add("Div", [clipped, em.scalar(node, "six_div", 6.0)], scaled, node, "div")
+    em.add("Mul", [x, scaled], em.out(node), node, "mul")
+
+
+def emit_swish(em: _Emitter, node: Node) -> None:
+    x, gate = em.xin(node), em.temp(node, "sigmoid")
+    em.add("Sigmoid", [x], gate, node)
+    em.add("Mul", [x, gate], em.out(node), node, "mul")
+
+
+def emit_sigmoid(em: _Emitter, node: Node) -> None:
+    em.add("Sigmoid", [em.xin(node)], em.out(node), node)
+
+
+def emit_prelu(em: _Emitter, node: Node) -> None:
+    alpha = em.weight(node, "alpha")
+    h, w, c = alpha.shape
+    slope = alpha.reshape(c, h, w) if "prelu_layout" in FAULTS else alpha.transpose(2, 0, 1)
+    em.add("PRelu", [em.xin(node), em.init(node.weights["alpha"].name, slope)], em.out(node), node)
+
+
+def emit_affine(em: _Emitter, node: Node) -> None:
+    scale, offset = float(node.attrs["scale"]), float(node.attrs["offset"])
+    x, out = em.xin(node), em.out(node)
+    if scale == 1.0 and offset == 0.0:
+        em.add("Identity", [x], out, node)
+        return
+    suffix = ""
+    if scale != 1.0:
+        scaled = out if offset == 0.0 else em.temp(node, "scaled")
+        em.add("Mul", [x, em.scalar(node, "scale", scale)], scaled, node)
+        x, suffix = scaled, "add"
+    if offset != 0.0:
+        em.add("Add", [x, em.scalar(node, "offset", offset)], out, node, suffix)
+
+
+def _binary(op: str) -> Callable[[_Emitter, Node], None]:
+    def emit(em: _Emitter, node: Node) -> None:
+        em.add(op, [em.xin(node, 0), em.xin(node, 1)], em.out(node), node)
+    emit.__doc__ = f"{op} of two NCHW tensors (broadcasting is layout-independent here)."
+    return emit
+
+
+def emit_concat(em: _Emitter, node: Node) -> None:
+    em.add("Concat", [em.name(v) for v in node.inputs], em.out(node), node, axis=1)
+
+
+def emit_resize(em: _Emitter, node: Node) -> None:
+    sh, sw = node.attrs["scale"]
+    mode = node.attrs["mode"]
+    if mode == "bilinear":
+        attrs = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
+    elif mode == "nearest":
+        attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    else:
+        raise NetcError(f"the ONNX backend cannot express resize mode `{mode}`", node.origin.span)
+    roi = "" if em.opset >= 13 else em.init(f"{node.name}/roi", np.zeros((0,), np.float32))
+    scales = em.init(f"{node.name}/scales", np.array([1, 1, sh, sw], np.float32))
+    em.add("Resize", [em.xin(node), roi, scales], em.out(node), node, **attrs)
+
+
+def emit_avgpool(em: _Emitter, node: Node) -> None:
+    em.add("AveragePool", [em.xin(node)], em.out(node), node, count_include_pad=0, **_window_attrs(node))
+
+
+def emit_maxpool(em: _Emitter, node: Node) -> None:
+    em.add("MaxPool", [em.xin(node)], em.out(node), node, **_window_attrs(node))
+
+
+def emit_global_avgpool(em: _Emitter, node: Node) -> None:
+    em.add("GlobalAveragePool", [em.xin(node)], em.out(node), node)
+
+
+EmitFn = Callable[[_Emitter, Node], None]
+EMITTERS: dict[Prim, EmitFn] = {
+    Prim.INPUT: emit_input,
+    Prim.CONV: emit_conv,
+    Prim.BATCHNORM: emit_batchnorm,
+    Prim.RELU: emit_relu,
+    Prim.HARDSWISH: emit_hardswish,
+    Prim.SWISH: emit_swish,
+    Prim.SIGMOID: emit_sigmoid,
+    Prim.PRELU: emit_prelu,
+    Prim.AFFINE: emit_affine,
+    Prim.ADD: _binary("Add"),
+    Prim.MUL: _binary("Mul"),
+    Prim.CONCAT: emit_concat,
+    Prim.RESIZE: emit_resize,
+    Prim.AVGPOOL: emit_avgpool,
+    Prim.MAXPOOL: emit_maxpool,
+    Prim.GLOBAL_AVGPOOL: emit_global_avgpool,
+}
+
+
+# ----------------------------------------------------------------------------- model
+def _value_info(name: str, v: Value, layout: str) -> onnx.ValueInfoProto:
+    """float32 tensor info; batch is the symbolic "N", dynamic H/W are "<name>_H" / "<name>_W"."""
+    _, h, w, c = v.shape
+    hd = h if h is not None else f"{name}_H"
+    wd = w if w is not None else f"{name}_W"
+    dims = ["N", c, hd, wd] if layout == "nchw" else ["N", hd, wd, c]
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
+
+
+def _wire_inputs(em: _Emitter, graph: Graph, layout: str) -> list[onnx.ValueInfoProto]:
+    infos = []
+    for v in graph.inputs:
+        em.tensors.used.add(v.name)
+        infos.append(_value_info(v.name, v, layout))
+        if layout == "nchw":
+            em.names[v.id] = v.name
+        else:
+            em.names[v.id] = em.tensors.unique(f"{v.name}/nchw")
+            em.add("Transpose", [v.name], em.names[v.id], None, perm=TO_NCHW)
+    return infos
+
+
+def _reserve_outputs(em: _Emitter, graph: Graph, layout: str) -> None:
+    """Let each (first-named) output value be computed straight into its output tensor (NCHW io)."""
+    em.tensors.used.update(name for name, _ in graph.outputs)
+    if layout != "nchw":
+        return
+    inputs = {v.id for v in graph.inputs}
+    for name, v in graph.outputs:
+        if v.id not in em.names and v.id not in inputs:
+            em.names[v.id] = name
+
+
+def _name_values(em: _Emitter, graph: Graph) -> None:
+    """Claim every emitted IR value's own name before helpers and initializers take names."""
+    for node in graph.nodes:
+        if node.prim is not Prim.INPUT and id(node) not in em.folded:
+            em.out(node)
+
+
+def _wire_outputs(em: _Emitter, graph: Graph, layout: str) -> list[onnx.ValueInfoProto]:
+    infos = []
+    for name, v in graph.outputs:
+        infos.append(_value_info(name, v, layout))
+        if layout == "nhwc":
+            em.add("Transpose", [em.name(v)], name, None, perm=TO_NHWC)
+        elif em.name(v) != name:
+            em.add("Identity", [em.name(v)], name, None)
+    return infos
+
+
+def _check_args(graph: Graph, opset: int, io_layout: str) -> None:
+    top = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= top:
+        raise NetcError(f"ONNX opset {opset} is not supported (netc emits opsets {MIN_OPSET} to {top})")
+    if io_layout not in IO_LAYOUTS:
+        raise NetcError(f"unknown io layout `{io_layout}` (expected one of {', '.join(IO_LAYOUTS)})")
+    for node in graph.nodes:
+        if node.prim not in EMITTERS:
+            raise NetcError(f"the ONNX backend cannot express {node.prim}", node.origin.span)
+
+
+def to_onnx(graph: Graph, weights: WeightValues, *, opset: int = 17, io_layout: str = "nchw",
+            fold_bn: bool = True) -> onnx.ModelProto:
+    """Convert ``graph`` with weight values ``weights`` (IR layout) to an ONNX model.
+
+    Inside, tensors are NCHW; with ``io_layout="nhwc"`` a Transpose follows each input and
+    precedes each output. ``fold_bn`` folds a BN into the conv whose output feeds only it.
+    """
+    _check_args(graph, opset, io_layout)
+    em = _Emitter(graph, weights, opset)
+    if fold_bn:
+        em.fold = _foldable(graph)
+        em.folded = {id(conv) for conv in em.fold.values()}
+    inputs = _wire_inputs(em, graph, io_layout)
+    _reserve_outputs(em, graph, io_layout)
+    _name_values(em, graph)
+    for node in graph.nodes:
+        EMITTERS[node.prim](em, node)
+    outputs = _wire_outputs(em, graph, io_layout)
+    body = helper.make_graph(em.nodes, graph.name, inputs, outputs, initializer=em.inits)
+    opsets = [helper.make_opsetid("", opset)]
+    model = helper.make_model(body, opset_imports=opsets, producer_name="netc",
+                              producer_version=netc.__version__,
+                              ir_version=helper.find_min_ir_version_for(opsets))
+    return model
+
+
+def save_onnx(model: onnx.ModelProto, path: str | os.PathLike) -> None:
+    """Write ``model`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".netc-", suffix=".onnx.tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(model.SerializeToString())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

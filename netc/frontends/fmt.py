@@ -1,0 +1,88 @@
+"""Print a spec in canonical `.net` or YAML form. Round trips keep every block string verbatim,
+the grouping of blocks into lines, the input stack's name, and (`.net` to `.net`) the comments."""
+from __future__ import annotations
+
+import json
+import re
+
+from netc import ast
+from netc.diagnostics import NetcError
+
+INDENT = "    "
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_#./]*")
+
+
+def _size(d: ast.InputDecl) -> str:
+    if d.channels is None:
+        return ""
+    h, w = d.size or (None, None)
+    return f" {'?' if h is None else h}x{'?' if w is None else w}x{d.channels}"
+
+
+def to_net(spec: ast.Spec) -> str:
+    """Canonical `.net` text: inputs, stacks (one blank line between), outputs; comments kept by line."""
+    rows: list[tuple[int, str, bool]] = []   # (source line, text, blank line before)
+
+    def line_of(span) -> int:
+        return span.line if spec.source_format == "net" and span is not None else 0
+
+    if spec.input_stack != "inputs#":
+        rows.append((line_of(spec.input_stack_span), f"inputs {spec.input_stack}", False))
+    for group in spec.input_lines:
+        text = "  ".join(f"{d.text}{_size(d)}" for d in group)
+        rows.append((line_of(group[0].span) if group else 0, f"input {text}", False))
+    for st in spec.stacks:
+        if st.name == spec.input_stack:
+            continue
+        rows.append((line_of(st.span), f"{st.name}:", True))
+        for group in st.lines:
+            if group:
+                rows.append((line_of(group[0].span), INDENT + "  ".join(b.text for b in group), False))
+    if spec.outputs:
+        rows.append((line_of(spec.outputs_span), "output " + " ".join(r.name for r in spec.outputs), True))
+
+    comments = dict(spec.comments) if spec.source_format == "net" else {}
+    out: list[str] = []
+    stmt_lines = {r[0] for r in rows}
+    pending = sorted(ln for ln in comments if ln not in stmt_lines)
+    for src, text, blank in rows:
+        before = [ln for ln in pending if ln < src]
+        pending = [ln for ln in pending if ln >= src]
+        if (blank or before and not text.startswith(INDENT)) and out and out[-1] != "":
+            out.append("")
+        indent = INDENT if text.startswith(INDENT) else ""
+        out += [indent + comments[ln][1] for ln in before]
+        if src in comments:
+            text = f"{text}  {comments[src][1]}"
+        out.append(text)
+    if pending:
+        out += [comments[ln][1] for ln in pending]
+    return "\n".join(out) + "\n"
+
+
+def _q(s: str) -> str:
+    return s if _PLAIN.fullmatch(s) else json.dumps(s)
+
+
+def to_yaml(spec: ast.Spec) -> str:
+    """The YAML contract: model_def / model_ins / model_outs / in_chs / input_size."""
+    sizes = {tuple(d.size or (None, None)) for d in spec.inputs}
+    if len(sizes) > 1:
+        raise NetcError("the YAML form gives every input the same size (`input_size`), but these inputs differ: "
+                        + ", ".join(f"{d.name}{_size(d)}" for d in spec.inputs), spec.inputs[1].span)
+    out = ["model_def:"]
+    groups = ", ".join("[" + ", ".join(_q(d.text) for d in g) + "]" for g in spec.input_lines)
+    out.append(f"  {_q(spec.input_stack)}: [{groups}]")
+    for st in spec.stacks:
+        out.append(f"  {_q(st.name)}:")
+        for g in st.lines:
+            out.append("    - [" + ", ".join(_q(b.text) for b in g) + "]")
+    out.append(f"model_ins: {_q(spec.input_stack)}")
+    out.append("model_outs: [" + ", ".join(_q(r.name) for r in spec.outputs) + "]")
+    out.append("in_chs: [" + ", ".join(str(d.channels) for d in spec.inputs) + "]")
+    size = next(iter(sizes), (None, None))
+    if size == (None, None):
+        out.append("input_size: null")
+    else:
+        out.append(f"input_size: [{'null' if size[0] is None else size[0]}, {'null' if size[1] is None else size[1]}]")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,74 @@
+"""`netc summary`: per-block shapes, parameters and MACs, as a table or JSON-ready data."""
+from __future__ import annotations
+
+from typing import Any
+
+from netc.ir.builder import fmt_shape
+from netc.semantic.analyze import BlockInfo, CheckedModel
+
+
+def _shape(shape) -> list | None:
+    return None if shape is None else list(shape)
+
+
+def _names(b: BlockInfo) -> str:
+    return b.names[0] if len(b.names) == 1 else f"{b.names[0]}..{b.names[-1]}"
+
+
+def summary_data(model: CheckedModel) -> dict[str, Any]:
+    """Everything the table shows, as plain data (``--json``)."""
+    weights = model.graph.weights
+    trainable = sum(w.size for w in weights if w.trainable)
+    return {
+        "file": model.spec.file,
+        "inputs": [{"name": i.text, "line": i.span.line if i.span else None, "shape": _shape(i.shape)}
+                   for i in model.inputs],
+        "stacks": [{
+            "name": st.name, "shape": _shape(st.shape), "params": st.params, "macs": st.macs,
+            "blocks": [{"block": b.text, "names": b.names, "line": b.span.line if b.span else None,
+                        "col": b.span.col if b.span else None, "copies": b.copies, "shape": _shape(b.shape),
+                        "params": b.params, "macs": b.macs} for b in st.blocks],
+        } for st in model.stacks],
+        "outputs": [{"name": name, "shape": _shape(v.shape)} for name, v in model.graph.outputs],
+        "params": model.params, "trainable_params": trainable, "non_trainable_params": model.params - trainable,
+        "macs": model.macs,
+    }
+
+
+def _si(n: int) -> str:
+    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= div:
+            return f"{n / div:.2f}{unit}"
+    return str(n)
+
+
+def summary_table(model: CheckedModel) -> str:
+    """A readable table: one row per block string, subtotals per stack, totals, inputs and outputs."""
+    d = summary_data(model)
+    rows: list[tuple[str, ...]] = [("stack", "name", "block", "output", "params", "MACs")]
+    for st in model.stacks:
+        for i, b in enumerate(st.blocks):
+            rows.append((st.name if i == 0 else "", _names(b), b.text,
+                         fmt_shape(b.shape) if b.shape else "-", f"{b.params:,}", _si(b.macs)))
+        rows.append(("", "", f"= {st.name} total", fmt_shape(st.shape) if st.shape else "-",
+                     f"{st.params:,}", _si(st.macs)))
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    right = {4, 5}
+
+    def fmt_row(r):
+        return "  ".join(c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(r)).rstrip()
+
+    lines = [f"{d['file']}"]
+    lines.append("inputs:  " + ", ".join(f"{i.text} {fmt_shape(i.shape)}" for i in model.inputs))
+    lines.append("")
+    lines.append(fmt_row(rows[0]))
+    lines.append("  ".join("-" * w for w in widths))
+    for r in rows[1:]:
+        lines.append(fmt_row(r))
+        if r[2].startswith("= "):
+            lines.append("")
+    lines.append("outputs: " + ", ".join(f"{o['name']}# {fmt_shape(tuple(o['shape']))}" for o in d["outputs"]))
+    lines.append(f"params:  {d['params']:,} (trainable {d['trainable_params']:,}, "
+                 f"non-trainable {d['non_trainable_params']:,})")
+    lines.append(f"MACs:    {d['macs']:,} ({_si(d['macs'])}) per image")
+    return "\n".join(lines) + "\n"
