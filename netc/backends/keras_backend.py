@@ -221,6 +221,8 @@ def _quiet_numpy2() -> Iterator[None]:
         warnings.filterwarnings("ignore", message="__array__ implementation doesn't accept a copy keyword",
                                 category=DeprecationWarning)
         yield
+
+
 def save_keras(model: "keras.Model", path: str | os.PathLike) -> None:
     """Save the native ``.keras`` file atomically (temp file in the same directory, then rename)."""
     path = os.fspath(path)

@@ -1,0 +1,206 @@
+"""`netc check`: build every backend from the same weights, run them on the same inputs, compare.
+
+The reference is the Keras model on TensorFlow (what tf_netbuilder users ran). Each other route is a
+column: netc's ONNX on onnxruntime with graph optimisations off and fully on, and with ``--all`` the
+tf2onnx route and the reloaded SavedModel. Differences are reported as max|diff| and as max|diff|
+divided by the output's max|reference| (per-element relative error is meaningless near zero).
+"""
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from typing import Any, Callable
+
+import numpy as np
+
+from netc.compiler import Model, compile as compile_model
+from netc.registry import Limits
+
+DYNAMIC_SIZE = 224   # spatial size used for inputs declared with `?`
+
+
+def _input_cases(model: Model, seed: int) -> list[tuple[str, dict[str, np.ndarray]]]:
+    rng = np.random.default_rng(seed + 7919)
+    shapes = {v.name: tuple(DYNAMIC_SIZE if d is None else d for d in v.shape[1:]) for v in model.graph.inputs}
+
+    def make(fn: Callable[[tuple], np.ndarray], batch: int) -> dict[str, np.ndarray]:
+        return {n: fn((batch, *s)).astype(np.float32) for n, s in shapes.items()}
+
+    return [
+        ("zeros", make(np.zeros, 1)),
+        ("normal", make(lambda s: rng.standard_normal(s), 1)),
+        ("uniform 0-255", make(lambda s: rng.uniform(0, 255, s), 1)),
+        ("uniform, batch 2", make(lambda s: rng.uniform(0, 255, s), 2)),
+    ]
+
+
+def _ort_runner(proto_bytes: bytes, level: str, provider: str) -> tuple[Callable, list[str]]:
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
+    opts.log_severity_level = 3
+    providers: list[Any] = ["CPUExecutionProvider"]
+    if provider == "cuda":
+        providers = [("CUDAExecutionProvider", {"use_tf32": 0}), "CPUExecutionProvider"]
+    sess = ort.InferenceSession(proto_bytes, opts, providers=providers)
+    in_names = [i.name for i in sess.get_inputs()]
+    out_names = [o.name for o in sess.get_outputs()]
+    nchw = len(sess.get_inputs()[0].shape) == 4 and _is_nchw(sess)
+
+    def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        f = {n: (x.transpose(0, 3, 1, 2) if nchw else x) for n, x in zip(in_names, feeds.values())}
+        outs = sess.run(out_names, f)
+        return {n: (o.transpose(0, 2, 3, 1) if nchw and o.ndim == 4 else o) for n, o in zip(out_names, outs)}
+
+    return run, sess.get_providers()
+
+
+def _is_nchw(sess) -> bool:
+    """netc's ONNX is NCHW unless built with io_layout=nhwc; tf2onnx keeps Keras' NHWC."""
+    return sess.get_modelmeta().producer_name == "netc" and "nhwc" not in (sess.get_modelmeta().description or "")
+
+
+def _keras_runner(keras_model, out_names: list[str]) -> Callable:
+    def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outs = keras_model([feeds[k] for k in feeds] if len(feeds) > 1 else next(iter(feeds.values())),
+                           training=False)
+        if not isinstance(outs, (list, tuple)):
+            outs = [outs]
+        return {n: np.asarray(o) for n, o in zip(out_names, outs)}
+    return run
+
+
+def _savedmodel_runner(keras_model, out_names: list[str], tmp: str) -> Callable:
+    import tensorflow as tf
+    from netc.backends.keras_backend import export_savedmodel
+    path = os.path.join(tmp, "savedmodel")
+    export_savedmodel(keras_model, path)
+    loaded = tf.saved_model.load(path)
+    serve = loaded.signatures["serve"]
+    arg_names = sorted(serve.structured_input_signature[1].keys())
+
+    def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        kwargs = {a: tf.constant(x) for a, x in zip(arg_names, feeds.values())}
+        res = serve(**kwargs)
+        keys = sorted(res.keys(), key=lambda k: int(k.rsplit("_", 1)[-1]) if k.rsplit("_", 1)[-1].isdigit() else 0)
+        return {n: res[k].numpy() for n, k in zip(out_names, keys)}
+    return run
+
+
+def _compare(ref: np.ndarray, got: np.ndarray, atol: float | None, rtol: float) -> dict[str, Any]:
+    finite = bool(np.isfinite(got).all())
+    if got.shape != ref.shape:
+        return {"shape": list(got.shape), "shape_ok": False, "finite": finite, "max_abs": None, "norm": None,
+                "ok": False}
+    diff = float(np.max(np.abs(got.astype(np.float64) - ref.astype(np.float64)))) if ref.size else 0.0
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    norm = diff / scale if scale > 0 else diff
+    ok = finite and norm <= rtol and (atol is None or diff <= atol)
+    return {"shape": list(got.shape), "shape_ok": True, "finite": finite, "max_abs": diff, "norm": norm, "ok": ok}
+
+
+def _versions(all_routes: bool) -> dict[str, str]:
+    import keras
+    import onnx
+    import onnxruntime
+    import tensorflow as tf
+
+    import netc
+    v = {"netc": netc.__version__, "python": platform.python_version(), "numpy": np.__version__,
+         "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__, "tensorflow": tf.__version__,
+         "keras": keras.__version__}
+    if all_routes:
+        import tf2onnx
+        v["tf2onnx"] = tf2onnx.__version__
+    return v
+
+
+def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: float | None = None,
+              rtol: float = 1e-5, provider: str = "cpu", all_routes: bool = False,
+              limits: Limits | None = None) -> dict[str, Any]:
+    """Compare every route against Keras on TensorFlow; returns the report (``report["ok"]`` is the verdict)."""
+    model = compile_model(spec, seed=seed, weights=weights, randomize=weights is None, limits=limits)
+    proto = model.to_onnx()
+    import tensorflow as tf
+    if provider == "cuda":
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+    keras_model = model.to_keras()
+    out_names = [n for n, _ in model.graph.outputs]
+    reference = _keras_runner(keras_model, out_names)
+
+    routes: dict[str, Callable] = {}
+    providers: dict[str, list[str]] = {}
+    blob = proto.SerializeToString()
+    for level, label in (("ORT_DISABLE_ALL", "onnx (ort opt off)"), ("ORT_ENABLE_ALL", "onnx (ort opt all)")):
+        routes[label], providers[label] = _ort_runner(blob, level, provider)
+    with tempfile.TemporaryDirectory(prefix="netc-check-") as tmp:
+        if all_routes:
+            from netc.backends.tf2onnx_route import keras_to_onnx
+            t2o = keras_to_onnx(keras_model).SerializeToString()
+            routes["tf2onnx (ort)"], providers["tf2onnx (ort)"] = _ort_runner(t2o, "ORT_ENABLE_ALL", provider)
+            routes["savedmodel (tf)"] = _savedmodel_runner(keras_model, out_names, tmp)
+            providers["savedmodel (tf)"] = [d.device_type for d in tf.config.list_logical_devices()]
+        rows = []
+        for case, feeds in _input_cases(model, seed):
+            ref = reference(feeds)
+            results = {label: run(feeds) for label, run in routes.items()}
+            for name in out_names:
+                r = ref[name]
+                rows.append({
+                    "input": case, "batch": int(next(iter(feeds.values())).shape[0]), "output": name,
+                    "shape": list(r.shape), "ref_max_abs": float(np.max(np.abs(r))) if r.size else 0.0,
+                    "ref_finite": bool(np.isfinite(r).all()),
+                    "results": {label: _compare(r, res[name], atol, rtol) for label, res in results.items()},
+                })
+    ok = all(res["ok"] for row in rows for res in row["results"].values()) and all(r["ref_finite"] for r in rows)
+    worst = max((res["norm"] for row in rows for res in row["results"].values() if res["norm"] is not None),
+                default=0.0)
+    failing = sorted({row["output"] for row in rows for res in row["results"].values() if not res["ok"]})
+    return {
+        "spec": spec, "ok": ok, "worst_norm": worst, "failing_outputs": failing,
+        "weights": weights or f"random (seed {seed}; BN statistics, biases and PReLU alphas drawn too)",
+        "reference": f"Keras {_versions(False)['keras']} on TensorFlow {tf.__version__}",
+        "tolerance": {"rtol_normalised": rtol, "atol": atol}, "providers": providers,
+        "tf_devices": [d.device_type for d in tf.config.list_logical_devices()],
+        "versions": _versions(all_routes), "columns": list(routes), "rows": rows,
+        "params": model.checked.params,
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A readable table: one row per input case and output, one column per route."""
+    cols = report["columns"]
+    head = ["input", "output", "shape", "max|ref|"] + [f"{c} max|d| / norm" for c in cols]
+    rows = [head]
+    for r in report["rows"]:
+        cells = [r["input"], r["output"], "x".join(map(str, r["shape"])), f"{r['ref_max_abs']:.3g}"]
+        for c in cols:
+            res = r["results"][c]
+            if not res["shape_ok"]:
+                cells.append(f"SHAPE {'x'.join(map(str, res['shape']))}")
+            else:
+                mark = "" if res["ok"] else "  <-- DIFFERS"
+                nan = "" if res["finite"] else " NaN/Inf"
+                cells.append(f"{res['max_abs']:.2e} / {res['norm']:.2e}{nan}{mark}")
+        rows.append(cells)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = [f"netc check {report['spec']}",
+             f"weights:   {report['weights']}",
+             f"reference: {report['reference']} ({', '.join(report['tf_devices'])})",
+             "providers: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in report["providers"].items()),
+             "versions:  " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
+             ""]
+    for i, row in enumerate(rows):
+        lines.append("  ".join(c.ljust(widths[j]) for j, c in enumerate(row)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    tol = report["tolerance"]
+    bound = f"max|d|/max|ref| <= {tol['rtol_normalised']:g}" + (f" and max|d| <= {tol['atol']:g}" if tol["atol"] else "")
+    lines.append("")
+    if report["ok"]:
+        lines.append(f"OK: every route agrees ({bound}; worst {report['worst_norm']:.2e})")
+    else:
+        lines.append(f"DIFFERS: {', '.join(report['failing_outputs']) or 'reference not finite'} "
+                     f"(tolerance {bound}; worst {report['worst_norm']:.2e})")
+    return "\n".join(lines) + "\n"
