@@ -170,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: maps outcomes to exit codes; user errors never show a traceback."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")   # TensorFlow's start-up chatter, when it is imported
     try:
         cli.main(args=args, prog_name="netc", standalone_mode=False)
     except NetcError as err:
