@@ -199,8 +199,11 @@ OPS: dict[Prim, OpFn] = {
 
 
 # ----------------------------------------------------------------------------- driver
-def run(graph: Graph, weights: WeightValues, inputs: dict[str, Array]) -> dict[str, Array]:
-    """Evaluate ``graph`` on NHWC ``inputs`` (keyed by input value name); NHWC outputs by output name."""
+def run(graph: Graph, weights: WeightValues, inputs: dict[str, Array],
+        before: Callable[[Node, list[Array]], None] | None = None) -> dict[str, Array]:
+    """Evaluate ``graph`` on NHWC ``inputs`` (keyed by input value name); NHWC outputs by output name.
+
+    ``before(node, input_arrays)``, when given, is called ahead of each node (calibration uses it)."""
     env: dict[int, Array] = {}
     for v in graph.inputs:
         if v.name not in inputs:
@@ -212,5 +215,8 @@ def run(graph: Graph, weights: WeightValues, inputs: dict[str, Array]) -> dict[s
         fn = OPS.get(node.prim)
         if fn is None:
             raise NotImplementedError(f"the interpreter has no definition of {node.prim}")
-        env[node.out.id] = fn(node, [env[v.id] for v in node.inputs], weights)
+        xs = [env[v.id] for v in node.inputs]
+        if before is not None:
+            before(node, xs)
+        env[node.out.id] = fn(node, xs, weights)
     return {name: env[v.id] for name, v in graph.outputs}

@@ -105,18 +105,21 @@ def bind(checked: CheckedModel, src: Source) -> WeightValues:
             problems.append(_shape_problem(src, key, tuple(shape), w, node))
     used = {_join(prefix, n) for n in expected}
     leftovers = [k for k in src.shapes if k not in used]
-    if found == 0 or (missing and found < len(expected) / 2):
+    if missing and found < len(expected) / 2:
         raise _mismatch(src, prefix, found, expected, missing, leftovers)
     problems[:0] = [Diagnostic(f"{src.kind} variable `{key}` is missing: {block_of(node)} needs it, "
                                f"shape {_shape(w.ext_shape)}", node.origin.span) for key, w, node in missing]
-    problems += [_leftover(checked, src, prefix, key, expected, [m[0] for m in missing]) for key in leftovers]
+    problems += [_leftover(checked, src, prefix, key, expected) for key in leftovers]
     if problems:
         raise _collected(problems, src)
     return {name: _value(src, _join(prefix, name), w, node) for name, (w, node) in expected.items()}
 
 
 def _value(src: Source, key: str, w: Weight, node: Node) -> np.ndarray:
-    arr = np.asarray(src.read(key))
+    try:
+        arr = np.asarray(src.read(key))
+    except NetcError as err:  # a damaged file: point at the block whose variable could not be read
+        raise NetcError(err.message, node.origin.span, notes=[f"{block_of(node)} needs it"]) from None
     if not (np.issubdtype(arr.dtype, np.floating) or arr.dtype.name == "bfloat16"):
         raise NetcError(f"{src.kind} variable `{key}` holds {arr.dtype} values; {block_of(node)} needs floats",
                         node.origin.span)
@@ -126,21 +129,23 @@ def _value(src: Source, key: str, w: Weight, node: Node) -> np.ndarray:
 def _shape_problem(src: Source, key: str, shape: tuple[int, ...], w: Weight, node: Node) -> Diagnostic:
     notes = []
     if w.role == "depthwise_kernel" and shape == tuple(w.shape) and w.shape != w.ext_shape:
-        notes.append(f"depthwise kernels are stored as (kh, kw, C, 1), not (kh, kw, 1, C): see docs/weights.md")
+        notes.append("depthwise kernels are stored as (kh, kw, C, 1), not (kh, kw, 1, C): see docs/weights.md")
+    if w.role == "alpha" and len(shape) == len(w.ext_shape) == 3 and shape[-1] == w.ext_shape[-1]:
+        notes.append("a PReLU (`npre`) has one alpha per H x W x C element, so its size follows the input size: "
+                     "declare the input size the weights were trained at")
     return Diagnostic(f"{src.kind} variable `{key}` has shape {_shape(shape)}, but {block_of(node)} "
                       f"expects {_shape(w.ext_shape)}", node.origin.span, notes=notes)
 
 
 def _leftover(checked: CheckedModel, src: Source, prefix: str, key: str,
-              expected: dict[str, tuple[Weight, Node]], missing: list[str]) -> Diagnostic:
+              expected: dict[str, tuple[Weight, Node]]) -> Diagnostic:
     rel = key[len(prefix) + 1:] if prefix and key.startswith(prefix + "/") else key
-    close = (difflib.get_close_matches(key, missing, n=1, cutoff=0.6)
-             or difflib.get_close_matches(rel, list(expected), n=1, cutoff=0.6))
+    close = difflib.get_close_matches(rel, list(expected), n=1, cutoff=0.6)
     msg = f"{src.kind} variable `{key}` {_shape(src.shapes[key])} is not used by the spec"
     span = _stack_span(checked, rel.split("/")[0])
     if close:
-        name = close[0][len(prefix) + 1:] if prefix and close[0].startswith(prefix + "/") else close[0]
-        w, node = expected[name]
+        name = close[0]
+        node = expected[name][1]
         msg += f"; did you mean `{_join(prefix, name)}` of {block_of(node)}?"
         span = node.origin.span
     return Diagnostic(msg, span)
@@ -167,8 +172,8 @@ def _mismatch(src: Source, prefix: str, found: int, expected: dict[str, tuple[We
     where = f" under `{prefix}/`" if prefix else ""
     notes = [f"first missing: `{key}` for {block_of(node)}"]
     if leftovers:
-        notes.append(f"the {src.kind} holds {len(src.shapes)} variables, e.g. "
-                     + ", ".join(f"`{k}`" for k in sorted(leftovers)[:3]))
+        notes.append(f"the {src.kind} holds {len(src.shapes)} variables, {len(leftovers)} not used by the spec, "
+                     f"e.g. " + ", ".join(f"`{k}`" for k in sorted(leftovers)[:3]))
     elif not src.shapes:
         notes.append(f"the {src.kind} holds no weight variables")
     return NetcError(f"{src.kind} `{src.path}` does not match the spec: {found} of {len(expected)} variables "

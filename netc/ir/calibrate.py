@@ -1,0 +1,44 @@
+"""Weights for `netc check` that keep signals alive through deep networks.
+
+With Keras' default BN statistics (mean 0, variance 1) or random ones, activations shrink or blow up
+layer by layer, and the outputs of a 50-layer model barely depend on its input: a comparison would then
+test the bias paths only. Calibration runs the reference interpreter once on a sample input and sets every
+BN layer's moving statistics from the batch statistics it sees (perturbed at random), so each BN emits
+roughly unit-scale features and every layer's mapping shows in the outputs.
+"""
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+from netc.ir import interp
+from netc.ir.graph import Graph, Node, Prim
+from netc.ir.weights import WeightValues
+
+
+def sample_inputs(graph: Graph, seed: int, batch: int = 2, dynamic_size: int = 64) -> dict[str, np.ndarray]:
+    """Images as users feed them: uniform over [0, 255], NHWC."""
+    rng = np.random.default_rng(seed + 104729)
+    return {v.name: rng.uniform(0, 255, (batch, *[dynamic_size if d is None else d for d in v.shape[1:]]))
+            .astype(np.float32) for v in graph.inputs}
+
+
+def calibrate_batchnorm(graph: Graph, weights: WeightValues, seed: int) -> WeightValues:
+    """A copy of ``weights`` whose BN moving statistics match the data each BN layer receives."""
+    out = dict(weights)
+
+    def before(node: Node, xs: list[np.ndarray]) -> None:
+        if node.prim is not Prim.BATCHNORM:
+            return
+        x = xs[0].astype(np.float64)
+        mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+        rng = np.random.default_rng([seed & 0xFFFFFFFF, zlib.crc32(node.name.encode()), 1])
+        # near-constant channels (padding borders, dead units) would amplify rounding noise: floor their variance
+        var = np.maximum(var, 0.1 * float(np.median(var)) + 1e-6)
+        std = np.sqrt(var)
+        out[node.weights["moving_mean"].name] = (mean + rng.normal(0, 0.1, mean.shape) * std).astype(np.float32)
+        out[node.weights["moving_variance"].name] = (var * rng.uniform(0.5, 1.5, var.shape)).astype(np.float32)
+
+    interp.run(graph, out, sample_inputs(graph, seed), before=before)
+    return out

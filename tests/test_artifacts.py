@@ -1,0 +1,137 @@
+"""End to end on the seed specs: build, check, artifacts that load without netc, determinism."""
+import collections
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+
+from netc.cli import main
+
+from conftest import ROOT, spec_path
+
+SPECS = sorted(p for p in os.listdir(ROOT / "specs") if p.endswith((".net", ".yaml")))
+
+
+def _build(tmp_path, spec, name, *extra):
+    out = tmp_path / name
+    with pytest.raises(SystemExit) as e:
+        main(["build", spec_path(spec), "-o", str(out), *extra])
+    assert e.value.code == 0
+    return out
+
+
+def test_openpose_onnx_zero_transposes_and_valid(tmp_path):
+    out = _build(tmp_path, "openpose.net", "op.onnx")
+    m = onnx.load(str(out))
+    counts = collections.Counter(n.op_type for n in m.graph.node)
+    assert counts["Transpose"] == 0
+    assert counts["BatchNormalization"] == 0          # folded into the convs
+    onnx.checker.check_model(m, full_check=True)
+    assert m.opset_import[0].version == 17 and m.ir_version == 8
+    assert [o.name for o in m.graph.output] == ["stage_0", "stage_1", "stage_2", "stage_3"]
+    dims = [[d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim] for o in m.graph.output]
+    assert dims[3] == ["N", 19, 28, 28]               # NCHW, dynamic batch
+    node = next(n for n in m.graph.node if n.op_type == "Resize")
+    assert node.doc_string.endswith("upscaled_c4#up_x2:") and ":15:5:" in node.doc_string
+
+
+def test_byte_identical_onnx(tmp_path):
+    a = _build(tmp_path, "openpose.net", "a.onnx").read_bytes()
+    b = _build(tmp_path, "openpose.net", "b.onnx").read_bytes()
+    c = _build(tmp_path, "openpose.net", "c.onnx", "--seed", "1").read_bytes()
+    assert a == b and a != c
+
+
+def test_nhwc_io_layout(tmp_path):
+    m = onnx.load(str(_build(tmp_path, "mobilenet_v3.net", "m.onnx", "--io-layout", "nhwc")))
+    dims = [d.dim_param or d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["N", 224, 224, 3]
+    assert sum(n.op_type == "Transpose" for n in m.graph.node) == 2   # one in, one out
+
+
+@pytest.mark.slow
+@pytest.mark.tf
+@pytest.mark.parametrize("spec", SPECS)
+def test_check_passes_on_every_spec(spec, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["check", "--json", spec_path(spec)])
+    report = json.loads(capsys.readouterr().out)
+    assert e.value.code == 0, report["failing_outputs"]
+    assert report["ok"] and report["worst_norm"] <= 1e-5
+    assert {r["input"] for r in report["rows"]} == {"zeros", "normal", "uniform 0-255", "uniform, batch 2"}
+    assert all(p == ["CPUExecutionProvider"] for p in report["providers"].values())
+
+
+@pytest.mark.slow
+@pytest.mark.tf
+@pytest.mark.parametrize("fault", ["bn_epsilon", "pads", "prelu_layout"])
+def test_check_fails_on_a_corrupted_mapping(fault, monkeypatch, capsys):
+    from netc.backends import onnx_backend
+    spec = "openpose.net" if fault == "prelu_layout" else "mobilenet_v3.net"
+    monkeypatch.setattr(onnx_backend, "FAULTS", {fault})
+    with pytest.raises(SystemExit) as e:
+        main(["check", spec_path(spec)])
+    out = capsys.readouterr().out
+    assert e.value.code == 1
+    assert "DIFFERS: " in out
+    expected = "stage_0" if spec == "openpose.net" else "backbone"
+    assert expected in out.split("DIFFERS: ")[1]
+
+
+_LOAD_WITHOUT_NETC = r"""
+import sys, site
+sys.path[:] = [p for p in sys.path if 'site-packages' not in p] + site.getsitepackages()  # no .pth finders
+try:
+    import netc
+    raise SystemExit("netc must not be importable here")
+except ImportError:
+    pass
+import numpy as np, keras, tensorflow as tf
+x = np.load(sys.argv[3])
+k = keras.models.load_model(sys.argv[1])
+a = np.asarray(k(x, training=False))
+sm = tf.saved_model.load(sys.argv[2])
+b = sm.serve(tf.constant(x)).numpy()
+np.save(sys.argv[4], np.stack([a, b]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.tf
+def test_keras_and_savedmodel_load_without_netc_and_match_onnx(tmp_path):
+    import onnxruntime as ort
+    keras_path = _build(tmp_path, "mobilenet_v3.net", "m.keras")
+    sm_path = _build(tmp_path, "mobilenet_v3.net", "m_saved")
+    onnx_path = _build(tmp_path, "mobilenet_v3.net", "m.onnx")
+    assert (sm_path / "saved_model.pb").exists()
+    x = np.random.default_rng(3).uniform(0, 255, (2, 224, 224, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", _LOAD_WITHOUT_NETC, str(keras_path), str(sm_path),
+                        str(tmp_path / "x.npy"), str(tmp_path / "y.npy")], capture_output=True, text=True,
+                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    keras_out, sm_out = np.load(tmp_path / "y.npy")
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    onnx_out = sess.run(None, {"img": x.transpose(0, 3, 1, 2)})[0].transpose(0, 2, 3, 1)
+    scale = np.abs(onnx_out).max()
+    assert np.abs(keras_out - onnx_out).max() / scale <= 1e-5
+    assert np.abs(sm_out - onnx_out).max() / scale <= 1e-5
+
+
+@pytest.mark.tf
+def test_api_compile_to_keras_is_trainable():
+    import netc
+    text = "input x# 16x16x3\nnet#:\n    select:x#\n    cn_bn_k3_s2_c8_nre\n    ir_k3_s1_e2_c8_se4_nhs\noutput net#\n"
+    model = netc.compile(text, seed=1)
+    assert "net#" in model.summary()
+    k = model.to_keras()
+    assert k.count_params() == model.checked.params
+    k.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(0).normal(size=(4, 16, 16, 3)).astype(np.float32)
+    before = [w.copy() for w in k.get_weights()]
+    k.fit(x, np.zeros((4, 8, 8, 8), np.float32), epochs=1, verbose=0)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, k.get_weights()))
