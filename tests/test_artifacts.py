@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 
 import numpy as np
 import onnx
@@ -61,7 +62,9 @@ def test_check_passes_on_every_spec(spec, capsys):
         main(["check", "--json", spec_path(spec)])
     report = json.loads(capsys.readouterr().out)
     assert e.value.code == 0, report["failing_outputs"]
-    assert report["ok"] and report["worst_norm"] <= 1e-5
+    # calibrated random weights keep every layer's signal alive; float32 noise then measures 1e-6..1e-4
+    # (docs/check.md), planted wiring faults 0.5 and above
+    assert report["ok"] and report["worst_norm"] <= 1e-4
     assert {r["input"] for r in report["rows"]} == {"zeros", "normal", "uniform 0-255", "uniform, batch 2"}
     assert all(p == ["CPUExecutionProvider"] for p in report["providers"].values())
 
@@ -82,9 +85,19 @@ def test_check_fails_on_a_corrupted_mapping(fault, monkeypatch, capsys):
     assert expected in out.split("DIFFERS: ")[1]
 
 
+@pytest.mark.slow
+@pytest.mark.tf
+def test_check_with_trained_weights_meets_1e5(capsys):
+    ckpt = str(ROOT / "tests/data/tf_netbuilder/mobilenet_v3/ckpt")
+    with pytest.raises(SystemExit) as e:
+        main(["check", "--json", "--rtol", "1e-5", "--weights", ckpt, spec_path("mobilenet_v3.net")])
+    report = json.loads(capsys.readouterr().out)
+    assert e.value.code == 0 and report["worst_norm"] <= 1e-5
+
+
 _LOAD_WITHOUT_NETC = r"""
-import sys, site
-sys.path[:] = [p for p in sys.path if 'site-packages' not in p] + site.getsitepackages()  # no .pth finders
+import sys
+sys.path.append(sys.argv.pop(1))  # site-packages without its .pth files: the editable netc is not found
 try:
     import netc
     raise SystemExit("netc must not be importable here")
@@ -110,7 +123,8 @@ def test_keras_and_savedmodel_load_without_netc_and_match_onnx(tmp_path):
     assert (sm_path / "saved_model.pb").exists()
     x = np.random.default_rng(3).uniform(0, 255, (2, 224, 224, 3)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    r = subprocess.run([sys.executable, "-I", "-S", "-c", _LOAD_WITHOUT_NETC, str(keras_path), str(sm_path),
+    purelib = sysconfig.get_paths()["purelib"]
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", _LOAD_WITHOUT_NETC, purelib, str(keras_path), str(sm_path),
                         str(tmp_path / "x.npy"), str(tmp_path / "y.npy")], capture_output=True, text=True,
                        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert r.returncode == 0, r.stderr[-2000:]
