@@ -1,10 +1,13 @@
 """The `netc` command line. Exit codes: 0 ok, 1 `check` found differences, 2 user error, 3 internal error."""
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import sys
 import time
+from typing import Iterator
 
 import click
 
@@ -25,8 +28,27 @@ def _limits(pairs: tuple[str, ...]):
 
 
 limit_option = click.option("--limit", "limits", multiple=True, metavar="NAME=N",
-                            help="Raise a safety limit (repeats, channels, kernel, stride, input_size, expansion, params, "
-                                 "nodes).")
+                            help="Raise a safety limit (repeats, channels, kernel, stride, input_size, expansion, "
+                                 "params, nodes).")
+
+
+_ONE_SHOT = False   # netc runs as the program (main() without argv): the process ends with the command
+
+
+@contextlib.contextmanager
+def _gc_one_shot(active: bool = True) -> Iterator[None]:
+    """Where the process ends with the model it builds, the cyclic GC would only re-scan that model, at each
+    collection and again at exit (more than a second on a 10,000-block spec): pause it, then move what is
+    alive to its permanent generation (``gc.freeze``). Called from Python (tests), nothing changes."""
+    if not (_ONE_SHOT and active):
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def _warn(checked) -> None:
@@ -51,12 +73,13 @@ def summary(spec: str, as_json: bool, limits: tuple[str, ...]) -> None:
     """Layers, shapes, parameters and MACs of SPEC (no TensorFlow, no onnxruntime)."""
     from netc.compiler import check_spec
     from netc.semantic.summary import summary_data, summary_table
-    checked = check_spec(spec, limits=_limits(limits))
-    _warn(checked)
-    if as_json:
-        click.echo(json.dumps(summary_data(checked), indent=2))
-    else:
-        click.echo(summary_table(checked), nl=False)
+    with _gc_one_shot():
+        checked = check_spec(spec, limits=_limits(limits))
+        _warn(checked)
+        if as_json:
+            click.echo(json.dumps(summary_data(checked), indent=2))
+        else:
+            click.echo(summary_table(checked), nl=False)
 
 
 @cli.command()
@@ -109,18 +132,20 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
         raise NetcError("`--via tf2onnx` produces ONNX: give an `.onnx` output")
     if io_layout != "nchw" and kind != "onnx":
         raise NetcError("`--io-layout` applies to ONNX outputs only")
-    model = compile_model(spec, seed=seed, weights=weights, limits=_limits(limits))
-    _warn(model.checked)
-    if kind == "onnx" and via == "direct":
-        model.to_onnx(out, opset=opset, io_layout=io_layout)
-    elif kind == "onnx":
+    direct = kind == "onnx" and via == "direct"
+    with _gc_one_shot(active=direct):   # the other routes run TensorFlow: keep its collector
+        model = compile_model(spec, seed=seed, weights=weights, limits=_limits(limits))
+        _warn(model.checked)
+        if direct:
+            model.to_onnx(out, opset=opset, io_layout=io_layout)
+    if via == "tf2onnx":
         from netc.backends.onnx_backend import save_onnx
         from netc.backends.tf2onnx_route import keras_to_onnx
         save_onnx(keras_to_onnx(model.to_keras(), opset=opset), out)
     elif kind == "keras":
         from netc.backends.keras_backend import save_keras
         save_keras(model.to_keras(), out)
-    else:
+    elif kind == "savedmodel":
         from netc.backends.keras_backend import export_savedmodel
         export_savedmodel(model.to_keras(), out)
     click.echo(f"wrote {out} ({kind}{', via tf2onnx' if via == 'tf2onnx' else ''}; "
@@ -172,6 +197,8 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")   # TensorFlow's start-up chatter, when it is imported
+    global _ONE_SHOT
+    _ONE_SHOT = argv is None
     try:
         cli.main(args=args, prog_name="netc", standalone_mode=False)
     except NetcError as err:

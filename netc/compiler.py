@@ -4,17 +4,33 @@
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Iterator
 
 from netc.diagnostics import NetcError
 from netc.frontends.load import load_spec, parse_source
-from netc.ir.weights import init_weights
 from netc.registry import Limits
 from netc.semantic.analyze import CheckedModel, analyze
+
+if TYPE_CHECKING:  # pragma: no cover - numpy is imported where weights are made (`netc summary` needs none)
+    import numpy as np
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a model is built: everything built stays alive, so its
+    collections only re-scan the growing graph (a third of the time on a 10,000-block spec). Reference
+    counting still frees memory; the collector runs again afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _looks_like_text(s: str) -> bool:
@@ -23,13 +39,14 @@ def _looks_like_text(s: str) -> bool:
 
 def check_spec(path_or_text: str, *, limits: Limits | None = None, fmt: str | None = None) -> CheckedModel:
     """Parse and check a spec file (or spec text) without creating any weights."""
-    if _looks_like_text(path_or_text):
-        if fmt is None:
-            fmt = "yaml" if path_or_text.lstrip().startswith("model_def") else "net"
-        spec = parse_source(path_or_text, "<string>", fmt)
-    else:
-        spec = load_spec(path_or_text)
-    return analyze(spec, limits)
+    with _gc_paused():
+        if _looks_like_text(path_or_text):
+            if fmt is None:
+                fmt = "yaml" if path_or_text.lstrip().startswith("model_def") else "net"
+            spec = parse_source(path_or_text, "<string>", fmt)
+        else:
+            spec = load_spec(path_or_text)
+        return analyze(spec, limits)
 
 
 @dataclass
@@ -51,9 +68,10 @@ class Model:
     def to_onnx(self, path: str | None = None, *, opset: int = 17, io_layout: str = "nchw"):
         """The ONNX ModelProto (written atomically to ``path`` when given). Imports no TensorFlow."""
         from netc.backends.onnx_backend import save_onnx, to_onnx
-        proto = to_onnx(self.graph, self.weights, opset=opset, io_layout=io_layout)
-        if path is not None:
-            save_onnx(proto, path)
+        with _gc_paused():
+            proto = to_onnx(self.graph, self.weights, opset=opset, io_layout=io_layout)
+            if path is not None:
+                save_onnx(proto, path)
         return proto
 
     def to_keras(self):
@@ -69,12 +87,14 @@ def compile(path_or_text: str, *, seed: int = 0, weights: str | None = None, ran
     Weights: Keras' default initialisation drawn from ``seed`` (``randomize`` draws BN statistics, biases
     and PReLU alphas too), or loaded from ``weights`` (a tf_netbuilder checkpoint prefix or a netc .npz).
     """
-    checked = check_spec(path_or_text, limits=limits)
-    if weights is not None:
-        from netc.weights.load import load_weights
-        values = load_weights(checked, weights)
-    else:
-        values = init_weights(checked.graph, seed, randomize=randomize)
+    with _gc_paused():
+        checked = check_spec(path_or_text, limits=limits)
+        if weights is not None:
+            from netc.weights.load import load_weights
+            values = load_weights(checked, weights)
+        else:
+            from netc.ir.weights import init_weights
+            values = init_weights(checked.graph, seed, randomize=randomize)
     return Model(checked, values)
 
 

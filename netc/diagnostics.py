@@ -7,6 +7,7 @@ then the source line and a caret under the offending text.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -74,8 +75,10 @@ class DiagnosticBag:
         return bool(self.items)
 
     def raise_if_any(self) -> None:
+        """Raise the collected errors, in file order (those without a place first)."""
         if self.items:
-            raise NetcError(diagnostics=self.items)
+            raise NetcError(diagnostics=sorted(self.items, key=lambda d: (0, "", 0, 0) if d.span is None
+                                               else (1, d.span.file, d.span.line, d.span.col)))
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -85,22 +88,35 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f"; did you mean `{close[0]}`?" if close else ""
 
 
-class SourceCache:
-    """Text of the files diagnostics point into, for printing the source line."""
+NET_BREAKS = r"\r?\n"                             # what the `.net` parser counts as a new line
+YAML_BREAKS = r"\r\n|[\r\n\x85\u2028\u2029]"      # what PyYAML counts
 
-    _texts: dict[str, str] = {}
+
+class SourceCache:
+    """Lines of the files diagnostics point into, for printing the source line.
+
+    Lines are split the way the file's parser counts them (not ``str.splitlines``, which also breaks at
+    form feeds and other characters a parser keeps inside a line), so line numbers agree."""
+
+    _lines: dict[str, list[str]] = {}
 
     @classmethod
-    def register(cls, name: str, text: str) -> None:
-        cls._texts[name] = text
+    def register(cls, name: str, text: str, breaks: str = NET_BREAKS) -> None:
+        cls._lines[name] = re.split(breaks, text)
 
     @classmethod
     def line(cls, name: str, line: int) -> str | None:
-        text = cls._texts.get(name)
-        if text is None:
+        lines = cls._lines.get(name)
+        if lines is None:
             return None
-        lines = text.splitlines()
         return lines[line - 1] if 0 < line <= len(lines) else None
+
+
+def printable(ch: str) -> str:
+    """A character as a message shows it: itself, or its code point when it would not print (`\\x00`, `U+2028`)."""
+    if ch.isprintable():
+        return ch
+    return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"U+{ord(ch):04X}"
 
 
 def render(diag: Diagnostic) -> str:
@@ -111,7 +127,7 @@ def render(diag: Diagnostic) -> str:
         out.append(f"{s.file}:{s.line}:{s.col}: {diag.severity}: {diag.message}")
         src = SourceCache.line(s.file, s.line)
         if src is not None:
-            src = src.replace("\t", " ")
+            src = "".join(c if c.isprintable() else " " if c == "\t" else "\ufffd" for c in src)
             width = 1
             if s.end_col is not None and (s.end_line in (None, s.line)) and s.end_col > s.col:
                 width = s.end_col - s.col

@@ -5,6 +5,8 @@ parameter count and MACs follow from the lowering. Adding a block touches no bac
 """
 from __future__ import annotations
 
+import difflib
+import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -25,6 +27,7 @@ class Limits:
     kernel: int = 255
     stride: int = 255
     input_size: int = 16384
+    expansion: int = 1000      # ratio arguments (`e`)
     params: int = 500_000_000
     nodes: int = 2_000_000
 
@@ -165,9 +168,17 @@ class Registry:
         if best is None:
             if not tok.text:
                 raise NetcError("empty argument (two `_` in a row)", tok.span)
-            raise NetcError(f"unknown argument `{tok.text}`{did_you_mean(tok.text, self.arg_codes)}",
+            raise NetcError(f"unknown argument `{tok.text}`{self._suggest_arg(tok.text)}",
                             tok.span, notes=[f"argument codes: {', '.join(sorted(self.arg_codes))}"])
         return self.arg_codes[best], tok.text[len(best):]
+
+    def _suggest_arg(self, text: str) -> str:
+        """'; did you mean `k3`?' for `K3`, `bm`, `sq4`: the code part (letters) near a registered code."""
+        code, value = re.fullmatch(r"([A-Za-z]*)(.*)", text).groups()
+        if code.lower() in self.arg_codes:
+            return f"; did you mean `{code.lower()}{value}`?"
+        close = difflib.get_close_matches(code.lower(), sorted(self.arg_codes), n=1, cutoff=0.5)
+        return f"; did you mean `{close[0]}{value}`?" if close and len(code) > 1 else ""
 
     def decode_args(self, block: Block, btype: BlockType, limits: Limits) -> tuple[Args, list[tuple[str, Span]]]:
         values: dict[str, Any] = {}
@@ -198,6 +209,9 @@ class Registry:
     def _value(self, spec: ArgCode, raw: str, tok: ArgToken, limits: Limits) -> Any:
         vspan = Span(tok.span.file, tok.span.line, tok.span.col + len(spec.code), tok.span.line,
                      tok.span.col + len(spec.code) + max(1, len(raw)))
+        if len(raw) > MAX_DIGITS:   # past every limit, and past what int() converts
+            raise NetcError(f"`{spec.code}`: the {spec.doc} `{raw[:12]}...` ({len(raw)} characters) is beyond "
+                            f"any limit", vspan)
         if spec.kind == "flag":
             if raw:
                 raise NetcError(f"`{spec.code}` is a flag and takes no value (found `{tok.text}`)", vspan)
@@ -211,8 +225,11 @@ class Registry:
                                     f"{a.code} ({a.doc})" for a in self.activations.values())])
             return self.activations[raw]
         if spec.kind == "int":
-            if not raw.isdigit():
-                raise NetcError(f"`{spec.code}` needs a whole number ({spec.doc}), found `{raw}`", vspan)
+            if re.fullmatch(r"-\d+", raw):
+                raise NetcError(f"`{spec.code}{raw}`: {spec.doc} must be at least 1", vspan)
+            if not (raw.isascii() and raw.isdigit()):
+                raise NetcError(f"`{spec.code}` needs a whole number ({spec.doc}), found `{raw}`"
+                                f"{self._suggest_arg(tok.text) if raw[:1].isalpha() else ''}", vspan)
             value = int(raw)
             if value < 1:
                 raise NetcError(f"`{spec.code}{raw}`: {spec.doc} must be at least 1", vspan)
@@ -231,8 +248,10 @@ class Registry:
             if den == 0 or num == 0:
                 raise NetcError(f"`{spec.code}{raw}`: {spec.doc} must be greater than 0", vspan)
             value = float(num / den)
-            if value > 1000:
-                raise NetcError(f"`{spec.code}{raw}`: {spec.doc} {value:g} is absurdly large (at most 1000)", vspan)
+            bound = getattr(limits, spec.limit or "expansion")
+            if value > bound:
+                raise NetcError(f"`{spec.code}{raw}`: {spec.doc} {value:g} exceeds the limit of {bound} "
+                                f"(raise it with `--limit {spec.limit or 'expansion'}={math.ceil(value)}`)", vspan)
             return value
         raise AssertionError(spec.kind)  # pragma: no cover
 
@@ -247,5 +266,7 @@ def _param_list(btype: BlockType) -> str:
 def _example(spec: ArgCode) -> str:
     return {"int": f"{spec.code}3", "ratio": f"{spec.code}6", "act": f"{spec.code}re", "flag": spec.code}[spec.kind]
 
+
+MAX_DIGITS = 30   # longer argument values are refused before any conversion
 
 REGISTRY = Registry()

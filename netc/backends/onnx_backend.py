@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 import netc
 from netc.diagnostics import NetcError
@@ -49,10 +49,12 @@ class _Emitter:
         self.tensors, self.node_names = _Names(), _Names()
         self.node_names.used.update(n.name for n in graph.nodes)
         self.names: dict[int, str] = {}
-        self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
-        self.fold: dict[int, Node] = {}        # id(BN node) -> the conv it folds into
-        self.folded: set[int] = set()          # id(conv node) emitted with its BN
+        self.model = onnx.ModelProto()
+        self.body = self.model.graph           # nodes and initializers are written in place (no copies)
+        self.runs: dict[int, list[Node]] = {}  # id(last node of a run) -> the run, emitted as one Conv
+        self.skip: set[int] = set()            # ids of the other nodes of runs: no emitter of their own
+        self.scalars: dict[float, str] = {}    # scalar initializers, shared by value
+        self.attributes: dict[tuple, list[onnx.AttributeProto]] = {}   # made once per distinct set
 
     # ------------------------------------------------------------- names, tensors
     def name(self, v: Value) -> str:
@@ -69,11 +71,19 @@ class _Emitter:
     def init(self, base: str, array: np.ndarray) -> str:
         """Add a float32 initializer; returns its (unique) name."""
         name = self.tensors.unique(base)
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array, dtype=np.float32), name))
+        arr = np.ascontiguousarray(array, dtype="<f4")
+        t = self.body.initializer.add()
+        t.name, t.data_type = name, TensorProto.FLOAT
+        t.dims.extend(arr.shape)
+        t.raw_data = arr.tobytes()
         return name
 
-    def scalar(self, node: Node, what: str, value: float) -> str:
-        return self.init(f"{node.name}/{what}", np.array(value, np.float32))
+    def scalar(self, value: float) -> str:
+        """A float32 scalar initializer, one per value for the whole graph."""
+        key = float(np.float32(value))
+        if key not in self.scalars:
+            self.scalars[key] = self.init(f"const/{key:g}", np.array(key, np.float32))
+        return self.scalars[key]
 
     def weight(self, node: Node, key: str) -> np.ndarray:
         w = node.weights[key]
@@ -96,7 +106,36 @@ class _Emitter:
         else:
             name = node.name if not suffix else self.node_names.unique(f"{node.name}/{suffix}")
             doc = doc_string(node)
-        self.nodes.append(helper.make_node(op, inputs, [output], name=name, doc_string=doc, **attrs))
+        n = self.body.node.add()
+        n.op_type, n.name = op, name
+        n.input.extend(inputs)
+        n.output.append(output)
+        if doc:
+            n.doc_string = doc
+        if attrs:
+            key = tuple((k, type(v), tuple(v) if isinstance(v, list) else v) for k, v in sorted(attrs.items()))
+            made = self.attributes.get(key)
+            if made is None:
+                made = self.attributes[key] = [_attribute(k, attrs[k]) for k in sorted(attrs)]
+            n.attribute.extend(made)
+
+
+def _attribute(key: str, value: Any) -> onnx.AttributeProto:
+    """What ``helper.make_attribute`` makes for the few kinds of attributes netc emits, without its checks."""
+    a = onnx.AttributeProto()
+    a.name = key
+    if isinstance(value, int):
+        a.type, a.i = onnx.AttributeProto.INT, int(value)
+    elif isinstance(value, float):
+        a.type, a.f = onnx.AttributeProto.FLOAT, value
+    elif isinstance(value, str):
+        a.type, a.s = onnx.AttributeProto.STRING, value.encode("utf-8")
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, int) for v in value):
+        a.type = onnx.AttributeProto.INTS
+        a.ints.extend(value)
+    else:  # pragma: no cover - a new kind of attribute: keep onnx's own conversion
+        a = helper.make_attribute(key, value)
+    return a
 
 
 def doc_string(node: Node) -> str:
@@ -135,17 +174,48 @@ def _bn_scale_shift(em: _Emitter, bn: Node) -> tuple[np.ndarray, np.ndarray]:
     return scale, b - m * scale
 
 
-def _foldable(graph: Graph) -> dict[int, Node]:
-    """BN nodes whose input is a conv output used by that BN alone: id(BN) -> conv."""
+def _affine_scale_shift(node: Node) -> tuple[np.float64, np.float64]:
+    return np.float64(np.float32(node.attrs["scale"])), np.float64(np.float32(node.attrs["offset"]))
+
+
+def _is_positive_scale(node: Node) -> bool:
+    return node.prim is Prim.AFFINE and node.attrs["offset"] == 0.0 and node.attrs["scale"] > 0.0
+
+
+def _fold_plan(graph: Graph) -> dict[int, list[Node]]:
+    """Runs of nodes emitted as one Conv: id(last node) -> [conv, folded nodes...].
+
+    While a value feeds one node only (and is no graph output), BNs and affines after a conv fold into its
+    kernel and bias (float64). A ReLU followed by a positive scale, as in the SE gate ``relu6(x + 3) * 0.16667``,
+    folds too: ``relu(y) * a == relu(a * y)`` for ``a > 0``, so the conv takes the scale and the ReLU's top
+    is scaled (see :func:`emit_run`).
+    """
     uses = graph.consumers()
     outputs = {v.id for _, v in graph.outputs}
-    plan: dict[int, Node] = {}
+
+    def sole_user(v: Value) -> Node | None:
+        users = uses.get(v.id, ())
+        return users[0] if len(users) == 1 and v.id not in outputs else None
+
+    plan: dict[int, list[Node]] = {}
     for node in graph.nodes:
-        src = node.inputs[0].producer if node.prim is Prim.BATCHNORM else None
-        if (src is not None and src.prim is Prim.CONV and len(uses.get(src.out.id, [])) == 1
-                and src.out.id not in outputs):
-            plan[id(node)] = src
+        if node.prim is not Prim.CONV:
+            continue
+        run, nxt = [node], sole_user(node.out)
+        while nxt is not None and nxt.prim in (Prim.BATCHNORM, Prim.AFFINE):
+            run.append(nxt)
+            nxt = sole_user(nxt.out)
+        if nxt is not None and nxt.prim is Prim.RELU:
+            after = sole_user(nxt.out)
+            if after is not None and _is_positive_scale(after):
+                run += [nxt, after]
+        if len(run) > 1:
+            plan[id(run[-1])] = run
     return plan
+
+
+def _run_relu(run: list[Node]) -> Node | None:
+    return run[-2] if len(run) > 2 and run[-2].prim is Prim.RELU else None
 
 
 # ----------------------------------------------------------------------------- emitters
@@ -153,44 +223,55 @@ def emit_input(em: _Emitter, node: Node) -> None:
     """Graph inputs are wired by :func:`to_onnx`."""
 
 
-def _emit_conv(em: _Emitter, conv: Node, out_node: Node, bn: Node | None) -> None:
-    kernel = em.weight(conv, "kernel").astype(np.float64).transpose(3, 2, 0, 1)
+def emit_run(em: _Emitter, run: list[Node]) -> None:
+    """A conv and the nodes folded into it (:func:`_fold_plan`): one Conv, then the ReLU of a folded
+    ReLU-and-scale, if any, with its top multiplied by the scale."""
+    conv, folded, relu = run[0], run[1:], _run_relu(run)
+    if relu is not None:
+        folded = folded[:-2] + folded[-1:]   # the scale moves before the ReLU
+    kernel = em.weight(conv, "kernel").transpose(3, 2, 0, 1)
     has_bias = "bias" in conv.weights
-    bias = em.weight(conv, "bias").astype(np.float64) if has_bias else np.zeros(kernel.shape[0])
-    if bn is not None:
-        scale, shift = _bn_scale_shift(em, bn)
-        kernel = kernel * scale[:, None, None, None]
-        bias = bias * scale + shift
+    bias = em.weight(conv, "bias") if has_bias else None
+    if folded:  # y * scale + shift per output channel, composed over the folded nodes in float64
+        scale, shift = 1.0, 0.0
+        for node in folded:
+            s, t = _bn_scale_shift(em, node) if node.prim is Prim.BATCHNORM else _affine_scale_shift(node)
+            scale, shift = scale * s, shift * s + t
+        scale, shift = np.broadcast_to(scale, kernel.shape[:1]), np.broadcast_to(shift, kernel.shape[:1])
+        kernel = kernel.astype(np.float64) * scale[:, None, None, None]
+        bias = shift if bias is None else bias.astype(np.float64) * scale + shift
     inputs = [em.xin(conv), em.init(conv.weights["kernel"].name, kernel)]
-    if has_bias or bn is not None:
-        base = conv.weights["bias"].name if has_bias else f"{conv.name}/bias"
-        inputs.append(em.init(base, bias))
-    em.add("Conv", inputs, em.out(out_node), conv, group=int(conv.attrs.get("groups", 1)),
+    if bias is not None:
+        inputs.append(em.init(conv.weights["bias"].name if has_bias else f"{conv.name}/bias", bias))
+    out = em.out(run[-1] if relu is None else relu.inputs[0].producer)
+    em.add("Conv", inputs, out, conv, group=int(conv.attrs.get("groups", 1)),
            dilations=[1, 1], **_window_attrs(conv))
+    if relu is not None:
+        top = relu.attrs.get("max_value")
+        top = None if top is None else float(np.float32(top) * np.float32(run[-1].attrs["scale"]))
+        _relu(em, relu, out, em.out(run[-1]), top)
 
 
 def emit_conv(em: _Emitter, node: Node) -> None:
-    if id(node) not in em.folded:
-        _emit_conv(em, node, node, None)
+    emit_run(em, [node])
 
 
 def emit_batchnorm(em: _Emitter, node: Node) -> None:
-    conv = em.fold.get(id(node))
-    if conv is not None:
-        _emit_conv(em, conv, node, node)
-        return
     inputs = [em.xin(node)] + [em.init(node.weights[k].name, em.weight(node, k))
                                for k in ("gamma", "beta", "moving_mean", "moving_variance")]
     em.add("BatchNormalization", inputs, em.out(node), node, epsilon=_bn_epsilon(node))
 
 
+def _relu(em: _Emitter, node: Node, x: str, out: str, top: float | None) -> None:
+    if top is None:
+        em.add("Relu", [x], out, node)
+    else:
+        em.add("Clip", [x, em.scalar(0.0), em.scalar(top)], out, node)
+
+
 def emit_relu(em: _Emitter, node: Node) -> None:
     top = node.attrs.get("max_value")
-    if top is None:
-        em.add("Relu", [em.xin(node)], em.out(node), node)
-        return
-    lo, hi = em.scalar(node, "min", 0.0), em.scalar(node, "max", float(top))
-    em.add("Clip", [em.xin(node), lo, hi], em.out(node), node)
+    _relu(em, node, em.xin(node), em.out(node), None if top is None else float(top))
 
 
 def emit_hardswish(em: _Emitter, node: Node) -> None:
@@ -199,9 +280,9 @@ def emit_hardswish(em: _Emitter, node: Node) -> None:
         return
     x = em.xin(node)
     shifted, clipped, scaled = em.temp(node, "plus3"), em.temp(node, "relu6"), em.temp(node, "div6")
-    em.add("Add", [x, em.scalar(node, "three", 3.0)], shifted, node)
-    em.add("Clip", [shifted, em.scalar(node, "zero", 0.0), em.scalar(node, "six", 6.0)], clipped, node, "clip")
-    em.add("Div", [clipped, em.scalar(node, "six_div", 6.0)], scaled, node, "div")
+    em.add("Add", [x, em.scalar(3.0)], shifted, node)
+    em.add("Clip", [shifted, em.scalar(0.0), em.scalar(6.0)], clipped, node, "clip")
+    em.add("Div", [clipped, em.scalar(6.0)], scaled, node, "div")
     em.add("Mul", [x, scaled], em.out(node), node, "mul")
 
 
@@ -231,10 +312,10 @@ def emit_affine(em: _Emitter, node: Node) -> None:
     suffix = ""
     if scale != 1.0:
         scaled = out if offset == 0.0 else em.temp(node, "scaled")
-        em.add("Mul", [x, em.scalar(node, "scale", scale)], scaled, node)
+        em.add("Mul", [x, em.scalar(scale)], scaled, node)
         x, suffix = scaled, "add"
     if offset != 0.0:
-        em.add("Add", [x, em.scalar(node, "offset", offset)], out, node, suffix)
+        em.add("Add", [x, em.scalar(offset)], out, node, suffix)
 
 
 def _binary(op: str) -> Callable[[_Emitter, Node], None]:
@@ -332,8 +413,12 @@ def _reserve_outputs(em: _Emitter, graph: Graph, layout: str) -> None:
 def _name_values(em: _Emitter, graph: Graph) -> None:
     """Claim every emitted IR value's own name before helpers and initializers take names."""
     for node in graph.nodes:
-        if node.prim is not Prim.INPUT and id(node) not in em.folded:
+        if node.prim is not Prim.INPUT and id(node) not in em.skip:
             em.out(node)
+        run = em.runs.get(id(node))
+        relu = None if run is None else _run_relu(run)
+        if relu is not None:  # the conv's output, before the ReLU
+            em.out(relu.inputs[0].producer)
 
 
 def _wire_outputs(em: _Emitter, graph: Graph, layout: str) -> list[onnx.ValueInfoProto]:
@@ -363,25 +448,85 @@ def to_onnx(graph: Graph, weights: WeightValues, *, opset: int = 17, io_layout: 
     """Convert ``graph`` with weight values ``weights`` (IR layout) to an ONNX model.
 
     Inside, tensors are NCHW; with ``io_layout="nhwc"`` a Transpose follows each input and
-    precedes each output. ``fold_bn`` folds a BN into the conv whose output feeds only it.
+    precedes each output. ``fold_bn`` folds BNs and affines into the conv whose output feeds only them
+    (:func:`_fold_plan`).
     """
     _check_args(graph, opset, io_layout)
     em = _Emitter(graph, weights, opset)
     if fold_bn:
-        em.fold = _foldable(graph)
-        em.folded = {id(conv) for conv in em.fold.values()}
+        em.runs = _fold_plan(graph)
+        em.skip = {id(n) for run in em.runs.values() for n in run[:-1]}
     inputs = _wire_inputs(em, graph, io_layout)
     _reserve_outputs(em, graph, io_layout)
     _name_values(em, graph)
     for node in graph.nodes:
-        EMITTERS[node.prim](em, node)
+        run = em.runs.get(id(node))
+        if run is not None:
+            emit_run(em, run)
+        elif id(node) not in em.skip:
+            EMITTERS[node.prim](em, node)
     outputs = _wire_outputs(em, graph, io_layout)
-    body = helper.make_graph(em.nodes, graph.name, inputs, outputs, initializer=em.inits)
+    body, model = em.body, em.model
+    body.name = graph.name
+    body.input.extend(inputs)
+    body.output.extend(outputs)
     opsets = [helper.make_opsetid("", opset)]
-    model = helper.make_model(body, opset_imports=opsets, producer_name="netc",
-                              producer_version=netc.__version__,
-                              ir_version=helper.find_min_ir_version_for(opsets))
+    model.opset_import.extend(opsets)
+    model.ir_version = helper.find_min_ir_version_for(opsets)
+    model.producer_name, model.producer_version = "netc", netc.__version__
     return model
+
+
+def _varint(n: int) -> bytes:
+    if n <= 0x7F:
+        return bytes((n,))
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _len_prefix(number: int, size: int) -> bytes:
+    """Tag and length of a length-delimited protobuf field."""
+    return _varint(number << 3 | 2) + _varint(size)
+
+
+def _split_fields(msg: Any, number: int) -> tuple[bytes, bytes]:
+    """``msg`` without field ``number``, serialized as its fields before it and its fields after it."""
+    lo, hi = type(msg)(), type(msg)()
+    for fd, value in msg.ListFields():
+        if fd.number == number:
+            continue
+        part = lo if fd.number < number else hi
+        if fd.is_repeated:
+            getattr(part, fd.name).extend(value)
+        elif fd.message_type is not None:
+            getattr(part, fd.name).CopyFrom(value)
+        else:
+            setattr(part, fd.name, value)
+    return lo.SerializeToString(), hi.SerializeToString()
+
+
+def _write_model(model: onnx.ModelProto, f: Any) -> None:
+    """Write ``model.SerializeToString()`` to ``f`` in pieces, one initializer at a time, so that the
+    model is never copied whole into memory (twice, inside protobuf). Protobuf writes fields in number
+    order, and so does this: the bytes are the same."""
+    graph = model.graph
+    head, tail = _split_fields(model, model.DESCRIPTOR.fields_by_name["graph"].number)
+    g_head, g_tail = _split_fields(graph, graph.DESCRIPTOR.fields_by_name["initializer"].number)
+    number = graph.DESCRIPTOR.fields_by_name["initializer"].number
+    sizes = [t.ByteSize() for t in graph.initializer]
+    size = len(g_head) + len(g_tail) + sum(len(_len_prefix(number, n)) + n for n in sizes)
+    f.write(head)
+    f.write(_len_prefix(model.DESCRIPTOR.fields_by_name["graph"].number, size))
+    f.write(g_head)
+    tag = _varint(number << 3 | 2)
+    for t, n in zip(graph.initializer, sizes):
+        f.writelines((tag, _varint(n), t.SerializeToString()))
+    f.write(g_tail)
+    f.write(tail)
 
 
 def save_onnx(model: onnx.ModelProto, path: str | os.PathLike) -> None:
@@ -391,7 +536,7 @@ def save_onnx(model: onnx.ModelProto, path: str | os.PathLike) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".netc-", suffix=".onnx.tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
+            _write_model(model, f)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)

@@ -29,8 +29,9 @@ def to_net(spec: ast.Spec) -> str:
     if spec.input_stack != "inputs#":
         rows.append((line_of(spec.input_stack_span), f"inputs {spec.input_stack}", False))
     for group in spec.input_lines:
-        text = "  ".join(f"{d.text}{_size(d)}" for d in group)
-        rows.append((line_of(group[0].span) if group else 0, f"input {text}", False))
+        if group:   # an empty YAML group has no `.net` form
+            text = "  ".join(f"{d.text}{_size(d)}" for d in group)
+            rows.append((line_of(group[0].span), f"input {text}", False))
     for st in spec.stacks:
         if st.name == spec.input_stack:
             continue
@@ -66,6 +67,9 @@ def _q(s: str) -> str:
 
 def to_yaml(spec: ast.Spec) -> str:
     """The YAML contract: model_def / model_ins / model_outs / in_chs / input_size."""
+    for d in spec.inputs:
+        if d.channels is None:
+            raise NetcError(f"input `{d.name}` has no size; the YAML form needs its channels (`in_chs`)", d.span)
     sizes = {tuple(d.size or (None, None)) for d in spec.inputs}
     if len(sizes) > 1:
         raise NetcError("the YAML form gives every input the same size (`input_size`), but these inputs differ: "

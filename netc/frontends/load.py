@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import os
+import re
 
 from netc import ast
-from netc.diagnostics import NetcError, SourceCache, Span
+from netc.diagnostics import NET_BREAKS, YAML_BREAKS, NetcError, SourceCache, Span
 from netc.frontends.text import parse_text
 from netc.frontends.yaml_form import parse_yaml
 
@@ -16,9 +17,9 @@ def decode(data: bytes, file: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        head = data[: err.start]
-        line = head.count(b"\n") + 1
-        col = len(head) - (head.rfind(b"\n") + 1) + 1
+        head = data[: err.start].decode("utf-8")   # valid up to the first bad byte; columns count characters
+        line = head.count("\n") + 1
+        col = len(head) - (head.rfind("\n") + 1) + 1
         SourceCache.register(file, data.decode("utf-8", "replace"))
         raise NetcError(f"the file is not UTF-8 text (byte 0x{data[err.start]:02x})", Span(file, line, col)) from None
     if text.startswith("\ufeff"):
@@ -41,10 +42,11 @@ def read_file(path: str) -> str:
 
 def parse_source(text: str, file: str, fmt: str | None = None) -> ast.Spec:
     """Parse spec text; ``fmt`` is "net" or "yaml" (default: from the file name)."""
-    SourceCache.register(file, text)
     if fmt is None:
         fmt = "yaml" if file.lower().endswith(YAML_SUFFIXES) else "net"
-    if not text.strip() or all(not ln.strip() or ln.lstrip().startswith(("//", "#")) for ln in text.splitlines()):
+    breaks, comment = (YAML_BREAKS, "#") if fmt == "yaml" else (NET_BREAKS, "//")
+    SourceCache.register(file, text, breaks)
+    if all(not ln.strip() or ln.lstrip().startswith(comment) for ln in re.split(breaks, text)):
         raise NetcError("empty spec: it defines no inputs, stacks or outputs", Span(file, 1, 1))
     return parse_yaml(text, file) if fmt == "yaml" else parse_text(text, file)
 

@@ -5,16 +5,21 @@ the `.net` grammar's ``one_block`` rule.
 """
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 import yaml
+from yaml.constructor import SafeConstructor
 
 from netc import ast
-from netc.diagnostics import DiagnosticBag, NetcError, Span, did_you_mean
+from netc.diagnostics import YAML_BREAKS, DiagnosticBag, NetcError, Span, did_you_mean, printable
 from netc.frontends.text import parse_block_string, parse_input_string
 
 STR = "tag:yaml.org,2002:str"
 NULL = "tag:yaml.org,2002:null"
 INT = "tag:yaml.org,2002:int"
 KEYS = ("model_def", "model_ins", "model_outs", "in_chs", "input_size")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*#")   # the `.net` grammar's HASHNAME
 
 
 def _span(file: str, node: yaml.Node) -> Span:
@@ -23,10 +28,22 @@ def _span(file: str, node: yaml.Node) -> Span:
     return Span(file, m.line + 1, m.column + 1, e.line + 1, end_col)
 
 
-def _text_span(file: str, node: yaml.ScalarNode) -> Span:
-    """Where the scalar's text starts (after an opening quote)."""
+@dataclass(frozen=True)
+class _WholeScalar(Span):
+    """A scalar written differently from its value (escapes, a string folded over lines): a place inside the
+    value has no column of its own, so every place inside it is the whole scalar."""
+
+    def shifted(self, offset: int, length: int | None = None) -> Span:
+        return Span(self.file, self.line, self.col, self.end_line, self.end_col)
+
+
+def _text_span(file: str, node: yaml.ScalarNode, source: str | None = None) -> Span:
+    """Where the scalar's text starts (after an opening quote). With ``source``, a scalar whose text is not
+    its value verbatim gets a span that block-string positions cannot shift off into the wrong column."""
     s = _span(file, node)
     off = 1 if node.style in ("'", '"') else 0
+    if source is not None and source[node.start_mark.index + off:node.end_mark.index - off] != node.value:
+        return _WholeScalar(s.file, s.line, s.col, s.end_line, s.end_col)
     return Span(s.file, s.line, s.col + off, s.line, s.col + off + len(node.value))
 
 
@@ -49,6 +66,25 @@ def _string(node: yaml.Node, what: str, file: str) -> str:
     return node.value
 
 
+def _name(node: yaml.Node, what: str, file: str) -> str:
+    """A stack or input-stack name: what the `.net` form can write too (`backbone#`)."""
+    name = _string(node, what, file)
+    if not NAME.fullmatch(name):
+        hint = f"; did you mean `{name}#`?" if NAME.fullmatch(name + "#") else ""
+        raise NetcError(f"`{name}` is not a name: a name is letters, digits and `_`, ending in `#` "
+                        f"(e.g. `backbone#`){hint}", _text_span(file, node))
+    return name
+
+
+def _int(node: yaml.ScalarNode, what: str, file: str) -> int:
+    if len(node.value) > 18:   # past every limit, and what int() reads
+        raise NetcError(f"`{what}`: `{node.value[:12]}...` is beyond any limit", _span(file, node))
+    try:
+        return SafeConstructor().construct_yaml_int(node)   # YAML's own reading: `0x10`, `1_000`, `1:30`
+    except ValueError:   # an explicit `!!int` on something else
+        raise NetcError(f"`{what}` must hold integers, found `{node.value}`", _span(file, node)) from None
+
+
 def _int_list(node: yaml.Node, what: str, file: str, allow_null: bool = False) -> list[int] | None:
     if allow_null and isinstance(node, yaml.ScalarNode) and node.tag == NULL:
         return None
@@ -61,14 +97,17 @@ def _int_list(node: yaml.Node, what: str, file: str, allow_null: bool = False) -
                 out.append(None)
                 continue
             raise NetcError(f"`{what}` must hold integers, found {_kind(item)}", _span(file, item))
-        out.append(int(item.value, 0))
+        value = _int(item, what, file)
+        if value < 1:
+            raise NetcError(f"`{what}` must hold positive integers, found {value}", _span(file, item))
+        out.append(value)
     return out
 
 
 def _mapping(node: yaml.MappingNode, file: str, what: str) -> list[tuple[yaml.Node, yaml.Node]]:
     seen: dict[str, Span] = {}
     for k, _ in node.value:
-        key = _string(k, f"a {what} name", file)
+        key = _name(k, f"a {what} name", file) if what == "stack" else _string(k, f"a {what} name", file)
         if key in seen:
             raise NetcError(f"duplicate {what} `{key}` (first defined at line {seen[key].line})", _span(file, k))
         seen[key] = _span(file, k)
@@ -84,7 +123,12 @@ def parse_yaml(text: str, file: str) -> ast.Spec:
         msg = f"YAML syntax error: {err.problem or err.context}"
         span = Span(file, mark.line + 1, mark.column + 1) if mark else Span(file, 1, 1)
         raise NetcError(msg, span) from None
-    except yaml.YAMLError as err:  # pragma: no cover - reader errors carry no mark
+    except yaml.reader.ReaderError as err:  # a character YAML does not allow; located by its position
+        lines = re.split(YAML_BREAKS, text[:err.position])
+        ch = printable(chr(err.character)) if isinstance(err.character, int) else str(err.character)
+        raise NetcError(f"YAML does not allow the character `{ch}` ({err.reason})",
+                        Span(file, len(lines), len(lines[-1]) + 1)) from None
+    except yaml.YAMLError as err:  # pragma: no cover - every other YAML error carries a mark
         raise NetcError(f"YAML error: {err}", Span(file, 1, 1)) from None
     if root is None:
         raise NetcError("empty spec: expected a mapping with `model_def`, `model_ins`, `model_outs`, `in_chs`",
@@ -104,7 +148,7 @@ def parse_yaml(text: str, file: str) -> ast.Spec:
             raise NetcError(f"missing key `{key}`", Span(file, root_span.line, root_span.col))
     spec = ast.Spec(file=file, source_format="yaml")
     ins_node = fields["model_ins"][1]
-    spec.input_stack = _string(ins_node, "the input stack's name (`model_ins`)", file)
+    spec.input_stack = _name(ins_node, "the input stack's name (`model_ins`)", file)
     spec.input_stack_span = _text_span(file, ins_node)
 
     bag = DiagnosticBag()
@@ -112,19 +156,29 @@ def parse_yaml(text: str, file: str) -> ast.Spec:
     if not isinstance(defs, yaml.MappingNode):
         raise NetcError(f"`model_def` must map stack names to lists of lists of block strings, "
                         f"found {_kind(defs)}", _span(file, defs))
-    found_inputs = False
+    found_inputs, inputs_ok, n_inputs = False, True, 0   # inputs_ok: `in_chs` can be checked against them
     for k, v in _mapping(defs, file, "stack"):
         name = k.value
-        groups = _groups(v, name, file)
+        found_inputs |= name == spec.input_stack
+        try:
+            groups = _groups(v, name, file)
+        except NetcError as err:   # independent of the other stacks: report them too
+            bag.add(err)
+            inputs_ok &= name != spec.input_stack
+            continue
         if name == spec.input_stack:
-            found_inputs = True
             for group in groups:
                 line = []
                 for item in group:
                     try:
-                        line.append(parse_input_string(item.value, _text_span(file, item)))
+                        decl = parse_input_string(item.value, _text_span(file, item, text))
+                        if decl.channels is not None:
+                            raise NetcError("a YAML input is `name#` or `name#op`: its channels come from `in_chs` "
+                                            "and its size from `input_size`", _span(file, item))
+                        line.append(decl)
                     except NetcError as err:
                         bag.add(err)
+                    n_inputs += 1
                 spec.input_lines.append(line)
             continue
         stack = ast.Stack(name, _text_span(file, k))
@@ -132,17 +186,30 @@ def parse_yaml(text: str, file: str) -> ast.Spec:
             line = []
             for item in group:
                 try:
-                    line.append(parse_block_string(item.value, _text_span(file, item)))
+                    line.append(parse_block_string(item.value, _text_span(file, item, text)))
                 except NetcError as err:
                     bag.add(err)
             stack.lines.append(line)
         spec.stacks.append(stack)
     if not found_inputs:
-        raise NetcError(f"`model_ins` names `{spec.input_stack}`, but `model_def` has no such stack"
-                        f"{did_you_mean(spec.input_stack, [k.value for k, _ in defs.value])}",
-                        spec.input_stack_span)
+        inputs_ok = False
+        bag.add(NetcError(f"`model_ins` names `{spec.input_stack}`, but `model_def` has no such stack"
+                          f"{did_you_mean(spec.input_stack, [k.value for k, _ in defs.value])}",
+                          spec.input_stack_span))
+    try:
+        _outputs(spec, fields["model_outs"][1], file)
+    except NetcError as err:
+        bag.add(err)
+    if inputs_ok:
+        try:
+            _attach_sizes(spec, fields, file, n_inputs)
+        except NetcError as err:
+            bag.add(err)
+    bag.raise_if_any()
+    return spec
 
-    outs = fields["model_outs"][1]
+
+def _outputs(spec: ast.Spec, outs: yaml.Node, file: str) -> None:
     spec.outputs_span = _span(file, outs)
     if isinstance(outs, yaml.ScalarNode) and outs.tag == STR:
         outs_items = [outs]
@@ -151,11 +218,7 @@ def parse_yaml(text: str, file: str) -> ast.Spec:
     else:
         raise NetcError(f"`model_outs` must be a list of stack names, found {_kind(outs)}", _span(file, outs))
     for item in outs_items:
-        spec.outputs.append(ast.Ref(_string(item, "a stack name in `model_outs`", file), _text_span(file, item)))
-
-    _attach_sizes(spec, fields, file)
-    bag.raise_if_any()
-    return spec
+        spec.outputs.append(ast.Ref(_name(item, "a stack name in `model_outs`", file), _text_span(file, item)))
 
 
 def _groups(node: yaml.Node, stack: str, file: str) -> list[list[yaml.ScalarNode]]:
@@ -174,15 +237,16 @@ def _groups(node: yaml.Node, stack: str, file: str) -> list[list[yaml.ScalarNode
     return groups
 
 
-def _attach_sizes(spec: ast.Spec, fields: dict, file: str) -> None:
+def _attach_sizes(spec: ast.Spec, fields: dict, file: str, n_inputs: int) -> None:
+    """Channels and size of each input; ``n_inputs`` counts the input strings, parsed or not."""
     inputs = spec.inputs
     if "in_chs" not in fields:
         raise NetcError("missing key `in_chs` (the channels of each input)", spec.input_stack_span)
     chs_node = fields["in_chs"][1]
     chs = _int_list(chs_node, "in_chs", file)
-    if len(chs) != len(inputs):
+    if len(chs) != n_inputs:
         raise NetcError(f"`in_chs` has {len(chs)} entr{'y' if len(chs) == 1 else 'ies'} but `{spec.input_stack}` "
-                        f"declares {len(inputs)} input{'s' if len(inputs) != 1 else ''}", _span(file, chs_node))
+                        f"declares {n_inputs} input{'s' if n_inputs != 1 else ''}", _span(file, chs_node))
     size = None
     if "input_size" in fields:
         node = fields["input_size"][1]

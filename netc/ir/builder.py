@@ -62,8 +62,7 @@ class Builder:
             self._scope.pop()
 
     def _path(self, name: str) -> str:
-        parts = [self.origin.stack, self.origin.block, *self._scope, name]
-        return "/".join(p for p in parts if p)
+        return "/".join(filter(None, (self.origin.stack, self.origin.block, *self._scope, name)))
 
     def _unique(self, name: str) -> str:
         base, i = name, 1

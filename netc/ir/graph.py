@@ -38,7 +38,7 @@ class Prim(str, enum.Enum):
 Shape = tuple  # (N, H, W, C), entries int or None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Origin:
     """Where a node comes from: the spec block that produced it."""
 
@@ -49,7 +49,7 @@ class Origin:
     path: str = ""        # scope of the node inside its block, "c3/se/squeeze"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Weight:
     """A parameter tensor. ``name`` is its checkpoint-style path, e.g. ``backbone/c3/se/squeeze/kernel``."""
 
@@ -68,7 +68,7 @@ class Weight:
         return n
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Value:
     """A tensor produced by one node."""
 
@@ -89,7 +89,7 @@ class Value:
         return f"Value({self.name}, {self.shape})"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Node:
     prim: Prim
     inputs: tuple[Value, ...]

@@ -27,13 +27,12 @@ def _glorot(w: Weight, rng: np.random.Generator) -> np.ndarray:
 def init_value(w: Weight, seed: int, randomize: bool = False) -> np.ndarray:
     """Keras defaults (glorot-uniform kernels, zero bias, BN 1/0/0/1, PReLU alpha 0); with
     ``randomize`` every non-kernel weight is drawn at random too, as ``netc check`` needs."""
-    rng = _rng(seed, w.name)
     role = w.role
+    if not randomize and role not in ("kernel", "depthwise_kernel"):
+        return (np.ones if role in ("gamma", "moving_variance") else np.zeros)(w.shape, np.float32)
+    rng = _rng(seed, w.name)   # seeding costs more than filling: only for values drawn at random
     if role in ("kernel", "depthwise_kernel"):
         return _glorot(w, rng)
-    if not randomize:
-        fill = 1.0 if role in ("gamma", "moving_variance") else 0.0
-        return np.full(w.shape, fill, np.float32)
     if role in ("gamma", "moving_variance"):
         return rng.uniform(0.5, 1.5, size=w.shape).astype(np.float32)
     if role in ("beta", "moving_mean"):

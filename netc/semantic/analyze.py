@@ -7,6 +7,7 @@ its stack, and whatever depends on them is skipped silently.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from netc import ast
@@ -87,6 +88,8 @@ class Analyzer:
         self.bag = DiagnosticBag()
         self.warnings: list[Diagnostic] = []
         self.params = 0
+        self.stack: str | None = None          # the stack being lowered
+        self.block_names: dict[str, tuple[ast.Block, int]] = {}   # its checkpoint names -> (block, position)
 
     # ------------------------------------------------------------------ names
     def _declare(self, name: str, span: Span, what: str) -> None:
@@ -96,6 +99,10 @@ class Analyzer:
                             span, notes=[f"`{name}` was first defined at {first}"])
         self.defined[name] = span
         self.order[name] = len(self.order)
+
+    def _owns(self, name: str, span: Span) -> bool:
+        """Whether the definition at ``span`` is the one that got ``name`` (a duplicate is reported once)."""
+        return self.defined.get(name) == span
 
     def _collect_names(self) -> None:
         for d in self.spec.inputs:
@@ -111,6 +118,9 @@ class Analyzer:
     def _resolve(self, ref: ast.Ref, user_pos: int) -> Value | list[Value] | _Poisoned:
         if ref.name in self.env:
             return self.env[ref.name]
+        if ref.name == self.stack:
+            raise NetcError(f"`{ref.name}` is the stack being defined: its output does not exist yet; "
+                            f"label a block of it (`a#...`) and name that", ref.span)
         if ref.name in self.defined and self.order.get(ref.name, -1) >= user_pos:
             where = self.defined[ref.name]
             raise NetcError(f"`{ref.name}` is defined later (line {where.line}); a block can only use "
@@ -119,7 +129,11 @@ class Analyzer:
             return POISON
         if not ref.name.endswith("#"):
             raise NetcError(f"a reference must end with `#`: `{ref.name}#`", ref.span)
-        raise NetcError(f"unknown name `{ref.name}`{did_you_mean(ref.name, self.defined)}", ref.span)
+        notes = []
+        if re.fullmatch(r"layer_\d+#", ref.name):
+            notes.append("a block without a label cannot be named; put a label before it (`a#cn_k3_c8`) and name "
+                         "the label")
+        raise NetcError(f"unknown name `{ref.name}`{did_you_mean(ref.name, self.defined)}", ref.span, notes=notes)
 
     def _try(self, fn, *args):
         try:
@@ -150,16 +164,22 @@ class Analyzer:
 
     # ----------------------------------------------------------------- inputs
     def _input(self, d: ast.InputDecl) -> BlockInfo | None:
+        if not self._owns(d.name, d.span):   # a duplicate name, reported
+            return None
         try:
             if d.channels is None:
                 raise NetcError(f"input `{d.name}` needs a size, e.g. `{d.text} 224x224x3` "
                                 f"(`?x?x3` for a dynamic size)", d.span)
-            if d.channels < 1 or d.channels > self.limits.channels:
-                raise NetcError(f"input `{d.name}`: {d.channels} channels is outside 1..{self.limits.channels}",
-                                d.span)
+            if d.channels < 1:
+                raise NetcError(f"input `{d.name}`: it needs at least 1 channel, found {d.channels}", d.span)
+            if d.channels > self.limits.channels:
+                raise NetcError(f"input `{d.name}`: {d.channels} channels exceeds the limit of "
+                                f"{self.limits.channels} (raise it with `--limit channels={d.channels}`)", d.span)
             for v in d.size or ():
-                if v is not None and (v < 1 or v > self.limits.input_size):
-                    raise NetcError(f"input `{d.name}`: size {v} is outside 1..{self.limits.input_size} "
+                if v is not None and v < 1:
+                    raise NetcError(f"input `{d.name}`: a size must be at least 1, found {v}", d.span)
+                if v is not None and v > self.limits.input_size:
+                    raise NetcError(f"input `{d.name}`: size {v} exceeds the limit of {self.limits.input_size} "
                                     f"(raise it with `--limit input_size={v}`)", d.span)
             h, w = d.size or (None, None)
             self.b.origin = Origin(d.span, "", _strip(d.name), d.text)
@@ -179,40 +199,55 @@ class Analyzer:
 
     # ----------------------------------------------------------------- stacks
     def _stack(self, st: ast.Stack) -> StackInfo:
+        """Lower a stack's blocks in order. After a failure (or in a stack whose name is a duplicate) the
+        remaining blocks are still checked for errors of their own, but not lowered."""
         info = StackInfo(st.name, st.span)
         blocks = st.blocks
-        self.env_pos = self.order.get(st.name, 0)
+        self.stack, self.block_names = st.name, {}
+        current, rest = POISON, blocks
         if not blocks:
             self.bag.add(NetcError(f"stack `{st.name}` is empty; it must start with `select:`", st.span))
-            self.env[st.name] = POISON
-            return info
-        first = blocks[0]
-        if not (first.kind == "op" and first.code == "select"):
+        elif not (blocks[0].kind == "op" and blocks[0].code == "select"):
             self.bag.add(NetcError(f"stack `{st.name}` must start with `select:NAME#` (which input or stack it "
-                                   f"reads), found `{first.text}`", first.span))
-            self.env[st.name] = POISON
-            return info
-        current = self._try(self._select, first, st)
+                                   f"reads), found `{blocks[0].text}`", blocks[0].span))
+            rest = [b for b in blocks if not (b.kind == "op" and b.code == "select")]  # a misplaced select
+        else:
+            current, rest = self._try(self._select, blocks[0], st), blocks[1:]
+        owned = self._owns(st.name, st.span)
+        if not owned:   # a duplicate stack name, reported: lowering it would clash with the first
+            current = POISON
         position = 0
-        for blk in blocks[1:]:
+        for blk in rest:
+            if current is not POISON and blk.label is not None and not self._owns(blk.label, blk.label_span):
+                current = POISON   # a duplicate label, reported
             if current is POISON:
-                break
+                self._try(self._check, blk, st)
+                continue
             row = BlockInfo(st.name, [], blk.text, blk.span, None)
             try:
                 current, position = self._block(blk, st, current, position, row)
             except NetcError as err:
                 self.bag.add(err)
                 current = POISON
-            if current is POISON and blk.label is not None:
-                self.env[blk.label] = POISON
             info.blocks.append(row)
-        self.env[st.name] = current
+        if owned:
+            self.env[st.name] = current
         if isinstance(current, Value):
             info.shape = current.shape
-        for blk in blocks[1:]:  # labels after a failure are poisoned, not unknown
-            if blk.label is not None and blk.label not in self.env:
+        for blk in blocks:  # labels after a failure are poisoned, not unknown
+            if blk.label is not None and blk.label not in self.env and self._owns(blk.label, blk.label_span):
                 self.env[blk.label] = POISON
+        self.stack = None
         return info
+
+    def _check(self, blk: ast.Block, st: ast.Stack) -> None:
+        """What can be checked of a block whose input is unknown: its type, its arguments, the names it uses."""
+        if blk.kind == "layer":
+            REGISTRY.decode_args(blk, self._block_type(blk), self.limits)
+            return
+        self._op_type(blk)
+        for ref in blk.refs:
+            self._resolve(ref, self._ref_pos(blk, st))
 
     def _select(self, blk: ast.Block, st: ast.Stack):
         if blk.label is not None:
@@ -254,15 +289,29 @@ class Analyzer:
         return out, position
 
     def _block_name(self, blk: ast.Block, position: int, last: bool) -> str:
-        return _strip(blk.label) if (blk.label is not None and last) else f"layer_{position}"
+        """The checkpoint name of a block (copy): its label, or `layer_<position in the stack>`."""
+        name = _strip(blk.label) if (blk.label is not None and last) else f"layer_{position}"
+        other, other_pos = self.block_names.setdefault(name, (blk, position))
+        if other is not blk or other_pos != position:   # a label `layer_2#` where another block is `layer_2`
+            labelled, plain = (blk, other) if blk.label is not None and last else (other, blk)
+            raise NetcError(f"the label `{labelled.label}` clashes with `{name}`, the name of the unlabelled block "
+                            f"(or repeat copy) `{plain.text}` on line {plain.span.line}; blocks without a label are "
+                            f"named `layer_<position>`: choose another label", labelled.label_span)
+        return name
 
-    def _layer(self, blk: ast.Block, current, position: int, stack_name: str, row: BlockInfo):
+    def _block_type(self, blk: ast.Block):
         btype = REGISTRY.blocks.get(blk.code)
         if btype is None:
-            if blk.code in REGISTRY.ops:
-                raise NetcError(f"`{blk.code}` is an op: write it with a colon, `{blk.code}:`", blk.code_span)
+            body = blk.text[len(blk.label or ""):]
+            op = next((o for o in REGISTRY.ops if body == o or body.startswith(o + "_")), None)   # `up_x2`
+            if op is not None:
+                raise NetcError(f"`{op}` is an op: write it with a colon, `{op}:`", blk.code_span)
             raise NetcError(f"unknown block type `{blk.code}`{did_you_mean(blk.code, REGISTRY.blocks)}",
                             blk.code_span, notes=["block types: " + ", ".join(REGISTRY.blocks)])
+        return btype
+
+    def _layer(self, blk: ast.Block, current, position: int, stack_name: str, row: BlockInfo):
+        btype = self._block_type(blk)
         args, warns = REGISTRY.decode_args(blk, btype, self.limits)
         for msg, span in warns + btype.warnings(args):
             self.warnings.append(Diagnostic(msg, span, "warning"))
@@ -282,7 +331,7 @@ class Analyzer:
         row.copies = repeats
         return x, position
 
-    def _op(self, blk: ast.Block, st: ast.Stack, current, position: int, stack_name: str):
+    def _op_type(self, blk: ast.Block):
         if blk.code == "select":
             raise NetcError("`select:` may only start a stack", blk.code_span)
         op = REGISTRY.ops.get(blk.code)
@@ -290,11 +339,20 @@ class Analyzer:
             if blk.code in REGISTRY.blocks:
                 raise NetcError(f"`{blk.code}` is a layer block, not an op: write it without the colon",
                                 blk.code_span)
-            raise NetcError(f"unknown op `{blk.code}:`{did_you_mean(blk.code, REGISTRY.ops)}", blk.code_span,
-                            notes=["ops: " + ", ".join(f"{o}:" for o in REGISTRY.ops)])
+            ops = [f"{o}:" for o in REGISTRY.ops]
+            raise NetcError(f"unknown op `{blk.code}:`{did_you_mean(blk.code + ':', ops)}", blk.code_span,
+                            notes=["ops: " + ", ".join(ops)])
+        return op
+
+    def _ref_pos(self, blk: ast.Block, st: ast.Stack) -> int:
+        """The definition-order position a block's references must precede."""
+        pos = self.order.get(blk.label, self.order.get(st.name, 0)) if blk.label else self.order.get(st.name, 0)
+        return pos + 1 if blk.label else pos
+
+    def _op(self, blk: ast.Block, st: ast.Stack, current, position: int, stack_name: str):
+        op = self._op_type(blk)
         if blk.refs:
-            pos = self.order.get(blk.label, self.order.get(st.name, 0)) if blk.label else self.order.get(st.name, 0)
-            vals = [self._resolve(r, pos + 1 if blk.label else pos) for r in blk.refs]
+            vals = [self._resolve(r, self._ref_pos(blk, st)) for r in blk.refs]
             names = [r.name for r in blk.refs]
             if any(v is POISON for v in vals):
                 return POISON
@@ -325,6 +383,7 @@ class Analyzer:
                                    spec.outputs_span or Span(spec.file, 1, 1)))
             return
         seen: set[str] = set()
+        inputs = {d.name for d in spec.inputs}
         for ref in spec.outputs:
             try:
                 if ref.name in seen:
@@ -333,6 +392,10 @@ class Analyzer:
                 v = self._resolve(ref, len(self.order) + 1)
                 if v is POISON:
                     continue
+                if ref.name in inputs:
+                    raise NetcError(f"output `{ref.name}` is an input; an output names a stack or a labelled "
+                                    f"block (to output the input, add a stack that is only `select:{ref.name}`)",
+                                    ref.span)
                 if isinstance(v, list):
                     raise NetcError(f"output `{ref.name}` holds {len(v)} tensors (its stack ends with a "
                                     f"multi-select); an output must be one tensor", ref.span)
