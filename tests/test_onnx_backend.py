@@ -185,6 +185,19 @@ def test_bn_not_folded_when_conv_output_is_shared():
     assert _rel_diff(model, b.graph, weights) <= TOL
 
 
+def test_se_gate_folds_into_the_excite_conv():
+    """relu6(conv + 3) * 0.16667 is emitted as one Conv (shift and scale in its weights) and a Clip."""
+    graph, weights = _case("se")
+    model = to_onnx(graph, weights)
+    assert [n.op_type for n in model.graph.node] == ["GlobalAveragePool", "Conv", "Relu", "Conv", "Clip", "Mul"]
+    clip = next(n for n in model.graph.node if n.op_type == "Clip")
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    assert float(inits[clip.input[2]]) == pytest.approx(6 * 0.16667)
+    assert _rel_diff(model, graph, weights) <= TOL
+    plain = to_onnx(graph, weights, fold_bn=False)
+    assert [n.op_type for n in plain.graph.node].count("Add") == 1 and _rel_diff(plain, graph, weights) <= TOL
+
+
 # ----------------------------------------------------------------------------- validity
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
 @pytest.mark.parametrize("name", sorted(GRAPHS))

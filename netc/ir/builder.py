@@ -45,8 +45,18 @@ class Builder:
         self._ids = 0
         self._names: set[str] = set()
         self._weight_names: set[str] = set()
-        self.origin = Origin(None, "", "", "")
         self._scope: list[str] = []
+        self.origin = Origin(None, "", "", "")
+
+    @property
+    def origin(self) -> Origin:
+        """The block being lowered; the semantic pass sets it before each block."""
+        return self._origin
+
+    @origin.setter
+    def origin(self, origin: Origin) -> None:
+        self._origin = origin
+        self._prefix: str | None = None   # "stack/block/scope...", made again on first use
 
     # ----------------------------------------------------------------- plumbing
     def error(self, message: str) -> NetcError:
@@ -56,13 +66,18 @@ class Builder:
     def scope(self, name: str) -> Iterator[None]:
         """Nest sublayer names, as the original nests Keras layers (``conv1/expansion_conv``)."""
         self._scope.append(name)
+        self._prefix = None
         try:
             yield
         finally:
             self._scope.pop()
+            self._prefix = None
 
     def _path(self, name: str) -> str:
-        return "/".join(filter(None, (self.origin.stack, self.origin.block, *self._scope, name)))
+        prefix = self._prefix
+        if prefix is None:
+            prefix = self._prefix = "/".join(filter(None, (self._origin.stack, self._origin.block, *self._scope)))
+        return f"{prefix}/{name}" if prefix and name else prefix or name
 
     def _unique(self, name: str) -> str:
         base, i = name, 1
@@ -77,8 +92,8 @@ class Builder:
         path = self._unique(self._path(name or prim.value))
         self._ids += 1
         out = Value(self._ids, tuple(shape), path)
-        origin = Origin(self.origin.span, self.origin.stack, self.origin.block, self.origin.text,
-                        path)
+        o = self._origin
+        origin = Origin(o.span, o.stack, o.block, o.text, path)
         node = Node(prim, tuple(inputs), out, path, origin, attrs or {}, weights or {})
         out.producer = node
         self.graph.nodes.append(node)

@@ -8,6 +8,7 @@ tf_netbuilder checkpoints; backends convert to their own layouts. Backends know 
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,10 +63,7 @@ class Weight:
 
     @property
     def size(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        return math.prod(self.shape)
 
 
 @dataclass(eq=False, slots=True)

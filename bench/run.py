@@ -1,0 +1,404 @@
+"""`make bench`: netc's ONNX route against Keras + tf2onnx, in one run; writes docs/benchmarks.md.
+
+For each spec in specs/ (a YAML twin of a `.net` file is skipped): wall time of `netc build` and of
+`netc summary` in fresh processes, the user's route today (TensorFlow, Keras model, tf2onnx) in a fresh
+process, node and Transpose counts of both ONNX files, onnxruntime and TensorFlow CPU latency at batch 1
+and 8, and the peak memory of `netc build`. Then compile scaling on generated chains of 1k to 10k blocks.
+Every process is timed from outside (start to exit, imports included); peak memory is the child's max RSS
+(``os.wait4``). ``--quick`` runs fewer repetitions (a smoke test; the numbers are not the report's).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+WORKERS = str(ROOT / "bench" / "workers.py")
+BATCHES = (1, 8)
+CHAIN_SIZES = (1000, 5000, 10000)
+CHAIN_BLOCKS = ("cn_bn_k3_s1_c16_nre", "ir_k3_s1_e2_c16_se4_nhs")
+TF2ONNX_BUDGET_S = 150.0   # stop repeating the slow route once this much time is spent on one spec
+ORT_ROUNDS = 6             # onnxruntime latency: alternating rounds of one process per model
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+# ----------------------------------------------------------------------------- processes
+def netc_cmd() -> list[str]:
+    script = Path(PY).parent / "netc"
+    return [str(script)] if script.exists() else [PY, "-m", "netc.cli"]
+
+
+def run_child(cmd: list[str]) -> dict:
+    """Run ``cmd`` to completion: wall seconds, the child's peak RSS (bytes), exit code, output."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT, env=ENV)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        res = {"wall_s": wall, "maxrss_bytes": usage.ru_maxrss * 1024, "rc": proc.returncode,
+               "stdout": out.read().decode("utf-8", "replace"), "stderr": err.read().decode("utf-8", "replace")}
+    if res["rc"] != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({res['rc']}):\n{res['stderr'][-3000:]}")
+    return res
+
+
+def worker(*args: str) -> dict:
+    res = run_child([PY, WORKERS, *args])
+    return {**json.loads(res["stdout"].strip().splitlines()[-1]), "wall_s": res["wall_s"],
+            "maxrss_bytes": res["maxrss_bytes"]}
+
+
+def timed(cmd: list[str], n: int) -> dict:
+    runs = [run_child(cmd) for _ in range(n)]
+    walls = [r["wall_s"] for r in runs]
+    return {"median_s": statistics.median(walls), "walls_s": walls, "maxrss_bytes": max(r["maxrss_bytes"] for r in runs),
+            "runs": n, "stdout": runs[-1]["stdout"]}
+
+
+# ----------------------------------------------------------------------------- facts
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 2**20:.1f} GiB"
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu, "cores": cores, "memory": mem, "os": platform.platform(), "python": platform.python_version()}
+
+
+def versions() -> dict:
+    out = {}
+    for dist in ("netc", "numpy", "onnx", "onnxruntime", "tensorflow-cpu", "keras", "tf2onnx", "protobuf", "lark"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "-"
+    return out
+
+
+def onnx_counts(path: str) -> dict:
+    import onnx
+    graph = onnx.load(path, load_external_data=False).graph
+    ops: dict[str, int] = {}
+    for n in graph.node:
+        ops[n.op_type] = ops.get(n.op_type, 0) + 1
+    return {"nodes": len(graph.node), "transposes": ops.get("Transpose", 0), "ops": ops,
+            "initializers": len(graph.initializer), "bytes": os.path.getsize(path)}
+
+
+def specs() -> list[Path]:
+    """Every spec in specs/, `.net` first; a YAML file whose `.net` twin exists is skipped."""
+    files = sorted(p for p in (ROOT / "specs").iterdir() if p.suffix in (".net", ".yaml", ".yml"))
+    nets = {p.stem for p in files if p.suffix == ".net"}
+    return [p for p in files if p.suffix == ".net" or p.stem not in nets]
+
+
+def chain_spec(n: int) -> str:
+    """An input 32x32x16 and ``n`` blocks cycling through CHAIN_BLOCKS; every 10th block labelled and
+    every 50th a `cnct:` of the last two labels (channels 32, brought back to 16 by the next block)."""
+    lines = [f"// generated: a chain of {n} blocks", "input img# 32x32x16", "", "chain#:", "    select:img#"]
+    labels: list[str] = []
+    for k in range(n):
+        if k % 50 == 49 and len(labels) >= 2:
+            lines.append(f"    cnct:{labels[-2]}:{labels[-1]}")
+        elif k % 10 == 9:
+            labels.append(f"b{k}#")
+            lines.append(f"    {labels[-1]}{CHAIN_BLOCKS[(k // 10) % 2]}")
+        else:
+            lines.append(f"    {CHAIN_BLOCKS[k % 2]}")
+    lines += ["", "output chain#", ""]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- one spec
+def bench_spec(spec: Path, tmp: str, a: argparse.Namespace, cores: int, log) -> dict:
+    rel = str(spec.relative_to(ROOT))
+    name = spec.stem
+    netc_onnx, t2o_onnx = os.path.join(tmp, f"{name}.netc.onnx"), os.path.join(tmp, f"{name}.tf2onnx.onnx")
+    r: dict = {"spec": rel}
+    summary_json = json.loads(run_child(netc_cmd() + ["summary", rel, "--json"])["stdout"])
+    r["params"], r["macs"] = summary_json["params"], summary_json["macs"]
+
+    log(f"{rel}: netc summary x{a.repeat}")
+    r["summary"] = timed(netc_cmd() + ["summary", rel], a.repeat)
+    log(f"{rel}: netc build x{a.repeat}")
+    r["build"] = timed(netc_cmd() + ["build", rel, "-o", netc_onnx], a.repeat)
+
+    log(f"{rel}: TensorFlow + Keras + tf2onnx (up to x{a.repeat})")
+    runs: list[dict] = []
+    try:
+        while len(runs) < a.repeat and (not runs or sum(x["wall_s"] for x in runs) < TF2ONNX_BUDGET_S):
+            runs.append(worker("tf2onnx", rel, t2o_onnx))
+    except RuntimeError as err:   # e.g. an op tf2onnx cannot convert: report netc's side alone
+        r["tf2onnx_error"] = str(err).strip().splitlines()[-1]
+        log(f"{rel}: the tf2onnx route failed: {r['tf2onnx_error']}")
+    if runs:
+        walls = [x["wall_s"] for x in runs]
+        r["tf2onnx"] = {"median_s": statistics.median(walls), "walls_s": walls, "runs": len(runs),
+                        "phases": {k: statistics.median(x[k] for x in runs)
+                                   for k in ("import_tf_s", "keras_model_s", "tf2onnx_s")}}
+    models = [netc_onnx] + ([t2o_onnx] if runs else [])
+    r["counts"] = {k: onnx_counts(m) for k, m in zip(("netc", "tf2onnx"), models)}
+
+    log(f"{rel}: onnxruntime latency, {a.runs} runs per batch size and model")
+    r["ort"] = ort_latency(models, a.runs, cores, profile=True)
+    if runs:   # trained-like weights: default ones repeat (all-zero PReLU alphas...), which tf2onnx dedupes
+        rand = [os.path.join(tmp, f"{name}.{k}.random.onnx") for k in ("netc", "tf2onnx")]
+        log(f"{rel}: the same with trained-like (random) weights")
+        worker("tf2onnx", rel, rand[1], rand[0])
+        r["ort_random"] = ort_latency(rand, a.runs, cores)
+        r["counts_random"] = {k: onnx_counts(m) for k, m in zip(("netc", "tf2onnx"), rand)}
+    log(f"{rel}: TensorFlow latency")
+    r["tf"] = worker("tf", rel, ",".join(map(str, BATCHES)), str(a.runs), str(cores))
+    return r
+
+
+def ort_latency(models: list[str], runs: int, cores: int, profile: bool = False) -> dict:
+    """Each model in its own process (see bench/workers.py), in ORT_ROUNDS alternating rounds so that
+    drift of the machine's load hits both alike; the samples of all rounds pooled."""
+    out: dict = {}
+    per_round = -(-runs // ORT_ROUNDS) if runs >= 2 * ORT_ROUNDS else runs
+    for i in range(ORT_ROUNDS if runs >= 2 * ORT_ROUNDS else 1):
+        for key, model in zip(("netc", "tf2onnx"), models):
+            res = worker("ort", ",".join(map(str, BATCHES)), str(per_round), str(cores), model,
+                         *(["profile"] if profile and i == 0 else []))
+            entry = out.setdefault(key, {"optimized": res["optimized"], "samples": {}})
+            if "profile" in res:
+                entry["profile"] = res["profile"]
+            out["providers"], out["threads"] = res["providers"], res["threads"]
+            for batch, times in res["latency"].items():
+                entry["samples"].setdefault(batch, []).extend(times)
+    for key in ("netc", "tf2onnx"):
+        if key in out:
+            out[key]["latency"] = {b: {"median_s": statistics.median(t), "min_s": min(t), "runs": len(t)}
+                                   for b, t in out[key]["samples"].items()}
+    return out
+
+
+def bench_chains(tmp: str, a: argparse.Namespace, log) -> list[dict]:
+    rows = []
+    for n in a.chains:
+        path = os.path.join(tmp, f"chain{n}.net")
+        Path(path).write_text(chain_spec(n))
+        log(f"chain of {n} blocks: netc build x{a.repeat}")
+        res = timed(netc_cmd() + ["build", path, "-o", os.path.join(tmp, f"chain{n}.onnx")], a.repeat)
+        summary = json.loads(run_child(netc_cmd() + ["summary", path, "--json"])["stdout"])
+        rows.append({"blocks": n, "wall_s": res["median_s"], "walls_s": res["walls_s"],
+                     "us_per_block": res["median_s"] / n * 1e6,
+                     "maxrss_bytes": res["maxrss_bytes"], "params": summary["params"],
+                     "onnx_nodes": onnx_counts(os.path.join(tmp, f"chain{n}.onnx"))["nodes"]})
+    return rows
+
+
+# ----------------------------------------------------------------------------- report
+def _ms(s: float) -> str:
+    return f"{s * 1e3:.1f} ms"
+
+
+def _mb(b: float) -> str:
+    return f"{b / 2**20:.0f} MiB"
+
+
+def _x(v: float) -> str:
+    return f"{v:.2f}x"
+
+
+def _ok(flag: bool) -> str:
+    return "**met**" if flag else "**not met**"
+
+
+def _latency_rows(r: dict, ort: dict, label: str) -> list[str]:
+    rows = []
+    on, ot = ort["netc"], ort.get("tf2onnx")
+    for batch in BATCHES:
+        key, flops = str(batch), 2 * r["macs"] * batch
+        ln, lt = on["latency"][key], ot["latency"][key] if ot else None
+
+        def cell(x: dict) -> str:
+            return f"{_ms(x['median_s'])} ({flops / x['median_s'] / 1e9:.1f} GFLOP/s; min {_ms(x['min_s'])})"
+        rows.append(f"| onnxruntime CPU latency, batch {batch}, {label} (median of {ln['runs']}) | {cell(ln)} | "
+                    + (f"{cell(lt)} | netc / tf2onnx = {ln['median_s'] / lt['median_s']:.2f} |" if lt else "- | |"))
+    return rows
+
+
+def _spec_section(r: dict, targets: list) -> list[str]:
+    """The table of one spec (tf2onnx columns say "failed" where that route failed); appends its targets."""
+    spec, b, c, tf = r["spec"], r["build"], r["counts"], r["tf"]
+    t, on, ot = r.get("tf2onnx"), r["ort"]["netc"], r["ort"].get("tf2onnx")
+    ct = c.get("tf2onnx")
+    failed = f"failed: {r.get('tf2onnx_error', '')}"
+    weights = r["params"] * 4
+    route = (f"{t['median_s']:.2f} s (n={t['runs']}; TF import {t['phases']['import_tf_s']:.1f} s, Keras model "
+             f"{t['phases']['keras_model_s']:.1f} s, tf2onnx {t['phases']['tf2onnx_s']:.1f} s)") if t else failed
+    L = [f"## {spec}", "",
+         f"{r['params']:,} parameters ({_mb(weights)} of float32 weights), {r['macs'] / 1e9:.3f} GMACs per image.",
+         "",
+         "| | netc | Keras + tf2onnx | ratio |", "|---|---|---|---|",
+         f"| spec -> ONNX, fresh process (median of n) | {b['median_s']:.2f} s (n={b['runs']}) | {route} | "
+         + (f"tf2onnx / netc = {_x(t['median_s'] / b['median_s'])}" if t else "") + " |",
+         f"| `netc summary`, fresh process (median of {r['summary']['runs']}) | {r['summary']['median_s']:.3f} s"
+         " | | |",
+         f"| ONNX nodes | {c['netc']['nodes']} | {ct['nodes'] if ct else '-'} | |",
+         f"| Transpose nodes | {c['netc']['transposes']} | {ct['transposes'] if ct else '-'} | |",
+         f"| nodes after onnxruntime's optimizations (ORT_ENABLE_ALL) | {on['optimized']['nodes']} | "
+         f"{ot['optimized']['nodes'] if ot else '-'} | |",
+         f"| ONNX file size, default initialisation | {_mb(c['netc']['bytes'])} | "
+         f"{_mb(ct['bytes']) if ct else '-'} | |"]
+    if "counts_random" in r:
+        cr = r["counts_random"]
+        L.append(f"| ONNX file size, trained-like weights | {_mb(cr['netc']['bytes'])} | {_mb(cr['tf2onnx']['bytes'])} | |")
+    L.append(f"| peak memory (max RSS) of `netc build` | {_mb(b['maxrss_bytes'])} | | |")
+    L += _latency_rows(r, r["ort"], "default initialisation")
+    if "ort_random" in r:
+        L += _latency_rows(r, r["ort_random"], "trained-like weights")
+    for batch in BATCHES:
+        key, flops = str(batch), 2 * r["macs"] * batch
+        ln, ltf = on["latency"][key]["median_s"], tf["latency"][key]["median_s"]
+        L.append(f"| TensorFlow latency of the Keras model, batch {batch} (median of {tf['latency'][key]['runs']}) | "
+                 f"| {_ms(ltf)} ({flops / ltf / 1e9:.1f} GFLOP/s) | netc on onnxruntime / TF = {ln / ltf:.2f} |")
+    if "profile" in on:
+        prof = {k: r["ort"][k]["profile"] for k in ("netc", "tf2onnx") if "profile" in r["ort"].get(k, {})}
+        ops = sorted({op for p in prof.values() for op in p}, key=lambda op: -max(p.get(op, 0.0) for p in prof.values()))
+        L += ["", "onnxruntime time per operator type, batch 1, default initialisation (its profiler, 15 runs; "
+              "ms per run):", "", "| operator | " + " | ".join(prof) + " |", "|---|" + "---|" * len(prof)]
+        L += [f"| {op} | " + " | ".join(f"{p.get(op, 0.0):.2f}" for p in prof.values()) + " |" for op in ops]
+        L.append("| total | " + " | ".join(f"{sum(p.values()):.2f}" for p in prof.values()) + " |")
+    L += ["", "ONNX ops, netc: " + ", ".join(f"{k} {n}" for k, n in sorted(c["netc"]["ops"].items())) + "."]
+    if ct:
+        L.append("ONNX ops, tf2onnx: " + ", ".join(f"{k} {n}" for k, n in sorted(ct["ops"].items())) + ".")
+    L.append("")
+    if "openpose" in spec:
+        speedup = t["median_s"] / b["median_s"] if t else 0.0
+        targets.append((f"{spec}: spec -> ONNX >= 15x faster than Keras + tf2onnx",
+                        _x(speedup) if t else failed, speedup >= 15))
+    targets.append((f"{spec}: `netc summary` < 0.5 s", f"{r['summary']['median_s']:.3f} s",
+                    r["summary"]["median_s"] < 0.5))
+    for key, label in (("ort", "default initialisation"), ("ort_random", "trained-like weights")):
+        if key in r and "tf2onnx" in r[key]:
+            lat = r[key]
+            ratio = lat["netc"]["latency"]["1"]["median_s"] / lat["tf2onnx"]["latency"]["1"]["median_s"]
+            targets.append((f"{spec}: netc's ONNX latency <= 0.8x tf2onnx's on onnxruntime, batch 1, {label}",
+                            _x(ratio), ratio <= 0.8))
+    targets.append((f"{spec}: 0 Transpose nodes in netc's graph", str(c["netc"]["transposes"]),
+                    c["netc"]["transposes"] == 0))
+    limit = 2 * weights + 150 * 2**20
+    targets.append((f"{spec}: peak memory of `netc build` <= 2 x weights + 150 MiB ({_mb(limit)})",
+                    _mb(b["maxrss_bytes"]), b["maxrss_bytes"] <= limit))
+    return L
+
+
+def report(data: dict) -> str:
+    m, v = data["machine"], data["versions"]
+    L = ["# Benchmarks", "",
+         f"Generated by `make bench` (bench/run.py) on {data['date']}, in {data['total_s']:.0f} s"
+         + (" (`--quick`: fewer repetitions)" if data["quick"] else "") + ".", "",
+         "| machine | |", "|---|---|",
+         f"| CPU | {m['cpu']} |", f"| cores | {m['cores']} |", f"| memory | {m['memory']} |",
+         f"| OS | {m['os']} |", f"| Python | {m['python']} |",
+         "| load average (1, 5, 15 min) before / after | " + " / ".join(
+             ", ".join(f"{x:.2f}" for x in m[k]) for k in ("load_before", "load_after")) + " |", "",
+         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".", ""]
+    targets = []
+    for r in data["specs"]:
+        L += _spec_section(r, targets)
+    L += ["## Compile scaling", "",
+          "Generated chains: input 32x32x16, then N blocks alternating `" + "`, `".join(CHAIN_BLOCKS)
+          + "`, every 10th labelled, every 50th a `cnct:` of the last two labels; `netc build chain.net -o "
+          f"chain.onnx` in a fresh process (imports included), median of {data['repeat']}. The marginal cost "
+          "is the time per block added since the previous size (start-up excluded).", "",
+          "| blocks | ONNX nodes | parameters | wall (median) | runs | per block | marginal per block | peak memory |",
+          "|---|---|---|---|---|---|---|---|"]
+    prev = None
+    for ch in data["chains"]:
+        marginal = (f"{(ch['wall_s'] - prev['wall_s']) / (ch['blocks'] - prev['blocks']) * 1e6:.0f} us"
+                    if prev else "")
+        L.append(f"| {ch['blocks']:,} | {ch['onnx_nodes']:,} | {ch['params']:,} | {ch['wall_s']:.2f} s | "
+                 + ", ".join(f"{w:.2f}" for w in ch["walls_s"]) + f" s | {ch['us_per_block']:.0f} us | {marginal} | "
+                 f"{_mb(ch['maxrss_bytes'])} |")
+        prev = ch
+    big = [ch for ch in data["chains"] if ch["blocks"] == 10000]
+    if big:
+        targets.append(("10,000-block chain compiles in <= 10 s", f"{big[0]['wall_s']:.2f} s", big[0]["wall_s"] <= 10))
+    L += ["", "## Targets", "", "| target | measured | |", "|---|---|---|"]
+    L += [f"| {name} | {val} | {_ok(ok)} |" for name, val, ok in targets]
+    L += ["", "## Method", "",
+          "- Each timed command runs in a fresh process, timed from outside from start to exit (Python start-up "
+          "and imports included). Peak memory is the child's max RSS from `os.wait4`.",
+          "- Keras + tf2onnx is `bench/workers.py tf2onnx`: import TensorFlow, build the Keras model "
+          "(`netc.compile(spec).to_keras()`, standing in for hand-written Keras code), "
+          "`tf2onnx.convert.from_keras` at opset 17 (`netc/backends/tf2onnx_route.py`), save; repeated up to "
+          f"{data['repeat']} times while under {TF2ONNX_BUDGET_S:.0f} s in total (n in the table).",
+          "- Latency: random inputs in 0..255, onnxruntime CPUExecutionProvider, ORT_ENABLE_ALL, intra-op "
+          f"threads = cores, one process per model (two sessions in one process time each other's spinning "
+          f"threads), {ORT_ROUNDS} alternating rounds (5 warm-up runs, then an equal share of the timed runs), samples "
+          "pooled; the table gives the median (and the fastest run). Default initialisation (what `netc build` "
+          "writes) repeats tensors (all-zero PReLU alphas, unit BN statistics) that tf2onnx stores once, so "
+          "both routes are also timed with trained-like weights (every weight drawn at random, the same for "
+          "both routes), as trained models have. TensorFlow: a "
+          "`tf.function` calling `model(x, training=False)`, intra-op threads = cores, output copied to numpy. "
+          "GFLOP/s = 2 x MACs (from `netc summary`) x batch / latency.",
+          "- netc's ONNX is NCHW (its input is NCHW); tf2onnx's keeps Keras' NHWC input.", ""]
+    return "\n".join(L)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="1 repetition, 10 latency runs, chains of 1000 blocks only")
+    p.add_argument("--no-chains", action="store_true", help="Skip the compile-scaling chains.")
+    p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    p.add_argument("--json", default=None, help="Also write the raw measurements here.")
+    p.add_argument("--spec", action="append", default=None, help="Bench only these specs (repeatable).")
+    a = p.parse_args()
+    a.repeat, a.runs = (1, 10) if a.quick else (3, 50)
+    a.chains = () if a.no_chains else (1000,) if a.quick else CHAIN_SIZES
+    t0 = time.perf_counter()
+
+    def log(msg: str) -> None:
+        print(f"[{time.perf_counter() - t0:6.1f} s] {msg}", flush=True)
+
+    mach = machine()
+    mach["load_before"] = os.getloadavg()
+    data = {"date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), "machine": mach,
+            "versions": versions(), "quick": a.quick, "repeat": a.repeat, "specs": [], "chains": []}
+    todo = [ROOT / s for s in a.spec] if a.spec else specs()
+    with tempfile.TemporaryDirectory(prefix="netc-bench-") as tmp:
+        for spec in todo:
+            data["specs"].append(bench_spec(spec.resolve(), tmp, a, mach["cores"], log))
+        data["chains"] = bench_chains(tmp, a, log)
+    data["total_s"] = time.perf_counter() - t0
+    mach["load_after"] = os.getloadavg()
+    text = report(data)
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(text)
+    if a.json:
+        Path(a.json).write_text(json.dumps(data, indent=1, default=str))
+    log(f"wrote {a.out}")
+    print(text[text.index("## Targets"):])
+
+
+if __name__ == "__main__":
+    main()
