@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import numpy as np
 
 from netc.diagnostics import NetcError
+from netc.ir.naming import UniqueNames
 from netc.ir.graph import Graph, Node, Prim
 from netc.ir.weights import WeightValues
 
@@ -122,11 +123,8 @@ _MULTI_INPUT = {Prim.ADD, Prim.MUL, Prim.CONCAT}
 
 
 # ------------------------------------------------------------------------ names
-class _Names:
+class _Names(UniqueNames):
     """Keras-legal, unique, readable layer names: ``backbone/c3/conv`` -> ``backbone.c3.conv``."""
-
-    def __init__(self) -> None:
-        self.used: set[str] = set()
 
     @staticmethod
     def clean(name: str) -> str:
@@ -134,13 +132,7 @@ class _Names:
         return s if s and s[0].isalnum() else f"x{s}"
 
     def take(self, name: str) -> str:
-        base = self.clean(name)
-        out, i = base, 1
-        while out in self.used:
-            out = f"{base}_{i}"
-            i += 1
-        self.used.add(out)
-        return out
+        return self.unique(self.clean(name))
 
 
 # ------------------------------------------------------------------------ build

@@ -16,6 +16,7 @@ from onnx import TensorProto, helper
 
 import netc
 from netc.diagnostics import NetcError
+from netc.ir.naming import UniqueNames
 from netc.ir.graph import Graph, Node, Prim, Value
 from netc.ir.weights import WeightValues
 
@@ -26,27 +27,12 @@ IO_LAYOUTS = ("nchw", "nhwc")
 TO_NCHW, TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
 
 
-class _Names:
-    """One namespace of unique names (ONNX keeps tensor and node names apart)."""
-
-    def __init__(self) -> None:
-        self.used: set[str] = set()
-
-    def unique(self, base: str) -> str:
-        name, i = base, 1
-        while name in self.used:
-            name = f"{base}_{i}"
-            i += 1
-        self.used.add(name)
-        return name
-
-
 class _Emitter:
     """State of one conversion: tensor names per IR value, nodes and initializers so far."""
 
     def __init__(self, graph: Graph, weights: WeightValues, opset: int):
         self.graph, self.weights, self.opset = graph, weights, opset
-        self.tensors, self.node_names = _Names(), _Names()
+        self.tensors, self.node_names = UniqueNames(), UniqueNames()  # ONNX keeps the two apart
         self.node_names.used.update(n.name for n in graph.nodes)
         self.names: dict[int, str] = {}
         self.model = onnx.ModelProto()

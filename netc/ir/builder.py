@@ -10,6 +10,7 @@ import math
 from typing import Iterator, Sequence
 
 from netc.diagnostics import NetcError
+from netc.ir.naming import UniqueNames
 from netc.ir.graph import Graph, Node, Origin, Prim, Shape, Value, Weight
 
 
@@ -43,7 +44,7 @@ class Builder:
     def __init__(self, name: str = "netc_model"):
         self.graph = Graph(name=name)
         self._ids = 0
-        self._names: set[str] = set()
+        self._names = UniqueNames()
         self._weight_names: set[str] = set()
         self._scope: list[str] = []
         self.origin = Origin(None, "", "", "")
@@ -80,12 +81,7 @@ class Builder:
         return f"{prefix}/{name}" if prefix and name else prefix or name
 
     def _unique(self, name: str) -> str:
-        base, i = name, 1
-        while name in self._names:
-            name = f"{base}_{i}"
-            i += 1
-        self._names.add(name)
-        return name
+        return self._names.unique(name)
 
     def _add(self, prim: Prim, inputs: Sequence[Value], shape: Shape, name: str,
              attrs: dict | None = None, weights: dict[str, Weight] | None = None) -> Value:
