@@ -65,11 +65,7 @@ def ort_latency(batches: list[int], runs: int, threads: int, model: str, profile
 
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(prefix="netc-bench-") as tmp:
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
+        opts = _session_options(threads)
         opts.optimized_model_filepath = os.path.join(tmp, "optimized.onnx")
         sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         graph = onnx.load(opts.optimized_model_filepath, load_external_data=False).graph
@@ -93,16 +89,24 @@ def ort_latency(batches: list[int], runs: int, threads: int, model: str, profile
     _emit(result)
 
 
+def _session_options(threads: int):
+    """ORT_ENABLE_ALL on ``threads`` intra-op threads, one inter-op thread, quiet."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return opts
+
+
 def _ort_profile(model: str, threads: int, rng, runs: int = 10) -> dict[str, float]:
     """Milliseconds per run spent in each operator type at batch 1 (onnxruntime's own profiler)."""
     import onnxruntime as ort
 
     with tempfile.TemporaryDirectory(prefix="netc-bench-") as tmp:
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
+        opts = _session_options(threads)
         opts.enable_profiling = True
         opts.profile_file_prefix = os.path.join(tmp, "profile")
         sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])

@@ -35,7 +35,8 @@ def _input_cases(model: Model, seed: int) -> list[tuple[str, dict[str, np.ndarra
     ]
 
 
-def _ort_runner(proto_bytes: bytes, level: str, provider: str) -> tuple[Callable, list[str]]:
+def _ort_runner(proto_bytes: bytes, level: str, provider: str, nchw: bool) -> tuple[Callable, list[str]]:
+    """Run an ONNX model on NHWC feeds; ``nchw`` says its inputs/outputs are NCHW (netc's default)."""
     import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
@@ -46,7 +47,6 @@ def _ort_runner(proto_bytes: bytes, level: str, provider: str) -> tuple[Callable
     sess = ort.InferenceSession(proto_bytes, opts, providers=providers)
     in_names = [i.name for i in sess.get_inputs()]
     out_names = [o.name for o in sess.get_outputs()]
-    nchw = len(sess.get_inputs()[0].shape) == 4 and _is_nchw(sess)
 
     def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         f = {n: (x.transpose(0, 3, 1, 2) if nchw else x) for n, x in zip(in_names, feeds.values())}
@@ -54,11 +54,6 @@ def _ort_runner(proto_bytes: bytes, level: str, provider: str) -> tuple[Callable
         return {n: (o.transpose(0, 2, 3, 1) if nchw and o.ndim == 4 else o) for n, o in zip(out_names, outs)}
 
     return run, sess.get_providers()
-
-
-def _is_nchw(sess) -> bool:
-    """netc's ONNX is NCHW unless built with io_layout=nhwc; tf2onnx keeps Keras' NHWC."""
-    return sess.get_modelmeta().producer_name == "netc" and "nhwc" not in (sess.get_modelmeta().description or "")
 
 
 def _keras_runner(keras_model, out_names: list[str]) -> Callable:
@@ -136,12 +131,12 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
     providers: dict[str, list[str]] = {}
     blob = proto.SerializeToString()
     for level, label in (("ORT_DISABLE_ALL", "onnx (ort opt off)"), ("ORT_ENABLE_ALL", "onnx (ort opt all)")):
-        routes[label], providers[label] = _ort_runner(blob, level, provider)
+        routes[label], providers[label] = _ort_runner(blob, level, provider, nchw=True)
     with tempfile.TemporaryDirectory(prefix="netc-check-") as tmp:
         if all_routes:
             from netc.backends.tf2onnx_route import keras_to_onnx
             t2o = keras_to_onnx(keras_model).SerializeToString()
-            routes["tf2onnx (ort)"], providers["tf2onnx (ort)"] = _ort_runner(t2o, "ORT_ENABLE_ALL", provider)
+            routes["tf2onnx (ort)"], providers["tf2onnx (ort)"] = _ort_runner(t2o, "ORT_ENABLE_ALL", provider, nchw=False)
             routes["savedmodel (tf)"] = _savedmodel_runner(keras_model, out_names, tmp)
             providers["savedmodel (tf)"] = [d.device_type for d in tf.config.list_logical_devices()]
         rows = []
@@ -159,15 +154,16 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
     ok = all(res["ok"] for row in rows for res in row["results"].values()) and all(r["ref_finite"] for r in rows)
     worst = max((res["norm"] for row in rows for res in row["results"].values() if res["norm"] is not None),
                 default=0.0)
+    versions = _versions(all_routes)
     failing = sorted({row["output"] for row in rows for res in row["results"].values() if not res["ok"]})
     return {
         "spec": spec, "ok": ok, "worst_norm": worst, "failing_outputs": failing,
         "weights": weights or (f"random (seed {seed}): kernels, biases, BN gamma/beta and PReLU alphas drawn, "
                                f"BN statistics calibrated on a sample batch"),
-        "reference": f"Keras {_versions(False)['keras']} on TensorFlow {tf.__version__}",
+        "reference": f"Keras {versions['keras']} on TensorFlow {tf.__version__}",
         "tolerance": {"rtol_normalised": rtol, "atol": atol}, "providers": providers,
         "tf_devices": [d.device_type for d in tf.config.list_logical_devices()],
-        "versions": _versions(all_routes), "columns": list(routes), "rows": rows,
+        "versions": versions, "columns": list(routes), "rows": rows,
         "params": model.checked.params,
     }
 

@@ -1,30 +1,26 @@
 """Pooling blocks: `avgpool`, `maxpool` (VALID)."""
+from typing import ClassVar
+
 from netc.ir.builder import Builder
 from netc.ir.graph import Value
 from netc.registry import REGISTRY, Args, BlockType, Param
 
-_POOL_PARAMS = {"r": Param(default=1), "k": Param(required=True), "s": Param(default=None)}
+
+class _Pool(BlockType):
+    """k x k pooling, stride s (default k), VALID; channels unchanged."""
+
+    kind: ClassVar[str]
+    params = {"r": Param(default=1), "k": Param(required=True), "s": Param(default=None)}
+
+    def lower(self, b: Builder, a: Args, x: Value) -> Value:
+        return b.pool(self.kind, x, a.k, a.s or a.k, "valid", name="pool")
 
 
 @REGISTRY.block
-class AvgPool(BlockType):
-    """Average pooling k x k, stride s (default k), VALID; channels unchanged."""
-
-    code = "avgpool"
-    doc = "average pooling (VALID)"
-    params = _POOL_PARAMS
-
-    def lower(self, b: Builder, a: Args, x: Value) -> Value:
-        return b.pool("avg", x, a.k, a.s or a.k, "valid", name="pool")
+class AvgPool(_Pool):
+    code, kind, doc = "avgpool", "avg", "average pooling (VALID)"
 
 
 @REGISTRY.block
-class MaxPool(BlockType):
-    """Max pooling k x k, stride s (default k), VALID; channels unchanged."""
-
-    code = "maxpool"
-    doc = "max pooling (VALID)"
-    params = _POOL_PARAMS
-
-    def lower(self, b: Builder, a: Args, x: Value) -> Value:
-        return b.pool("max", x, a.k, a.s or a.k, "valid", name="pool")
+class MaxPool(_Pool):
+    code, kind, doc = "maxpool", "max", "max pooling (VALID)"

@@ -6,7 +6,6 @@ Each method adds one primitive node, computes its output shape, and raises a loc
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import Iterator, Sequence
 
 from netc.diagnostics import NetcError
@@ -258,6 +257,3 @@ class Builder:
     def output(self, name: str, v: Value) -> None:
         self.graph.outputs.append((name, v))
 
-
-def ceil_div(a: int, b: int) -> int:
-    return math.ceil(a / b)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from netc import ast
 from netc.blocks import REGISTRY
 from netc.diagnostics import Diagnostic, DiagnosticBag, NetcError, Span, did_you_mean
-from netc.ir.builder import Builder, fmt_shape
+from netc.ir.builder import Builder
 from netc.ir.graph import Graph, Origin, Value
 from netc.registry import Limits
 
@@ -414,6 +414,3 @@ def analyze(spec: ast.Spec, limits: Limits | None = None) -> CheckedModel:
     """Check ``spec`` and lower it to the IR; raises :class:`NetcError` listing every independent error."""
     return Analyzer(spec, limits or Limits()).run()
 
-
-def describe_shape(shape: tuple | None) -> str:
-    return "-" if shape is None else fmt_shape(shape)
