@@ -112,14 +112,18 @@ def _versions(all_routes: bool) -> dict[str, str]:
 
 
 def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: float | None = None,
-              rtol: float = 1e-4, provider: str = "cpu", all_routes: bool = False,
+              rtol: float = 1e-4, provider: str = "cpu", all_routes: bool = False, deploy: bool = False,
               limits: Limits | None = None) -> dict[str, Any]:
-    """Compare every route against Keras on TensorFlow; returns the report (``report["ok"]`` is the verdict)."""
+    """Compare every route against Keras on TensorFlow; returns the report (``report["ok"]`` is the verdict).
+
+    The reference is always the training-form Keras model (BN in inference mode); with ``deploy`` the
+    ONNX routes run the deployed graph (BNs folded, RepVGG branches fused) and the deployed Keras model
+    is a column of its own."""
     model = compile_model(spec, seed=seed, weights=weights, randomize=weights is None, limits=limits)
     if weights is None:
         from netc.ir.calibrate import calibrate_batchnorm
         model.weights = calibrate_batchnorm(model.graph, model.weights, seed)
-    proto = model.to_onnx()
+    proto = model.to_onnx(deploy=deploy)
     import tensorflow as tf
     if provider == "cuda":
         tf.config.experimental.enable_tensor_float_32_execution(False)
@@ -130,8 +134,12 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
     routes: dict[str, Callable] = {}
     providers: dict[str, list[str]] = {}
     blob = proto.SerializeToString()
-    for level, label in (("ORT_DISABLE_ALL", "onnx (ort opt off)"), ("ORT_ENABLE_ALL", "onnx (ort opt all)")):
+    tag = "onnx deployed" if deploy else "onnx"
+    for level, label in (("ORT_DISABLE_ALL", f"{tag} (ort opt off)"), ("ORT_ENABLE_ALL", f"{tag} (ort opt all)")):
         routes[label], providers[label] = _ort_runner(blob, level, provider, nchw=True)
+    if deploy:
+        routes["keras deployed (tf)"] = _keras_runner(model.to_keras(deploy=True), out_names)
+        providers["keras deployed (tf)"] = [d.device_type for d in tf.config.list_logical_devices()]
     with tempfile.TemporaryDirectory(prefix="netc-check-") as tmp:
         if all_routes:
             from netc.backends.tf2onnx_route import keras_to_onnx
@@ -157,7 +165,7 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
     versions = _versions(all_routes)
     failing = sorted({row["output"] for row in rows for res in row["results"].values() if not res["ok"]})
     return {
-        "spec": spec, "ok": ok, "worst_norm": worst, "failing_outputs": failing,
+        "spec": spec, "ok": ok, "worst_norm": worst, "failing_outputs": failing, "deploy": deploy,
         "weights": weights or (f"random (seed {seed}): kernels, biases, BN gamma/beta and PReLU alphas drawn, "
                                f"BN statistics calibrated on a sample batch"),
         "reference": f"Keras {versions['keras']} on TensorFlow {tf.__version__}",

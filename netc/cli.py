@@ -32,6 +32,11 @@ limit_option = click.option("--limit", "limits", multiple=True, metavar="NAME=N"
                                  "params, nodes).")
 
 
+deploy_option = click.option("--deploy", is_flag=True,
+                             help="Deploy-time form: every BN folded into its conv, RepVGG branches fused "
+                                  "into one 3x3 conv.")
+
+
 _ONE_SHOT = False   # netc runs as the program (main() without argv): the process ends with the command
 
 
@@ -68,14 +73,17 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@deploy_option
 @limit_option
-def summary(spec: str, as_json: bool, limits: tuple[str, ...]) -> None:
+def summary(spec: str, as_json: bool, deploy: bool, limits: tuple[str, ...]) -> None:
     """Layers, shapes, parameters and MACs of SPEC (no TensorFlow, no onnxruntime)."""
     from netc.compiler import check_spec
-    from netc.semantic.summary import summary_data, summary_table
+    from netc.semantic.summary import deployed, summary_data, summary_table
     with _gc_one_shot():
         checked = check_spec(spec, limits=_limits(limits))
         _warn(checked)
+        if deploy:
+            checked = deployed(checked)
         if as_json:
             click.echo(json.dumps(summary_data(checked), indent=2))
         else:
@@ -94,18 +102,9 @@ def fmt(spec: str, target: str) -> None:
     click.echo(to_yaml(parsed) if target == "yaml" else to_net(parsed), nl=False)
 
 
-def _format_for(out: str, fmt_opt: str | None) -> str:
-    if fmt_opt:
-        return fmt_opt
-    low = out.lower()
-    if low.endswith(".onnx"):
-        return "onnx"
-    if low.endswith(".keras"):
-        return "keras"
-    if low.endswith((".h5", ".npz", ".pb", ".tflite")):
-        raise NetcError(f"cannot tell the format of `{out}`: use a `.onnx` or `.keras` file, a directory "
-                        f"for a SavedModel, or `--format`")
-    return "savedmodel"
+def _backend_names() -> list[str]:
+    from netc.backends import BACKENDS
+    return list(BACKENDS)
 
 
 @cli.command()
@@ -117,39 +116,37 @@ def _format_for(out: str, fmt_opt: str | None) -> str:
               help="ONNX route: netc's own emitter, or Keras + tf2onnx.")
 @click.option("--opset", type=click.IntRange(13, 21), default=17, show_default=True)
 @click.option("--io-layout", type=click.Choice(["nchw", "nhwc"]), default="nchw", show_default=True,
-              help="Layout of the ONNX model's inputs and outputs.")
+              help="Layout of the ONNX model's image inputs and outputs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the weight initialisation.")
 @click.option("--weights", type=click.Path(), default=None,
               help="Trained weights: a tf_netbuilder checkpoint prefix or a netc .npz.")
+@deploy_option
 @limit_option
 def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_layout: str, seed: int,
-          weights: str | None, limits: tuple[str, ...]) -> None:
+          weights: str | None, deploy: bool, limits: tuple[str, ...]) -> None:
     """Compile SPEC into OUT (ONNX, native Keras, or a TF SavedModel directory)."""
+    from netc.backends import backend_for
     from netc.compiler import compile as compile_model
     t0 = time.perf_counter()
-    kind = _format_for(out, fmt_opt)
-    if via == "tf2onnx" and kind != "onnx":
+    backend = backend_for(out, fmt_opt)
+    if via == "tf2onnx" and backend.name != "onnx":
         raise NetcError("`--via tf2onnx` produces ONNX: give an `.onnx` output")
-    if io_layout != "nchw" and kind != "onnx":
+    options = {k: v for k, v in (("opset", opset), ("io_layout", io_layout)) if k in backend.options}
+    if io_layout != "nchw" and "io_layout" not in backend.options:
         raise NetcError("`--io-layout` applies to ONNX outputs only")
-    direct = kind == "onnx" and via == "direct"
-    with _gc_one_shot(active=direct):   # the other routes run TensorFlow: keep its collector
+    direct = via == "direct"
+    with _gc_one_shot(active=direct and backend.name == "onnx"):   # other routes run TensorFlow: keep its GC
         model = compile_model(spec, seed=seed, weights=weights, limits=_limits(limits))
         _warn(model.checked)
         if direct:
-            model.to_onnx(out, opset=opset, io_layout=io_layout)
-    if via == "tf2onnx":
+            model.save(out, backend=backend.name, deploy=deploy, **options)
+    if not direct:
         from netc.backends.onnx_backend import save_onnx
         from netc.backends.tf2onnx_route import keras_to_onnx
-        save_onnx(keras_to_onnx(model.to_keras(), opset=opset), out)
-    elif kind == "keras":
-        from netc.backends.keras_backend import save_keras
-        save_keras(model.to_keras(), out)
-    elif kind == "savedmodel":
-        from netc.backends.keras_backend import export_savedmodel
-        export_savedmodel(model.to_keras(), out)
-    click.echo(f"wrote {out} ({kind}{', via tf2onnx' if via == 'tf2onnx' else ''}; "
-               f"{model.checked.params:,} parameters) in {time.perf_counter() - t0:.2f} s", err=True)
+        save_onnx(keras_to_onnx(model.to_keras(deploy=deploy), opset=opset), out)
+    click.echo(f"wrote {out} ({backend.name}{', via tf2onnx' if via == 'tf2onnx' else ''}"
+               f"{', deployed' if deploy else ''}; {model.checked.params:,} parameters) in "
+               f"{time.perf_counter() - t0:.2f} s", err=True)
 
 
 @cli.command()
@@ -162,13 +159,16 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
 @click.option("--provider", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--all", "all_routes", is_flag=True, help="Also compare the tf2onnx route and the reloaded SavedModel.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--deploy", is_flag=True,
+              help="Compare the deployed ONNX and Keras models (BNs folded, RepVGG branches fused) against the "
+                   "training-form Keras model.")
 @limit_option
 def check(spec: str, weights: str | None, seed: int, atol: float | None, rtol: float, provider: str,
-          all_routes: bool, as_json: bool, limits: tuple[str, ...]) -> None:
+          all_routes: bool, as_json: bool, deploy: bool, limits: tuple[str, ...]) -> None:
     """Build every backend from the same weights, run them on the same inputs, compare."""
     from netc.check import format_report, run_check
     report = run_check(spec, weights=weights, seed=seed, atol=atol, rtol=rtol, provider=provider,
-                       all_routes=all_routes, limits=_limits(limits))
+                       all_routes=all_routes, deploy=deploy, limits=_limits(limits))
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report), nl=False)
     sys.exit(EXIT_OK if report["ok"] else EXIT_DIFF)
 

@@ -65,19 +65,32 @@ class Model:
         from netc.semantic.summary import summary_data, summary_table
         return summary_data(self.checked) if as_json else summary_table(self.checked)
 
-    def to_onnx(self, path: str | None = None, *, opset: int = 17, io_layout: str = "nchw"):
-        """The ONNX ModelProto (written atomically to ``path`` when given). Imports no TensorFlow."""
-        from netc.backends.onnx_backend import save_onnx, to_onnx
+    def artifact(self, backend: str, *, deploy: bool = False, **options: Any) -> Any:
+        """The in-memory artifact of ``backend`` (a name in :data:`netc.backends.BACKENDS`); ``deploy``
+        applies the deploy-time rewrites (BNs folded, RepVGG branches fused) first."""
+        from netc.backends import BACKENDS
         with _gc_paused():
-            proto = to_onnx(self.graph, self.weights, opset=opset, io_layout=io_layout)
-            if path is not None:
-                save_onnx(proto, path)
-        return proto
+            return BACKENDS[backend].build(self.graph, self.weights, deploy=deploy, **options)
 
-    def to_keras(self):
-        """A Keras 3 functional model of stock layers with these weights, to embed and train."""
-        from netc.backends.keras_backend import to_keras
-        return to_keras(self.graph, self.weights)
+    def save(self, path: str, *, backend: str | None = None, deploy: bool = False, **options: Any) -> Any:
+        """Build the artifact the path's suffix (or ``backend``) names and write it atomically."""
+        from netc.backends import backend_for
+        b = backend_for(path, backend)
+        art = self.artifact(b.name, deploy=deploy, **options)
+        b.save(art, path)
+        return art
+
+    def to_onnx(self, path: str | None = None, *, opset: int = 17, io_layout: str = "nchw", deploy: bool = False):
+        """The ONNX ModelProto (written atomically to ``path`` when given). Imports no TensorFlow.
+        BNs are always folded into the convs before them; ``deploy`` also fuses RepVGG branches."""
+        if path is not None:
+            return self.save(path, backend="onnx", deploy=deploy, opset=opset, io_layout=io_layout)
+        return self.artifact("onnx", deploy=deploy, opset=opset, io_layout=io_layout)
+
+    def to_keras(self, deploy: bool = False):
+        """A Keras 3 functional model of stock layers with these weights, to embed and train: the training
+        form (every BN, every branch), or with ``deploy`` the re-parameterised inference form."""
+        return self.artifact("keras", deploy=deploy)
 
 
 def compile(path_or_text: str, *, seed: int = 0, weights: str | None = None, randomize: bool = False,

@@ -73,9 +73,10 @@ def test_check_passes_on_every_spec(spec, capsys):
 @pytest.mark.tf
 @pytest.mark.parametrize("fault", ["bn_epsilon", "pads", "prelu_layout"])
 def test_check_fails_on_a_corrupted_mapping(fault, monkeypatch, capsys):
-    from netc.backends import onnx_backend
+    from faults import plant
+    from netc.backends import ONNX
     spec = "openpose.net" if fault == "prelu_layout" else "mobilenet_v3.net"
-    monkeypatch.setattr(onnx_backend, "FAULTS", {fault})
+    plant(monkeypatch, ONNX, fault)
     with pytest.raises(SystemExit) as e:
         main(["check", spec_path(spec)])
     out = capsys.readouterr().out

@@ -244,7 +244,8 @@ def test_matches_interpreter(main):
 def test_matches_onnx_backend(main):
     ort = pytest.importorskip("onnxruntime")
     onnx_backend = pytest.importorskip("netc.backends.onnx_backend")
-    proto = onnx_backend.to_onnx(main["graph"], main["weights"], io_layout="nhwc")
+    from netc.backends import ONNX
+    proto = ONNX.build(main["graph"], main["weights"], io_layout="nhwc")
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     res = sess.run([n for n, _ in main["graph"].outputs], {"image": main["x"]})
     for (name, _), k, o in zip(main["graph"].outputs, main["out"], res):

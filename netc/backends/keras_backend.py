@@ -19,7 +19,7 @@ import numpy as np
 
 from netc.diagnostics import NetcError
 from netc.ir.naming import UniqueNames
-from netc.ir.graph import Graph, Node, Prim
+from netc.ir.graph import Graph, Node, Prim, PrimGroup
 from netc.ir.weights import WeightValues
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,6 +30,7 @@ LayerFn = Callable[[Any, Node, str], Any]  # (keras module, node, layer name) ->
 # Weight names of each weighted prim, in the order of the Keras layer's ``weights``.
 _WEIGHT_ORDER: dict[Prim, tuple[str, ...]] = {
     Prim.CONV: ("kernel", "bias"),
+    Prim.DENSE: ("kernel", "bias"),
     Prim.BATCHNORM: ("gamma", "beta", "moving_mean", "moving_variance"),
     Prim.PRELU: ("alpha",),
 }
@@ -70,6 +71,8 @@ def _activation(kind: str) -> LayerFn:
 
 def _prelu(keras: Any, node: Node, name: str) -> Any:
     axes = node.attrs.get("shared_axes")
+    if node.inputs[0].rank == 2:
+        axes = None
     return keras.layers.PReLU(shared_axes=None if axes is None else list(axes), name=name)
 
 
@@ -95,6 +98,23 @@ def _pool(cls_name: str) -> LayerFn:
     return make
 
 
+def _global_avgpool(keras: Any, node: Node, name: str) -> Any:
+    return keras.layers.GlobalAveragePooling2D(keepdims=bool(node.attrs.get("keepdims", True)), name=name)
+
+
+def _pad(keras: Any, node: Node, name: str) -> Any:
+    t, l, b, r = node.attrs["pads"]
+    return keras.layers.ZeroPadding2D(padding=((t, b), (l, r)), name=name)
+
+
+def _dense(keras: Any, node: Node, name: str) -> Any:
+    return keras.layers.Dense(node.out.channels, use_bias="bias" in node.weights, name=name)
+
+
+def _dropout(keras: Any, node: Node, name: str) -> Any:
+    return keras.layers.Dropout(float(node.attrs["rate"]), name=name)
+
+
 def _simple(cls_name: str, **kwargs: Any) -> LayerFn:
     def make(keras: Any, node: Node, name: str) -> Any:
         return getattr(keras.layers, cls_name)(name=name, **kwargs)
@@ -116,10 +136,13 @@ LAYERS: dict[Prim, LayerFn] = {
     Prim.RESIZE: _resize,
     Prim.AVGPOOL: _pool("AveragePooling2D"),
     Prim.MAXPOOL: _pool("MaxPooling2D"),
-    Prim.GLOBAL_AVGPOOL: _simple("GlobalAveragePooling2D", keepdims=True),
+    Prim.GLOBAL_AVGPOOL: _global_avgpool,
+    Prim.PAD: _pad,
+    Prim.FLATTEN: _simple("Flatten"),
+    Prim.DENSE: _dense,
+    Prim.SOFTMAX: _simple("Softmax"),
+    Prim.DROPOUT: _dropout,
 }
-
-_MULTI_INPUT = {Prim.ADD, Prim.MUL, Prim.CONCAT}
 
 
 # ------------------------------------------------------------------------ names
@@ -145,7 +168,7 @@ def _make_layer(keras: Any, node: Node, name: str) -> Any:
 
 def _call(node: Node, layer: Any, tensors: dict[int, Any]) -> Any:
     args = [tensors[v.id] for v in node.inputs]
-    return layer(args) if node.prim in _MULTI_INPUT else layer(args[0])
+    return layer(args) if node.prim in PrimGroup.MULTI_INPUT else layer(args[0])
 
 
 def _name_outputs(keras: Any, graph: Graph, tensors: dict[int, Any], layer_of: dict[int, str],

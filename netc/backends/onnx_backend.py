@@ -1,8 +1,9 @@
 """ONNX backend: IR graph + weight values -> ``onnx.ModelProto`` (NCHW inside, no TensorFlow).
 
-Each :class:`Prim` has one emitter in :data:`EMITTERS`. Tensors keep the IR value names, nodes
-the IR node names, initializers the checkpoint weight names; the output is byte-identical for
-identical inputs. :data:`FAULTS` lets tests plant known mistakes to prove comparisons can fail.
+Each :class:`Prim` the backend emits has one function in :data:`EMITTERS`; what it lacks (swish; hard-swish
+below opset 14) is decomposed by :mod:`netc.ir.decompose`, and BN folding runs as an IR pass before
+emission (:data:`netc.backends.ONNX`). Tensors keep the IR value names, nodes the IR node names,
+initializers the checkpoint weight names; the output is byte-identical for identical inputs.
 """
 from __future__ import annotations
 
@@ -21,8 +22,6 @@ from netc.ir.graph import Graph, Node, Prim, Value
 from netc.ir.weights import WeightValues
 
 MIN_OPSET = 11
-#: Test hook: planted mistakes ("bn_epsilon", "pads", "prelu_layout"); empty in real use.
-FAULTS: set[str] = set()
 IO_LAYOUTS = ("nchw", "nhwc")
 TO_NCHW, TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
 
@@ -37,9 +36,6 @@ class _Emitter:
         self.names: dict[int, str] = {}
         self.model = onnx.ModelProto()
         self.body = self.model.graph           # nodes and initializers are written in place (no copies)
-        self.runs: dict[int, list[Node]] = {}  # id(last node of a run) -> the run, emitted as one Conv
-        self.skip: set[int] = set()            # ids of the other nodes of runs: no emitter of their own
-        self.bn: dict[int, tuple[np.ndarray, np.ndarray]] = {}   # id(BN) -> its (scale, shift), for folding
         self.scalars: dict[float, str] = {}    # scalar initializers, shared by value
         self.attributes: dict[tuple, bytes] = {}   # each distinct set of attributes, serialized once
 
@@ -55,14 +51,15 @@ class _Emitter:
             self.names[node.out.id] = self.tensors.unique(node.out.name)
         return self.names[node.out.id]
 
-    def init(self, base: str, array: np.ndarray) -> str:
-        """Add a float32 initializer; returns its (unique) name."""
+    def init(self, base: str, array: np.ndarray, dtype: type = np.float32) -> str:
+        """Add a float32 (or int64) initializer; returns its (unique) name."""
         name = self.tensors.unique(base)
-        arr = np.asarray(array, dtype="<f4")
+        arr = np.asarray(array, dtype=np.dtype(dtype).newbyteorder("<"))
         if not arr.flags.c_contiguous:   # (ascontiguousarray would make scalars 1-D)
             arr = np.ascontiguousarray(arr)
         t = self.body.initializer.add()
-        t.name, t.data_type = name, TensorProto.FLOAT
+        t.name = name
+        t.data_type = TensorProto.INT64 if arr.dtype.kind == "i" else TensorProto.FLOAT
         t.dims.extend(arr.shape)
         t.raw_data = arr.tobytes()
         return name
@@ -78,7 +75,7 @@ class _Emitter:
         w = node.weights[key]
         if w.name not in self.weights:
             raise NetcError(f"no value for weight `{w.name}`", node.origin.span)
-        arr = np.asarray(self.weights[w.name], dtype=np.float32)
+        arr = np.asarray(self.weights[w.name]).astype(np.float32, copy=False)
         if arr.shape != w.shape:
             raise NetcError(f"weight `{w.name}` has shape {arr.shape}, expected {w.shape}", node.origin.span)
         return arr
@@ -144,75 +141,11 @@ def _window_attrs(node: Node) -> dict[str, Any]:
     if pads is None and not same:
         pads = (0, 0, 0, 0)
     if pads is None:
-        attrs["auto_pad"] = "SAME_LOWER" if (same and "pads" in FAULTS) else "SAME_UPPER"
+        attrs["auto_pad"] = "SAME_UPPER"
         return attrs
     top, left, bottom, right = pads
-    if same and "pads" in FAULTS:
-        top, left, bottom, right = bottom, right, top, left
     attrs["pads"] = [top, left, bottom, right]   # ONNX: x1_begin, x2_begin, x1_end, x2_end
     return attrs
-
-
-def _bn_epsilon(node: Node) -> float:
-    return 1e-5 if "bn_epsilon" in FAULTS else float(node.attrs["epsilon"])
-
-
-def _bn_scale_shifts(em: _Emitter, bns: list[Node]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Per-channel (scale, shift) of every inference BN in ``bns``, float64, computed on all their channels
-    at once (one numpy call per operation instead of one per BN): id(BN) -> (scale, shift)."""
-    if not bns:
-        return {}
-    g, b, m, v = (np.concatenate([em.weight(bn, k) for bn in bns]).astype(np.float64)
-                  for k in ("gamma", "beta", "moving_mean", "moving_variance"))
-    widths = [bn.out.channels for bn in bns]
-    scale = g / np.sqrt(v + np.repeat([_bn_epsilon(bn) for bn in bns], widths))
-    shift = b - m * scale
-    cuts = np.cumsum(widths)[:-1]
-    return {id(bn): pair for bn, pair in zip(bns, zip(np.split(scale, cuts), np.split(shift, cuts)))}
-
-
-def _affine_scale_shift(node: Node) -> tuple[np.float64, np.float64]:
-    return np.float64(np.float32(node.attrs["scale"])), np.float64(np.float32(node.attrs["offset"]))
-
-
-def _is_positive_scale(node: Node) -> bool:
-    return node.prim is Prim.AFFINE and node.attrs["offset"] == 0.0 and node.attrs["scale"] > 0.0
-
-
-def _fold_plan(graph: Graph) -> dict[int, list[Node]]:
-    """Runs of nodes emitted as one Conv: id(last node) -> [conv, folded nodes...].
-
-    While a value feeds one node only (and is no graph output), BNs and affines after a conv fold into its
-    kernel and bias (float64). A ReLU followed by a positive scale, as in the SE gate ``relu6(x + 3) * 0.16667``,
-    folds too: ``relu(y) * a == relu(a * y)`` for ``a > 0``, so the conv takes the scale and the ReLU's top
-    is scaled (see :func:`emit_run`).
-    """
-    uses = graph.consumers()
-    outputs = {v.id for _, v in graph.outputs}
-
-    def sole_user(v: Value) -> Node | None:
-        users = uses.get(v.id, ())
-        return users[0] if len(users) == 1 and v.id not in outputs else None
-
-    plan: dict[int, list[Node]] = {}
-    for node in graph.nodes:
-        if node.prim is not Prim.CONV:
-            continue
-        run, nxt = [node], sole_user(node.out)
-        while nxt is not None and nxt.prim in (Prim.BATCHNORM, Prim.AFFINE):
-            run.append(nxt)
-            nxt = sole_user(nxt.out)
-        if nxt is not None and nxt.prim is Prim.RELU:
-            after = sole_user(nxt.out)
-            if after is not None and _is_positive_scale(after):
-                run += [nxt, after]
-        if len(run) > 1:
-            plan[id(run[-1])] = run
-    return plan
-
-
-def _run_relu(run: list[Node]) -> Node | None:
-    return run[-2] if len(run) > 2 and run[-2].prim is Prim.RELU else None
 
 
 # ----------------------------------------------------------------------------- emitters
@@ -220,45 +153,19 @@ def emit_input(em: _Emitter, node: Node) -> None:
     """Graph inputs are wired by :func:`to_onnx`."""
 
 
-def emit_run(em: _Emitter, run: list[Node]) -> None:
-    """A conv and the nodes folded into it (:func:`_fold_plan`): one Conv, then the ReLU of a folded
-    ReLU-and-scale, if any, with its top multiplied by the scale."""
-    conv, folded, relu = run[0], run[1:], _run_relu(run)
-    if relu is not None:
-        folded = folded[:-2] + folded[-1:]   # the scale moves before the ReLU
-    kernel = em.weight(conv, "kernel").transpose(3, 2, 0, 1)
-    has_bias = "bias" in conv.weights
-    bias = em.weight(conv, "bias") if has_bias else None
-    if folded:  # y * scale + shift per output channel, composed over the folded nodes in float64
-        scale = shift = None
-        for node in folded:
-            s, t = em.bn[id(node)] if node.prim is Prim.BATCHNORM else _affine_scale_shift(node)
-            scale, shift = (s, t) if scale is None else (scale * s, shift * s + t)
-        kernel = np.multiply(kernel, np.reshape(scale, (-1, 1, 1, 1)), dtype=np.float64)
-        if bias is not None:
-            bias = np.multiply(bias, scale, dtype=np.float64) + shift
-        else:
-            bias = shift if isinstance(shift, np.ndarray) else np.full(kernel.shape[0], shift)
-    inputs = [em.xin(conv), em.init(conv.weights["kernel"].name, kernel)]
-    if bias is not None:
-        inputs.append(em.init(conv.weights["bias"].name if has_bias else f"{conv.name}/bias", bias))
-    out = em.out(run[-1] if relu is None else relu.inputs[0].producer)
-    em.add("Conv", inputs, out, conv, group=int(conv.attrs.get("groups", 1)),
-           dilations=[1, 1], **_window_attrs(conv))
-    if relu is not None:
-        top = relu.attrs.get("max_value")
-        top = None if top is None else float(np.float32(top) * np.float32(run[-1].attrs["scale"]))
-        _relu(em, relu, out, em.out(run[-1]), top)
-
-
 def emit_conv(em: _Emitter, node: Node) -> None:
-    emit_run(em, [node])
+    kernel = em.weight(node, "kernel").transpose(3, 2, 0, 1)
+    inputs = [em.xin(node), em.init(node.weights["kernel"].name, kernel)]
+    if "bias" in node.weights:
+        inputs.append(em.init(node.weights["bias"].name, em.weight(node, "bias")))
+    em.add("Conv", inputs, em.out(node), node, group=int(node.attrs.get("groups", 1)),
+           dilations=[1, 1], **_window_attrs(node))
 
 
 def emit_batchnorm(em: _Emitter, node: Node) -> None:
     inputs = [em.xin(node)] + [em.init(node.weights[k].name, em.weight(node, k))
                                for k in ("gamma", "beta", "moving_mean", "moving_variance")]
-    em.add("BatchNormalization", inputs, em.out(node), node, epsilon=_bn_epsilon(node))
+    em.add("BatchNormalization", inputs, em.out(node), node, epsilon=float(node.attrs["epsilon"]))
 
 
 def _relu(em: _Emitter, node: Node, x: str, out: str, top: float | None) -> None:
@@ -274,21 +181,8 @@ def emit_relu(em: _Emitter, node: Node) -> None:
 
 
 def emit_hardswish(em: _Emitter, node: Node) -> None:
-    if em.opset >= 14:
-        em.add("HardSwish", [em.xin(node)], em.out(node), node)
-        return
-    x = em.xin(node)
-    shifted, clipped, scaled = em.temp(node, "plus3"), em.temp(node, "relu6"), em.temp(node, "div6")
-    em.add("Add", [x, em.scalar(3.0)], shifted, node)
-    em.add("Clip", [shifted, em.scalar(0.0), em.scalar(6.0)], clipped, node, "clip")
-    em.add("Div", [clipped, em.scalar(6.0)], scaled, node, "div")
-    em.add("Mul", [x, scaled], em.out(node), node, "mul")
-
-
-def emit_swish(em: _Emitter, node: Node) -> None:
-    x, gate = em.xin(node), em.temp(node, "sigmoid")
-    em.add("Sigmoid", [x], gate, node)
-    em.add("Mul", [x, gate], em.out(node), node, "mul")
+    """HardSwish (opset 14); below it the decomposition replaces it."""
+    em.add("HardSwish", [em.xin(node)], em.out(node), node)
 
 
 def emit_sigmoid(em: _Emitter, node: Node) -> None:
@@ -297,8 +191,7 @@ def emit_sigmoid(em: _Emitter, node: Node) -> None:
 
 def emit_prelu(em: _Emitter, node: Node) -> None:
     alpha = em.weight(node, "alpha")
-    h, w, c = alpha.shape
-    slope = alpha.reshape(c, h, w) if "prelu_layout" in FAULTS else alpha.transpose(2, 0, 1)
+    slope = alpha.transpose(2, 0, 1) if alpha.ndim == 3 else alpha   # (H, W, C) -> (C, H, W); (C,) as is
     em.add("PRelu", [em.xin(node), em.init(node.weights["alpha"].name, slope)], em.out(node), node)
 
 
@@ -317,11 +210,13 @@ def emit_affine(em: _Emitter, node: Node) -> None:
         em.add("Add", [x, em.scalar(offset)], out, node, suffix)
 
 
-def _binary(op: str) -> Callable[[_Emitter, Node], None]:
-    def emit(em: _Emitter, node: Node) -> None:
-        em.add(op, [em.xin(node, 0), em.xin(node, 1)], em.out(node), node)
-    emit.__doc__ = f"{op} of two NCHW tensors (broadcasting is layout-independent here)."
-    return emit
+def emit_add(em: _Emitter, node: Node) -> None:
+    """Add of two tensors; Sum of more (both broadcast the same way in NCHW and NHWC here)."""
+    em.add("Add" if len(node.inputs) == 2 else "Sum", [em.name(v) for v in node.inputs], em.out(node), node)
+
+
+def emit_mul(em: _Emitter, node: Node) -> None:
+    em.add("Mul", [em.xin(node, 0), em.xin(node, 1)], em.out(node), node)
 
 
 def emit_concat(em: _Emitter, node: Node) -> None:
@@ -351,7 +246,47 @@ def emit_maxpool(em: _Emitter, node: Node) -> None:
 
 
 def emit_global_avgpool(em: _Emitter, node: Node) -> None:
-    em.add("GlobalAveragePool", [em.xin(node)], em.out(node), node)
+    if node.attrs.get("keepdims", True):
+        em.add("GlobalAveragePool", [em.xin(node)], em.out(node), node)
+        return
+    pooled = em.temp(node, "pooled")
+    em.add("GlobalAveragePool", [em.xin(node)], pooled, node)
+    em.add("Flatten", [pooled], em.out(node), node, "flatten", axis=1)
+
+
+def emit_pad(em: _Emitter, node: Node) -> None:
+    t, l, b, r = node.attrs["pads"]
+    pads = em.init(f"{node.name}/pads", np.array([0, 0, t, l, 0, 0, b, r], np.int64), np.int64)
+    em.add("Pad", [em.xin(node), pads], em.out(node), node, mode="constant")
+
+
+def emit_flatten(em: _Emitter, node: Node) -> None:
+    """Keras flattens NHWC: H, W, C order. With H = W = 1 that is NCHW's order too."""
+    _, h, w, _ = node.inputs[0].shape
+    x = em.xin(node)
+    if (h, w) != (1, 1):
+        nhwc = em.temp(node, "nhwc")
+        em.add("Transpose", [x], nhwc, node, "nhwc", perm=TO_NHWC)
+        x = nhwc
+    em.add("Flatten", [x], em.out(node), node, axis=1)
+
+
+def emit_dense(em: _Emitter, node: Node) -> None:
+    inputs = [em.xin(node), em.init(node.weights["kernel"].name, em.weight(node, "kernel"))]
+    if "bias" in node.weights:
+        inputs.append(em.init(node.weights["bias"].name, em.weight(node, "bias")))
+    em.add("Gemm", inputs, em.out(node), node)
+
+
+def emit_softmax(em: _Emitter, node: Node) -> None:
+    if node.inputs[0].rank != 2 and em.opset < 13:
+        raise NetcError("softmax over an image tensor needs opset 13 or later", node.origin.span)
+    axis = -1 if node.inputs[0].rank == 2 else 1
+    em.add("Softmax", [em.xin(node)], em.out(node), node, axis=axis)
+
+
+def emit_dropout(em: _Emitter, node: Node) -> None:
+    em.add("Identity", [em.xin(node)], em.out(node), node)
 
 
 EmitFn = Callable[[_Emitter, Node], None]
@@ -361,23 +296,37 @@ EMITTERS: dict[Prim, EmitFn] = {
     Prim.BATCHNORM: emit_batchnorm,
     Prim.RELU: emit_relu,
     Prim.HARDSWISH: emit_hardswish,
-    Prim.SWISH: emit_swish,
     Prim.SIGMOID: emit_sigmoid,
     Prim.PRELU: emit_prelu,
     Prim.AFFINE: emit_affine,
-    Prim.ADD: _binary("Add"),
-    Prim.MUL: _binary("Mul"),
+    Prim.ADD: emit_add,
+    Prim.MUL: emit_mul,
     Prim.CONCAT: emit_concat,
     Prim.RESIZE: emit_resize,
     Prim.AVGPOOL: emit_avgpool,
     Prim.MAXPOOL: emit_maxpool,
     Prim.GLOBAL_AVGPOOL: emit_global_avgpool,
+    Prim.PAD: emit_pad,
+    Prim.FLATTEN: emit_flatten,
+    Prim.DENSE: emit_dense,
+    Prim.SOFTMAX: emit_softmax,
+    Prim.DROPOUT: emit_dropout,
 }
+
+
+def emitted_prims(opset: int) -> frozenset[Prim]:
+    """The primitives this backend writes directly at ``opset``; the rest must be decomposed."""
+    prims = set(EMITTERS)
+    if opset < 14:
+        prims.discard(Prim.HARDSWISH)
+    return frozenset(prims)
 
 
 # ----------------------------------------------------------------------------- model
 def _value_info(name: str, v: Value, layout: str) -> onnx.ValueInfoProto:
     """float32 tensor info; batch is the symbolic "N", dynamic H/W are "<name>_H" / "<name>_W"."""
+    if v.rank == 2:
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", v.shape[1]])
     _, h, w, c = v.shape
     hd = h if h is not None else f"{name}_H"
     wd = w if w is not None else f"{name}_W"
@@ -390,7 +339,7 @@ def _wire_inputs(em: _Emitter, graph: Graph, layout: str) -> list[onnx.ValueInfo
     for v in graph.inputs:
         em.tensors.used.add(v.name)
         infos.append(_value_info(v.name, v, layout))
-        if layout == "nchw":
+        if layout == "nchw" or v.rank != 4:
             em.names[v.id] = v.name
         else:
             em.names[v.id] = em.tensors.unique(f"{v.name}/nchw")
@@ -401,70 +350,56 @@ def _wire_inputs(em: _Emitter, graph: Graph, layout: str) -> list[onnx.ValueInfo
 def _reserve_outputs(em: _Emitter, graph: Graph, layout: str) -> None:
     """Let each (first-named) output value be computed straight into its output tensor (NCHW io)."""
     em.tensors.used.update(name for name, _ in graph.outputs)
-    if layout != "nchw":
-        return
     inputs = {v.id for v in graph.inputs}
     for name, v in graph.outputs:
-        if v.id not in em.names and v.id not in inputs:
+        if (layout == "nchw" or v.rank != 4) and v.id not in em.names and v.id not in inputs:
             em.names[v.id] = name
 
 
 def _name_values(em: _Emitter, graph: Graph) -> None:
     """Claim every emitted IR value's own name before helpers and initializers take names."""
     for node in graph.nodes:
-        if node.prim is not Prim.INPUT and id(node) not in em.skip:
+        if node.prim is not Prim.INPUT:
             em.out(node)
-        run = em.runs.get(id(node))
-        relu = None if run is None else _run_relu(run)
-        if relu is not None:  # the conv's output, before the ReLU
-            em.out(relu.inputs[0].producer)
 
 
 def _wire_outputs(em: _Emitter, graph: Graph, layout: str) -> list[onnx.ValueInfoProto]:
     infos = []
     for name, v in graph.outputs:
         infos.append(_value_info(name, v, layout))
-        if layout == "nhwc":
+        if layout == "nhwc" and v.rank == 4:
             em.add("Transpose", [em.name(v)], name, None, perm=TO_NHWC)
         elif em.name(v) != name:
             em.add("Identity", [em.name(v)], name, None)
     return infos
 
 
-def _check_args(graph: Graph, opset: int, io_layout: str) -> None:
+def check_options(opset: int, io_layout: str) -> None:
     top = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= opset <= top:
         raise NetcError(f"ONNX opset {opset} is not supported (netc emits opsets {MIN_OPSET} to {top})")
     if io_layout not in IO_LAYOUTS:
         raise NetcError(f"unknown io layout `{io_layout}` (expected one of {', '.join(IO_LAYOUTS)})")
-    for node in graph.nodes:
-        if node.prim not in EMITTERS:
-            raise NetcError(f"the ONNX backend cannot express {node.prim}", node.origin.span)
 
 
-def to_onnx(graph: Graph, weights: WeightValues, *, opset: int = 17, io_layout: str = "nchw",
-            fold_bn: bool = True) -> onnx.ModelProto:
-    """Convert ``graph`` with weight values ``weights`` (IR layout) to an ONNX model.
+def to_onnx(graph: Graph, weights: WeightValues, *, opset: int = 17, io_layout: str = "nchw") -> onnx.ModelProto:
+    """Emit ``graph`` with weight values ``weights`` (IR layout) as an ONNX model, node for node.
 
-    Inside, tensors are NCHW; with ``io_layout="nhwc"`` a Transpose follows each input and
-    precedes each output. ``fold_bn`` folds BNs and affines into the conv whose output feeds only them
-    (:func:`_fold_plan`).
+    Inside, image tensors are NCHW; with ``io_layout="nhwc"`` a Transpose follows each image input and
+    precedes each image output. The graph must hold only primitives of :func:`emitted_prims` (the
+    backend object :data:`netc.backends.ONNX` runs the folding and decomposition passes first).
     """
-    _check_args(graph, opset, io_layout)
+    check_options(opset, io_layout)
+    supported = emitted_prims(opset)
+    for node in graph.nodes:
+        if node.prim not in supported:
+            raise NetcError(f"the ONNX backend cannot express {node.prim}", node.origin.span)
     em = _Emitter(graph, weights, opset)
-    if fold_bn:
-        em.runs = _fold_plan(graph)
-        em.skip = {id(n) for run in em.runs.values() for n in run[:-1]}
-        em.bn = _bn_scale_shifts(em, [n for run in em.runs.values() for n in run if n.prim is Prim.BATCHNORM])
     inputs = _wire_inputs(em, graph, io_layout)
     _reserve_outputs(em, graph, io_layout)
     _name_values(em, graph)
     for node in graph.nodes:
-        run = em.runs.get(id(node))
-        if run is not None:
-            emit_run(em, run)
-        elif id(node) not in em.skip:
-            EMITTERS[node.prim](em, node)
+        EMITTERS[node.prim](em, node)
     outputs = _wire_outputs(em, graph, io_layout)
     body, model = em.body, em.model
     body.name = graph.name

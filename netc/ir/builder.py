@@ -19,7 +19,8 @@ def fmt_shape(shape: Shape) -> str:
 
 
 def fmt_hw(shape: Shape) -> str:
-    return "x".join("?" if d is None else str(d) for d in shape[1:3])
+    """The non-batch, non-channel dims: '28x28' of an image, '' of a feature vector."""
+    return "x".join("?" if d is None else str(d) for d in shape[1:-1])
 
 
 def same_pads(size: int | None, k: int, s: int) -> tuple[int | None, int, int]:
@@ -131,6 +132,9 @@ class Builder:
 
     def prelu(self, x: Value, name: str = "act", per_channel: bool = False) -> Value:
         """PReLU; Keras default (``per_channel=False``) has one alpha per (H, W, C) element."""
+        if x.rank == 2:
+            wt = self._weight(name, "alpha", (x.channels,), "alpha")
+            return self._add(Prim.PRELU, [x], x.shape, name, {"shared_axes": None}, {"alpha": wt})
         _, h, w, c = x.shape
         if per_channel:
             shape, axes = (1, 1, c), (1, 2)
@@ -144,8 +148,17 @@ class Builder:
         wt = self._weight(name, "alpha", shape, "alpha")
         return self._add(Prim.PRELU, [x], x.shape, name, {"shared_axes": axes}, {"alpha": wt})
 
-    def _binary(self, prim: Prim, a: Value, b: Value, name: str, what: str,
-                a_name: str | None = None, b_name: str | None = None) -> Value:
+    def _need_rank(self, x: Value, rank: int, what: str) -> None:
+        if x.rank != rank:
+            kind = {4: "an image tensor (N x H x W x C)", 2: "a feature tensor (N x C)"}.get(rank, f"rank {rank}")
+            raise self.error(f"{what} needs {kind}, but its input is {fmt_shape(x.shape)}"
+                             + ("; flatten or pool it first (`flatten`, `gap`)" if rank == 2 else ""))
+
+    def _broadcast(self, a: Value, b: Value, what: str, a_name: str | None, b_name: str | None) -> tuple:
+        if a.rank != b.rank:
+            an, bn = a_name or a.name, b_name or b.name
+            raise self.error(f"{what}: `{an}` is {fmt_shape(a.shape)} but `{bn}` is {fmt_shape(b.shape)}: "
+                             f"the ranks differ")
         out = []
         for da, db in zip(a.shape, b.shape):
             if da is None or db is None:
@@ -158,35 +171,89 @@ class Builder:
                 an, bn = a_name or a.name, b_name or b.name
                 raise self.error(f"{what}: shapes do not broadcast: `{an}` is {fmt_shape(a.shape)} "
                                  f"but `{bn}` is {fmt_shape(b.shape)}")
-        return self._add(prim, [a, b], tuple(out), name)
+        return tuple(out)
 
     def add(self, a: Value, b: Value, name: str = "add", **kw) -> Value:
-        return self._binary(Prim.ADD, a, b, name, "add", **kw)
+        return self.add_n([a, b], name, names=[kw.get("a_name") or a.name, kw.get("b_name") or b.name])
 
-    def mul(self, a: Value, b: Value, name: str = "mul", **kw) -> Value:
-        return self._binary(Prim.MUL, a, b, name, "mul", **kw)
+    def add_n(self, xs: Sequence[Value], name: str = "add", names: Sequence[str] | None = None) -> Value:
+        """Element-wise sum of two or more tensors (broadcasting)."""
+        if len(xs) < 2:
+            raise self.error(f"add needs at least 2 tensors, found {len(xs)}")
+        names = list(names or [x.name for x in xs])
+        shape = xs[0].shape
+        for x, n in zip(xs[1:], names[1:]):
+            shape = self._broadcast(Value(0, shape, names[0]), x, "add", names[0], n)
+        return self._add(Prim.ADD, list(xs), shape, name)
+
+    def mul(self, a: Value, b: Value, name: str = "mul", a_name: str | None = None,
+            b_name: str | None = None) -> Value:
+        return self._add(Prim.MUL, [a, b], self._broadcast(a, b, "mul", a_name, b_name), name)
 
     def concat(self, xs: Sequence[Value], name: str = "concat", names: Sequence[str] | None = None) -> Value:
+        """Concatenation on the channel (last) axis; the other dims must agree."""
         names = list(names or [x.name for x in xs])
         ref = xs[0]
         for x, n in zip(xs[1:], names[1:]):
-            for axis in (1, 2):
+            if x.rank != ref.rank:
+                raise self.error(f"concat: `{names[0]}` is {fmt_shape(ref.shape)} but `{n}` is "
+                                 f"{fmt_shape(x.shape)}: the ranks differ")
+            for axis in range(1, ref.rank - 1):
                 if ref.shape[axis] is not None and x.shape[axis] is not None and ref.shape[axis] != x.shape[axis]:
                     raise self.error(
                         f"concat: spatial sizes differ: `{names[0]}` is {fmt_hw(ref.shape)} "
                         f"({fmt_shape(ref.shape)}) but `{n}` is {fmt_hw(x.shape)} ({fmt_shape(x.shape)})")
-        h = next((x.shape[1] for x in xs if x.shape[1] is not None), None)
-        w = next((x.shape[2] for x in xs if x.shape[2] is not None), None)
-        c = sum(x.shape[3] for x in xs)
-        return self._add(Prim.CONCAT, list(xs), (None, h, w, c), name)
+        inner = tuple(next((x.shape[axis] for x in xs if x.shape[axis] is not None), None)
+                      for axis in range(1, ref.rank - 1))
+        c = sum(x.shape[-1] for x in xs)
+        return self._add(Prim.CONCAT, list(xs), (None, *inner, c), name)
 
     def resize(self, x: Value, factor: int = 2, mode: str = "bilinear", name: str = "resize") -> Value:
+        """Upsample H and W by an integer ``factor`` (bilinear half-pixel, or nearest)."""
+        self._need_rank(x, 4, "resize")
+        if mode not in ("bilinear", "nearest"):
+            raise self.error(f"resize: unknown mode `{mode}` (bilinear, nearest)")
         n, h, w, c = x.shape
         shape = (n, None if h is None else h * factor, None if w is None else w * factor, c)
         return self._add(Prim.RESIZE, [x], shape, name, {"scale": (factor, factor), "mode": mode})
 
+    def pad(self, x: Value, pads: tuple[int, int, int, int], name: str = "pad") -> Value:
+        """Zero padding of H and W by (top, left, bottom, right)."""
+        self._need_rank(x, 4, "pad")
+        t, l, b_, r = (int(p) for p in pads)
+        n, h, w, c = x.shape
+        shape = (n, None if h is None else h + t + b_, None if w is None else w + l + r, c)
+        return self._add(Prim.PAD, [x], shape, name, {"pads": (t, l, b_, r)})
+
+    def flatten(self, x: Value, name: str = "flatten") -> Value:
+        """(N, H, W, C) -> (N, H*W*C) in NHWC order (as Keras' Flatten); needs static sizes."""
+        self._need_rank(x, 4, "flatten")
+        n, h, w, c = x.shape
+        if h is None or w is None:
+            raise self.error(f"flatten needs a static size, but its input is {fmt_shape(x.shape)}; use global "
+                             f"pooling (`gap`) for a dynamic size")
+        return self._add(Prim.FLATTEN, [x], (n, h * w * c), name)
+
+    def dense(self, x: Value, units: int, bias: bool = True, name: str = "dense") -> Value:
+        """Fully connected layer on (N, I): kernel (I, units), optional bias."""
+        self._need_rank(x, 2, "dense")
+        cin = x.channels
+        weights = {"kernel": self._weight(name, "kernel", (cin, units), "kernel", fans=(cin, units))}
+        if bias:
+            weights["bias"] = self._weight(name, "bias", (units,), "bias")
+        return self._add(Prim.DENSE, [x], (x.shape[0], units), name, {}, weights)
+
+    def softmax(self, x: Value, name: str = "softmax") -> Value:
+        return self._add(Prim.SOFTMAX, [x], x.shape, name)
+
+    def dropout(self, x: Value, rate: float, name: str = "dropout") -> Value:
+        if not 0.0 <= rate < 1.0:
+            raise self.error(f"dropout rate must be in [0, 1), found {rate:g}")
+        return self._add(Prim.DROPOUT, [x], x.shape, name, {"rate": float(rate)})
+
     # ----------------------------------------------------------- windowed ops
     def _window(self, x: Value, k: int, s: int, padding: str, what: str) -> tuple[Shape, tuple]:
+        self._need_rank(x, 4, what)
         n, h, w, c = x.shape
         if padding == "same":
             oh, pt, pb = same_pads(h, k, s)
@@ -249,9 +316,12 @@ class Builder:
         attrs = {"kernel_size": (kernel, kernel), "strides": (stride, stride), "padding": padding, "pads": pads}
         return self._add(prim, [x], shape, name, attrs)
 
-    def global_avgpool(self, x: Value, name: str = "pool") -> Value:
+    def global_avgpool(self, x: Value, name: str = "pool", keepdims: bool = True) -> Value:
+        """Mean over H and W: (N, 1, 1, C) with ``keepdims``, else (N, C)."""
+        self._need_rank(x, 4, "global average pooling")
         n, _, _, c = x.shape
-        return self._add(Prim.GLOBAL_AVGPOOL, [x], (n, 1, 1, c), name)
+        shape = (n, 1, 1, c) if keepdims else (n, c)
+        return self._add(Prim.GLOBAL_AVGPOOL, [x], shape, name, {"keepdims": keepdims})
 
     # ----------------------------------------------------------------- outputs
     def output(self, name: str, v: Value) -> None:

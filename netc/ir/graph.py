@@ -1,9 +1,10 @@
-"""The framework-neutral IR: a DAG of primitive ops over NHWC tensors, weights kept apart.
+"""The framework-neutral IR: a DAG of primitive ops over channels-last tensors of any rank, weights kept apart.
 
-Shapes are logical NHWC tuples ``(N, H, W, C)`` with ``None`` for the batch and for any
-dynamic spatial size. Weight layouts follow Keras (kernels HWIO), so they match
-tf_netbuilder checkpoints; backends convert to their own layouts. Backends know only
-:class:`Prim`; every block of the notation lowers to these.
+Shapes are logical channels-last tuples: ``(N, H, W, C)`` for images, ``(N, C)`` for features, with
+``None`` for the batch and for any dynamic size; a value's rank is ``len(shape)``. Weight layouts
+follow Keras (kernels HWIO, dense (in, out)), so they match tf_netbuilder checkpoints; backends
+convert to their own layouts. Backends know only :class:`Prim`; every block of the notation lowers
+to these, and :mod:`netc.ir.verify` holds each primitive's contract.
 """
 from __future__ import annotations
 
@@ -27,16 +28,35 @@ class Prim(str, enum.Enum):
     SWISH = "swish"                  # x * sigmoid(x)
     SIGMOID = "sigmoid"
     PRELU = "prelu"                  # weights: alpha (H,W,C) or (1,1,C)
-    ADD = "add"                      # two inputs, broadcasting
+    ADD = "add"                      # two or more inputs, broadcasting
     MUL = "mul"                      # two inputs, broadcasting
-    CONCAT = "concat"                # channel axis
+    CONCAT = "concat"                # channel (last) axis
     RESIZE = "resize"                # attrs: scale (sh, sw), mode ("bilinear" half-pixel | "nearest")
     AVGPOOL = "avgpool"              # attrs: kernel_size, strides, padding, pads
     MAXPOOL = "maxpool"              # attrs: kernel_size, strides, padding, pads
-    GLOBAL_AVGPOOL = "global_avgpool"  # mean over H, W, keeping dims
+    GLOBAL_AVGPOOL = "global_avgpool"  # mean over H, W; attrs: keepdims (N,1,1,C) or (N,C)
+    PAD = "pad"                      # zero padding of H, W; attrs: pads (top, left, bottom, right)
+    FLATTEN = "flatten"              # (N, H, W, C) -> (N, H*W*C), row-major in NHWC order
+    DENSE = "dense"                  # (N, I) -> (N, O); weights: kernel (I, O)[, bias (O,)]
+    SOFTMAX = "softmax"              # over the last axis
+    DROPOUT = "dropout"              # identity at inference; attrs: rate (a Dropout layer when trained)
 
 
-Shape = tuple  # (N, H, W, C), entries int or None
+class PrimGroup:
+    """Families of primitives that passes and backends match on."""
+
+    UNARY = frozenset({Prim.AFFINE, Prim.RELU, Prim.HARDSWISH, Prim.SWISH, Prim.SIGMOID, Prim.PRELU,
+                       Prim.BATCHNORM, Prim.SOFTMAX, Prim.DROPOUT})
+    ELEMENTWISE = frozenset({Prim.AFFINE, Prim.RELU, Prim.HARDSWISH, Prim.SWISH, Prim.SIGMOID, Prim.PRELU,
+                             Prim.BATCHNORM, Prim.DROPOUT, Prim.ADD, Prim.MUL})
+    MULTI_INPUT = frozenset({Prim.ADD, Prim.MUL, Prim.CONCAT})
+    WINDOW = frozenset({Prim.CONV, Prim.AVGPOOL, Prim.MAXPOOL})
+    WEIGHTED = frozenset({Prim.CONV, Prim.BATCHNORM, Prim.PRELU, Prim.DENSE})
+    SPATIAL = frozenset({Prim.CONV, Prim.AVGPOOL, Prim.MAXPOOL, Prim.RESIZE, Prim.PAD, Prim.GLOBAL_AVGPOOL,
+                         Prim.FLATTEN})
+
+
+Shape = tuple  # (N, H, W, C) or (N, C), entries int or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +96,17 @@ class Value:
     producer: "Node | None" = None
 
     @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
     def channels(self) -> int:
         return self.shape[-1]
 
     @property
     def spatial(self) -> tuple:
-        return tuple(self.shape[1:3])
+        """(H, W) of an image value; () for a rank-2 feature value."""
+        return tuple(self.shape[1:-1])
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"Value({self.name}, {self.shape})"
@@ -98,13 +123,17 @@ class Node:
     weights: dict[str, Weight] = field(default_factory=dict)
 
     def macs(self) -> int:
-        """Multiply-accumulates of one batch element (convolutions only; 0 where shapes are dynamic)."""
+        """Multiply-accumulates of one batch element (convolutions and dense layers; 0 where shapes are
+        dynamic)."""
         if self.prim is Prim.CONV:
             _, h, w, c = self.out.shape
             if h is None or w is None:
                 return 0
             kh, kw, cin_g, _ = self.weights["kernel"].shape
             return h * w * c * kh * kw * cin_g
+        if self.prim is Prim.DENSE:
+            i, o = self.weights["kernel"].shape
+            return i * o
         return 0
 
 

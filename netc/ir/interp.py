@@ -1,7 +1,9 @@
 """Pure-numpy reference interpreter of the IR: the living definition of each primitive.
 
-Tensors are NHWC float32; sums accumulate in float64. Every :class:`Prim` has one small
-function in :data:`OPS`; a backend is correct when it agrees with these.
+Tensors are channels-last (NHWC images, (N, C) features), float32 with sums accumulated in float64; each
+primitive returns its input's float type, so the same definitions also run wholly in float64 (``run(...,
+dtype=np.float64)``), the exact reference for graph rewrites. Every :class:`Prim` has one small function
+in :data:`OPS`; a backend is correct when it agrees with these.
 """
 from __future__ import annotations
 
@@ -18,7 +20,13 @@ OpFn = Callable[[Node, list[Array], WeightValues], Array]
 
 
 def _w(node: Node, key: str, weights: WeightValues) -> Array:
-    return np.asarray(weights[node.weights[key].name], dtype=np.float32)
+    w = np.asarray(weights[node.weights[key].name])
+    return w if w.dtype == np.float64 else w.astype(np.float32, copy=False)
+
+
+def _ft(x: Array) -> type:
+    """The float type results keep: float32, or float64 in a wide run."""
+    return x.dtype.type if x.dtype == np.float64 else np.float32
 
 
 def window_pads(node: Node, x: Array) -> tuple[int, int, int, int]:
@@ -68,7 +76,7 @@ def conv(node: Node, xs: list[Array], weights: WeightValues) -> Array:
         acc = term if acc is None else acc + term
     if "bias" in node.weights:
         acc = acc + _w(node, "bias", weights)
-    return acc.astype(np.float32)
+    return acc.astype(_ft(xs[0]))
 
 
 def batchnorm(node: Node, xs: list[Array], weights: WeightValues) -> Array:
@@ -76,32 +84,34 @@ def batchnorm(node: Node, xs: list[Array], weights: WeightValues) -> Array:
     g, b, m, v = (_w(node, k, weights).astype(np.float64)
                   for k in ("gamma", "beta", "moving_mean", "moving_variance"))
     scale = g / np.sqrt(v + node.attrs["epsilon"])
-    return ((xs[0] - m) * scale + b).astype(np.float32)
+    return ((xs[0] - m) * scale + b).astype(_ft(xs[0]))
 
 
 def affine(node: Node, xs: list[Array], weights: WeightValues) -> Array:
-    scale, offset = np.float32(node.attrs["scale"]), np.float32(node.attrs["offset"])
-    return (xs[0] * scale + offset).astype(np.float32)
+    ft = _ft(xs[0])
+    scale, offset = ft(np.float32(node.attrs["scale"])), ft(np.float32(node.attrs["offset"]))
+    return (xs[0] * scale + offset).astype(ft)
 
 
 def relu(node: Node, xs: list[Array], weights: WeightValues) -> Array:
     top = node.attrs.get("max_value")
-    y = np.maximum(xs[0], np.float32(0))
-    return y if top is None else np.minimum(y, np.float32(top))
+    ft = _ft(xs[0])
+    y = np.maximum(xs[0], ft(0))
+    return y if top is None else np.minimum(y, ft(np.float32(top)))
 
 
 def _relu6(x: Array) -> Array:
-    return np.clip(x, np.float32(0), np.float32(6))
+    return np.clip(x, 0, 6).astype(_ft(x))
 
 
 def hardswish(node: Node, xs: list[Array], weights: WeightValues) -> Array:
-    x = xs[0]
-    return (x * _relu6(x + np.float32(3)) / np.float32(6)).astype(np.float32)
+    x, ft = xs[0], _ft(xs[0])
+    return (x * _relu6(x + ft(3)) / ft(6)).astype(ft)
 
 
 def _sigmoid(x: Array) -> Array:
     x64 = x.astype(np.float64)
-    return (0.5 * (1.0 + np.tanh(0.5 * x64))).astype(np.float32)
+    return (0.5 * (1.0 + np.tanh(0.5 * x64))).astype(_ft(x))
 
 
 def sigmoid(node: Node, xs: list[Array], weights: WeightValues) -> Array:
@@ -109,21 +119,25 @@ def sigmoid(node: Node, xs: list[Array], weights: WeightValues) -> Array:
 
 
 def swish(node: Node, xs: list[Array], weights: WeightValues) -> Array:
-    return (xs[0] * _sigmoid(xs[0])).astype(np.float32)
+    return (xs[0] * _sigmoid(xs[0])).astype(_ft(xs[0]))
 
 
 def prelu(node: Node, xs: list[Array], weights: WeightValues) -> Array:
     """x where x >= 0, else alpha * x; alpha (H, W, C) or (1, 1, C) broadcasts over NHWC."""
     x, alpha = xs[0], _w(node, "alpha", weights)
-    return np.where(x >= 0, x, alpha * x).astype(np.float32)
+    return np.where(x >= 0, x, alpha * x).astype(_ft(x))
 
 
 def add(node: Node, xs: list[Array], weights: WeightValues) -> Array:
-    return (xs[0] + xs[1]).astype(np.float32)
+    """Sum of two or more tensors, left to right in float32 (as the frameworks add)."""
+    acc = xs[0]
+    for x in xs[1:]:
+        acc = (acc + x).astype(_ft(xs[0]))
+    return acc
 
 
 def mul(node: Node, xs: list[Array], weights: WeightValues) -> Array:
-    return (xs[0] * xs[1]).astype(np.float32)
+    return (xs[0] * xs[1]).astype(_ft(xs[0]))
 
 
 def concat(node: Node, xs: list[Array], weights: WeightValues) -> Array:
@@ -156,7 +170,7 @@ def resize(node: Node, xs: list[Array], weights: WeightValues) -> Array:
         shape[axis] = -1
         frac = frac.reshape(shape)
         y = np.take(y, lo, axis=axis) * (1.0 - frac) + np.take(y, hi, axis=axis) * frac
-    return y.astype(np.float32)
+    return y.astype(_ft(x))
 
 
 def avgpool(node: Node, xs: list[Array], weights: WeightValues) -> Array:
@@ -165,18 +179,46 @@ def avgpool(node: Node, xs: list[Array], weights: WeightValues) -> Array:
     ones = np.ones(x.shape[:3] + (1,), np.float64)
     total = sum(p for _, _, p in _windows(node, x, 0.0))
     count = sum(p for _, _, p in _windows(node, ones, 0.0))
-    return (total / count).astype(np.float32)
+    return (total / count).astype(_ft(xs[0]))
 
 
 def maxpool(node: Node, xs: list[Array], weights: WeightValues) -> Array:
     out = None
     for _, _, p in _windows(node, xs[0], -np.inf):
         out = p if out is None else np.maximum(out, p)
-    return out.astype(np.float32)
+    return out.astype(_ft(xs[0]))
 
 
 def global_avgpool(node: Node, xs: list[Array], weights: WeightValues) -> Array:
-    return xs[0].astype(np.float64).mean(axis=(1, 2), keepdims=True).astype(np.float32)
+    keep = node.attrs.get("keepdims", True)
+    return xs[0].astype(np.float64).mean(axis=(1, 2), keepdims=keep).astype(_ft(xs[0]))
+
+
+def pad(node: Node, xs: list[Array], weights: WeightValues) -> Array:
+    t, l, b, r = node.attrs["pads"]
+    return np.pad(xs[0], ((0, 0), (t, b), (l, r), (0, 0)))
+
+
+def flatten(node: Node, xs: list[Array], weights: WeightValues) -> Array:
+    return xs[0].reshape(xs[0].shape[0], -1)
+
+
+def dense(node: Node, xs: list[Array], weights: WeightValues) -> Array:
+    y = xs[0].astype(np.float64) @ _w(node, "kernel", weights).astype(np.float64)
+    if "bias" in node.weights:
+        y = y + _w(node, "bias", weights)
+    return y.astype(_ft(xs[0]))
+
+
+def softmax(node: Node, xs: list[Array], weights: WeightValues) -> Array:
+    x = xs[0].astype(np.float64)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(_ft(xs[0]))
+
+
+def dropout(node: Node, xs: list[Array], weights: WeightValues) -> Array:
+    """Identity: the IR describes inference."""
+    return xs[0]
 
 
 OPS: dict[Prim, OpFn] = {
@@ -195,20 +237,29 @@ OPS: dict[Prim, OpFn] = {
     Prim.AVGPOOL: avgpool,
     Prim.MAXPOOL: maxpool,
     Prim.GLOBAL_AVGPOOL: global_avgpool,
+    Prim.PAD: pad,
+    Prim.FLATTEN: flatten,
+    Prim.DENSE: dense,
+    Prim.SOFTMAX: softmax,
+    Prim.DROPOUT: dropout,
 }
 
 
 # ----------------------------------------------------------------------------- driver
 def run(graph: Graph, weights: WeightValues, inputs: dict[str, Array],
-        before: Callable[[Node, list[Array]], None] | None = None) -> dict[str, Array]:
-    """Evaluate ``graph`` on NHWC ``inputs`` (keyed by input value name); NHWC outputs by output name.
+        before: Callable[[Node, list[Array]], None] | None = None, dtype: type = np.float32) -> dict[str, Array]:
+    """Evaluate ``graph`` on channels-last ``inputs`` (keyed by input value name); outputs by output name.
 
-    ``before(node, input_arrays)``, when given, is called ahead of each node (calibration uses it)."""
+    ``before(node, input_arrays)``, when given, is called ahead of each node (calibration uses it).
+    ``dtype=np.float64`` evaluates every primitive in float64 (weights too): the exact reference that
+    proves a graph rewrite exact, where float32 would only agree to rounding."""
+    if dtype is not np.float32:
+        weights = {k: np.asarray(v, dtype) for k, v in weights.items()}
     env: dict[int, Array] = {}
     for v in graph.inputs:
         if v.name not in inputs:
             raise KeyError(f"missing input {v.name!r}")
-        env[v.id] = np.asarray(inputs[v.name], dtype=np.float32)
+        env[v.id] = np.asarray(inputs[v.name], dtype=dtype)
     for node in graph.nodes:
         if node.prim is Prim.INPUT:
             continue
@@ -220,3 +271,4 @@ def run(graph: Graph, weights: WeightValues, inputs: dict[str, Array],
             before(node, xs)
         env[node.out.id] = fn(node, xs, weights)
     return {name: env[v.id] for name, v in graph.outputs}
+

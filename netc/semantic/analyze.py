@@ -411,6 +411,10 @@ def _model_name(spec: ast.Spec) -> str:
 
 
 def analyze(spec: ast.Spec, limits: Limits | None = None) -> CheckedModel:
-    """Check ``spec`` and lower it to the IR; raises :class:`NetcError` listing every independent error."""
-    return Analyzer(spec, limits or Limits()).run()
+    """Check ``spec`` and lower it to the IR; raises :class:`NetcError` listing every independent error.
+    The IR verifier checks the lowered graph (a failure there is netc's bug, not the spec's)."""
+    from netc.ir.verify import verify_graph
+    checked = Analyzer(spec, limits or Limits()).run()
+    verify_graph(checked.graph)
+    return checked
 

@@ -15,6 +15,34 @@ def _names(b: BlockInfo) -> str:
     return b.names[0] if len(b.names) == 1 else f"{b.names[0]}..{b.names[-1]}"
 
 
+def deployed(model: CheckedModel) -> CheckedModel:
+    """The same model after the deploy-time rewrites (BNs folded, parallel branches fused): each block's
+    parameters and MACs recounted from the nodes its rewritten graph keeps. Imports numpy, not TensorFlow."""
+    import copy
+
+    from netc.ir.passes import DEPLOY, run_passes
+    from netc.ir.weights import init_weights
+    graph, _ = run_passes(model.graph, init_weights(model.graph), DEPLOY)
+    per_block: dict[tuple[str, str], tuple[int, int]] = {}
+    for n in graph.nodes:
+        key = (n.origin.stack, n.origin.block)
+        p, m = per_block.get(key, (0, 0))
+        per_block[key] = (p + sum(w.size for w in n.weights.values()), m + n.macs())
+    out = copy.copy(model)
+    out.graph = graph
+    out.stacks = []
+    for st in model.stacks:
+        st2 = copy.copy(st)
+        st2.blocks = []
+        for b in st.blocks:
+            b2 = copy.copy(b)
+            b2.params = sum(per_block.get((st.name.rstrip("#"), name), (0, 0))[0] for name in b.names)
+            b2.macs = sum(per_block.get((st.name.rstrip("#"), name), (0, 0))[1] for name in b.names)
+            st2.blocks.append(b2)
+        out.stacks.append(st2)
+    return out
+
+
 def summary_data(model: CheckedModel) -> dict[str, Any]:
     """Everything the table shows, as plain data (``--json``)."""
     weights = model.graph.weights
