@@ -38,23 +38,147 @@ class Limits:
         return Limits(**{**self.__dict__, name: value})
 
 
+class ArgKind:
+    """The type of an argument code's value: how the text after the code decodes, once, to a typed value."""
+
+    name: ClassVar[str]
+
+    def decode(self, spec: "ArgCode", raw: str, vspan: Span, tok: ArgToken, limits: "Limits",
+               reg: "Registry") -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def example(self, code: str) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class IntKind(ArgKind):
+    """A whole number >= 1 (`k3`), bounded by a limit."""
+
+    name = "int"
+
+    def decode(self, spec, raw, vspan, tok, limits, reg):
+        if re.fullmatch(r"-\d+", raw):
+            raise NetcError(f"`{spec.code}{raw}`: {spec.doc} must be at least 1", vspan)
+        if not (raw.isascii() and raw.isdigit()):
+            raise NetcError(f"`{spec.code}` needs a whole number ({spec.doc}), found `{raw}`"
+                            f"{reg._suggest_arg(tok.text) if raw[:1].isalpha() else ''}", vspan)
+        value = int(raw)
+        if value < 1:
+            raise NetcError(f"`{spec.code}{raw}`: {spec.doc} must be at least 1", vspan)
+        if spec.limit is not None:
+            bound = getattr(limits, spec.limit)
+            if value > bound:
+                raise NetcError(f"`{spec.code}{raw}`: {spec.doc} {value} exceeds the limit of {bound} "
+                                f"(raise it with `--limit {spec.limit}={value}`)", vspan)
+        return value
+
+    def example(self, code: str) -> str:
+        return f"{code}3"
+
+
+class RatioKind(ArgKind):
+    """A number > 0: `e6`, `e2.5`, `e1/3`."""
+
+    name = "ratio"
+
+    def decode(self, spec, raw, vspan, tok, limits, reg):
+        m = re.fullmatch(r"(\d+(?:\.\d*)?|\.\d+)(?:/(\d+(?:\.\d*)?))?", raw)
+        if not m:
+            raise NetcError(f"`{spec.code}` needs a number like `6`, `2.5` or `1/3`, found `{raw}`", vspan)
+        num = Fraction(m.group(1))
+        den = Fraction(m.group(2)) if m.group(2) else Fraction(1)
+        if den == 0 or num == 0:
+            raise NetcError(f"`{spec.code}{raw}`: {spec.doc} must be greater than 0", vspan)
+        value = float(num / den)
+        bound = getattr(limits, spec.limit or "expansion")
+        if value > bound:
+            raise NetcError(f"`{spec.code}{raw}`: {spec.doc} {value:g} exceeds the limit of {bound} "
+                            f"(raise it with `--limit {spec.limit or 'expansion'}={math.ceil(value)}`)", vspan)
+        return value
+
+    def example(self, code: str) -> str:
+        return f"{code}6"
+
+
+class ActKind(ArgKind):
+    """A registered activation code (`nre`, `nhs`)."""
+
+    name = "act"
+
+    def decode(self, spec, raw, vspan, tok, limits, reg):
+        if raw not in reg.activations:
+            raise NetcError(f"unknown activation `{raw}`{did_you_mean(raw, reg.activations)}", vspan,
+                            notes=["activations: " + ", ".join(
+                                f"{a.code} ({a.doc})" for a in reg.activations.values())])
+        return reg.activations[raw]
+
+    def example(self, code: str) -> str:
+        return f"{code}re"
+
+
+class FlagKind(ArgKind):
+    """Present or absent (`bn`)."""
+
+    name = "flag"
+
+    def decode(self, spec, raw, vspan, tok, limits, reg):
+        if raw:
+            raise NetcError(f"`{spec.code}` is a flag and takes no value (found `{tok.text}`)", vspan)
+        return True
+
+    def example(self, code: str) -> str:
+        return code
+
+
+class WordKind(ArgKind):
+    """One of a few words (`mnearest`); the choices are the argument's own."""
+
+    name = "word"
+
+    def __init__(self, *choices: str):
+        self.choices = choices
+
+    def decode(self, spec, raw, vspan, tok, limits, reg):
+        if raw not in self.choices:
+            raise NetcError(f"`{spec.code}` takes one of {', '.join(self.choices)}, found `{raw}`"
+                            f"{did_you_mean(raw, self.choices)}", vspan)
+        return raw
+
+    def example(self, code: str) -> str:
+        return f"{code}{self.choices[0]}"
+
+
+KINDS: dict[str, ArgKind] = {k.name: k for k in (IntKind(), RatioKind(), ActKind(), FlagKind())}
+
+
 @dataclass(frozen=True)
 class ArgCode:
-    """An argument code of layer blocks (`k3`: code `k`, value 3)."""
+    """An argument code of layer blocks (`k3`: code `k`, value 3), with the kind its value has."""
 
     code: str
-    kind: str            # "int" | "ratio" | "act" | "flag"
+    kind: ArgKind
     doc: str
     limit: str | None = None   # the Limits field that bounds it
 
 
 @dataclass(frozen=True)
 class Param:
-    """How a block type uses an argument code."""
+    """How a block type uses an argument code: required or its default, and the range it allows."""
 
     required: bool = False
     default: Any = None
     ignored: bool = False     # accepted for compatibility, with a warning
+    lo: float | None = None   # inclusive bounds of the decoded value, for this block
+    hi: float | None = None
+    below: float | None = None   # exclusive upper bound (a rate < 1)
+
+    def check(self, code: str, value: Any, doc: str, span: Span) -> None:
+        if self.lo is not None and value < self.lo:
+            raise NetcError(f"`{code}`: {doc} must be at least {self.lo:g}, found {value:g}", span)
+        if self.hi is not None and value > self.hi:
+            raise NetcError(f"`{code}`: {doc} must be at most {self.hi:g}, found {value:g}", span)
+        if self.below is not None and value >= self.below:
+            raise NetcError(f"`{code}`: {doc} must be below {self.below:g}, found {value:g}", span)
 
 
 @dataclass(frozen=True)
@@ -72,7 +196,9 @@ class InputOp:
 
 
 class Args:
-    """Decoded arguments of one block string; ``a.k``, ``a.n`` ...; absent optional ones are defaults."""
+    """Decoded, typed arguments of one block string: ``a.k``, ``a.n`` ...; absent optional ones are their
+    defaults. Only the block's declared codes exist: a typo in a block's ``lower`` is an AttributeError that
+    the registry-wide test finds."""
 
     def __init__(self, values: dict[str, Any], spans: dict[str, Span], block: Block):
         self._values, self._spans, self.block = values, spans, block
@@ -81,7 +207,7 @@ class Args:
         try:
             return self.__dict__["_values"][code]
         except KeyError:
-            raise AttributeError(code) from None
+            raise AttributeError(f"block `{self.__dict__['block'].code}` declares no argument `{code}`") from None
 
     def span(self, code: str) -> Span:
         return self._spans.get(code, self.block.span)
@@ -130,7 +256,9 @@ class Registry:
             raise ValueError(f"{what} `{key}` is registered twice")
         table[key] = value
 
-    def arg(self, code: str, kind: str, doc: str, limit: str | None = None) -> None:
+    def arg(self, code: str, kind: str | ArgKind, doc: str, limit: str | None = None) -> None:
+        """Register an argument code; ``kind`` is an :class:`ArgKind` or the name of a built-in one."""
+        kind = KINDS[kind] if isinstance(kind, str) else kind
         self._put(self.arg_codes, code, ArgCode(code, kind, doc, limit), "argument code")
 
     def block(self, cls: type[BlockType]) -> type[BlockType]:
@@ -194,6 +322,7 @@ class Registry:
                 raise NetcError(f"block `{btype.code}` takes no argument `{spec.code}` ({spec.doc})", tok.span,
                                 notes=[f"`{btype.code}` takes: {_param_list(btype)}"])
             values[spec.code] = self._value(spec, raw, tok, limits)
+            param.check(spec.code, values[spec.code], spec.doc, tok.span)
             spans[spec.code] = tok.span
             if param.ignored:
                 warnings.append((f"`{tok.text}` is ignored by `{btype.code}`", tok.span))
@@ -212,48 +341,9 @@ class Registry:
         if len(raw) > MAX_DIGITS:   # past every limit, and past what int() converts
             raise NetcError(f"`{spec.code}`: the {spec.doc} `{raw[:12]}...` ({len(raw)} characters) is beyond "
                             f"any limit", vspan)
-        if spec.kind == "flag":
-            if raw:
-                raise NetcError(f"`{spec.code}` is a flag and takes no value (found `{tok.text}`)", vspan)
-            return True
-        if not raw:
+        if not raw and not isinstance(spec.kind, FlagKind):
             raise NetcError(f"argument `{spec.code}` needs a value ({spec.doc}), e.g. `{_example(spec)}`", tok.span)
-        if spec.kind == "act":
-            if raw not in self.activations:
-                raise NetcError(f"unknown activation `{raw}`{did_you_mean(raw, self.activations)}", vspan,
-                                notes=["activations: " + ", ".join(
-                                    f"{a.code} ({a.doc})" for a in self.activations.values())])
-            return self.activations[raw]
-        if spec.kind == "int":
-            if re.fullmatch(r"-\d+", raw):
-                raise NetcError(f"`{spec.code}{raw}`: {spec.doc} must be at least 1", vspan)
-            if not (raw.isascii() and raw.isdigit()):
-                raise NetcError(f"`{spec.code}` needs a whole number ({spec.doc}), found `{raw}`"
-                                f"{self._suggest_arg(tok.text) if raw[:1].isalpha() else ''}", vspan)
-            value = int(raw)
-            if value < 1:
-                raise NetcError(f"`{spec.code}{raw}`: {spec.doc} must be at least 1", vspan)
-            if spec.limit is not None:
-                bound = getattr(limits, spec.limit)
-                if value > bound:
-                    raise NetcError(f"`{spec.code}{raw}`: {spec.doc} {value} exceeds the limit of {bound} "
-                                    f"(raise it with `--limit {spec.limit}={value}`)", vspan)
-            return value
-        if spec.kind == "ratio":
-            m = re.fullmatch(r"(\d+(?:\.\d*)?|\.\d+)(?:/(\d+(?:\.\d*)?))?", raw)
-            if not m:
-                raise NetcError(f"`{spec.code}` needs a number like `6`, `2.5` or `1/3`, found `{raw}`", vspan)
-            num = Fraction(m.group(1))
-            den = Fraction(m.group(2)) if m.group(2) else Fraction(1)
-            if den == 0 or num == 0:
-                raise NetcError(f"`{spec.code}{raw}`: {spec.doc} must be greater than 0", vspan)
-            value = float(num / den)
-            bound = getattr(limits, spec.limit or "expansion")
-            if value > bound:
-                raise NetcError(f"`{spec.code}{raw}`: {spec.doc} {value:g} exceeds the limit of {bound} "
-                                f"(raise it with `--limit {spec.limit or 'expansion'}={math.ceil(value)}`)", vspan)
-            return value
-        raise AssertionError(spec.kind)  # pragma: no cover
+        return spec.kind.decode(spec, raw, vspan, tok, limits, self)
 
 
 def _param_list(btype: BlockType) -> str:
@@ -264,7 +354,7 @@ def _param_list(btype: BlockType) -> str:
 
 
 def _example(spec: ArgCode) -> str:
-    return {"int": f"{spec.code}3", "ratio": f"{spec.code}6", "act": f"{spec.code}re", "flag": spec.code}[spec.kind]
+    return spec.kind.example(spec.code)
 
 
 MAX_DIGITS = 30   # longer argument values are refused before any conversion
