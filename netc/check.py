@@ -115,6 +115,8 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
               rtol: float = 1e-4, provider: str = "cpu", all_routes: bool = False,
               limits: Limits | None = None) -> dict[str, Any]:
     """Compare every route against Keras on TensorFlow; returns the report (``report["ok"]`` is the verdict)."""
+    from netc.optional import require_tensorflow
+    require_tensorflow("`netc check`" + (" --all" if all_routes else ""), tf2onnx=all_routes)
     model = compile_model(spec, seed=seed, weights=weights, randomize=weights is None, limits=limits)
     if weights is None:
         from netc.ir.calibrate import calibrate_batchnorm

@@ -108,6 +108,18 @@ def _format_for(out: str, fmt_opt: str | None) -> str:
     return "savedmodel"
 
 
+def _check_output(out: str, kind: str, via: str) -> None:
+    """Refuse an output the chosen format cannot be written to, before compiling anything."""
+    from netc.atomic import check_target
+    if kind == "keras" and not out.lower().endswith(".keras"):
+        raise NetcError(f"a native Keras model is a `.keras` file (Keras refuses other names): write "
+                        f"`-o {os.path.splitext(out)[0] or 'model'}.keras`, or choose another `--format`")
+    check_target(out, directory=kind == "savedmodel")
+    if kind != "onnx" or via == "tf2onnx":
+        from netc.optional import require_tensorflow
+        require_tensorflow(f"`--format {kind}`" if via != "tf2onnx" else "`--via tf2onnx`", tf2onnx=via == "tf2onnx")
+
+
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=True))
 @click.option("-o", "--output", "out", required=True, help="model.onnx, model.keras, or a directory (SavedModel).")
@@ -132,6 +144,7 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
         raise NetcError("`--via tf2onnx` produces ONNX: give an `.onnx` output")
     if io_layout != "nchw" and kind != "onnx":
         raise NetcError("`--io-layout` applies to ONNX outputs only")
+    _check_output(out, kind, via)
     direct = kind == "onnx" and via == "direct"
     with _gc_one_shot(active=direct):   # the other routes run TensorFlow: keep its collector
         model = compile_model(spec, seed=seed, weights=weights, limits=_limits(limits))
@@ -156,7 +169,7 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
 @click.argument("spec", type=click.Path(dir_okay=True))
 @click.option("--weights", type=click.Path(), default=None, help="Trained weights (checkpoint prefix or .npz).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--atol", type=float, default=None, help="Absolute tolerance (default 1e-5 x max|reference|).")
+@click.option("--atol", type=float, default=None, help="Also require max|diff| <= ATOL (default: no absolute bound, only --rtol).")
 @click.option("--rtol", type=float, default=1e-4, show_default=True,
               help="Tolerance on max|diff| / max|reference|.")
 @click.option("--provider", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
@@ -185,8 +198,10 @@ def weights() -> None:
 @limit_option
 def weights_export(spec: str, source: str, out: str, limits: tuple[str, ...]) -> None:
     """Write SPEC's weights from a checkpoint as a netc .npz (names and layouts in docs/weights.md)."""
+    from netc.atomic import check_target
     from netc.compiler import compile as compile_model
     from netc.weights.npz import save_npz
+    check_target(out)
     model = compile_model(spec, weights=source, limits=_limits(limits))
     save_npz(model.checked.graph, model.weights, out)
     click.echo(f"wrote {out} ({len(model.weights)} arrays)", err=True)

@@ -77,6 +77,8 @@ class Model:
     def to_keras(self):
         """A Keras 3 functional model of stock layers with these weights, to embed and train."""
         from netc.backends.keras_backend import to_keras
+        from netc.optional import require_tensorflow
+        require_tensorflow("building a Keras model")
         return to_keras(self.graph, self.weights)
 
 
