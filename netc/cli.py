@@ -53,7 +53,7 @@ def _gc_one_shot(active: bool = True) -> Iterator[None]:
 
 def _warn(checked) -> None:
     for w in checked.warnings:
-        click.echo(render(w), err=True)
+        click.echo(render(w, {checked.spec.file: checked.spec.lines}), err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -280,7 +280,7 @@ def test_duplicate_input(tmp_path, capsys):
     pytest.param(NET("cn_k3_c8", out="img#"), 5, 8, "output `img#` is an input; an output names a stack or a "
                  "labelled block", id="output-input"),
     pytest.param(NET("cn_k3_c8", out="s# s#"), 5, 11, "output `s#` is listed twice", id="output-twice"),
-    pytest.param(NET("cn_k3_c8").replace("output s#\n", ""), 1, 1, "the spec names no output", id="no-output"),
+    pytest.param(NET("cn_k3_c8").replace("output s#\n", ""), 4, 13, "the spec names no output", id="no-output"),
 ])
 def test_stack_errors_net(tmp_path, capsys, text, line, col, message):
     expect(tmp_path, capsys, text, line, col, message)

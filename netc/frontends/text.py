@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from importlib import resources
 
 from lark import Lark, Token, Tree
@@ -31,15 +32,37 @@ _EXPECTED_WORDS = {
 
 
 _HASHNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*#")   # the grammar's HASHNAME
-_COMMENTS: list[Token] = []   # `//` comments of the file being parsed (the grammar ignores them)
+_LOCAL = threading.local()   # per thread: the `//` comments of the file being parsed (the grammar ignores them)
+
+
+def _comment(tok: Token) -> Token:
+    comments = getattr(_LOCAL, "comments", None)
+    if comments is not None:
+        comments.append(tok)
+    return tok
 
 
 @functools.lru_cache(maxsize=1)
 def parser() -> Lark:
+    """The one (cached, shared) parser; it keeps no state between parses, so threads may share it."""
     text = resources.files("netc").joinpath("grammar.lark").read_text(encoding="utf-8")
     return Lark(text, parser="lalr", lexer="contextual", start=["start", "one_block", "one_input"],
                 maybe_placeholders=True,   # no propagate_positions: spans come from tokens (2.5x faster)
-                lexer_callbacks={"COMMENT": _COMMENTS.append})
+                lexer_callbacks={"COMMENT": _comment})
+
+
+def _trailing_label(before: str) -> tuple[str, int] | None:
+    """The label (`name#`) that ``before`` ends with, ignoring spaces, and where it starts; linear time
+    (a regex search for it is quadratic on a long run of letters)."""
+    end = len(before.rstrip(" \t\f"))
+    if end == 0 or before[end - 1] != "#":
+        return None
+    i = end - 1
+    while i > 0 and (before[i - 1].isascii() and (before[i - 1].isalnum() or before[i - 1] == "_")):
+        i -= 1
+    while i < end - 1 and before[i] == "_":   # a name starts with a letter or digit
+        i += 1
+    return (before[i:end], i) if i < end - 1 else None
 
 
 def _tok_span(file: str, tok: Token, base: Span | None = None) -> Span:
@@ -70,11 +93,11 @@ def _syntax_error(err: UnexpectedInput, file: str, text: str, base: Span | None)
     elif isinstance(err, UnexpectedToken):
         tok = err.token
         before = text if tok.type == "$END" or tok.start_pos is None else text[:tok.start_pos]
-        label = re.search(r"([A-Za-z0-9][A-Za-z0-9_]*#)[ \t\f]*$", before)
-        if tok.type in ("$END", "_NL") and label and {"NAME", "OP"} & set(err.expected):
-            msg = f"the label `{label.group(1)}` labels nothing: write it directly before its block, " \
-                  f"as in `{label.group(1)}cn_k3_c8`"
-            pos = label.start(1)
+        label = _trailing_label(before) if tok.type in ("$END", "_NL") else None
+        if label and {"NAME", "OP"} & set(err.expected):
+            msg = f"the label `{label[0]}` labels nothing: write it directly before its block, " \
+                  f"as in `{label[0]}cn_k3_c8`"
+            pos = label[1]
             line, col = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
         elif base is not None and tok.type != "$END" and before[-1:].isspace():
             msg = f"space inside a block string before `{tok}`; write the block without spaces"
@@ -184,14 +207,15 @@ def _shape(tok: Token) -> tuple[tuple[int | None, int | None], int]:
 
 def parse_text(text: str, file: str) -> ast.Spec:
     """Parse a whole `.net` file."""
-    _COMMENTS.clear()
+    _LOCAL.comments = comments = []
     try:
         tree = parser().parse(text if text.endswith("\n") else text + "\n", start="start")
     except UnexpectedInput as err:
         raise _syntax_error(err, file, text, None) from None
+    finally:
+        _LOCAL.comments = None
     spec = ast.Spec(file=file, source_format="net")
-    spec.comments = {t.line: (t.column, str(t)) for t in _COMMENTS}
-    _COMMENTS.clear()
+    spec.comments = {t.line: (t.column, str(t)) for t in comments}
     stack: ast.Stack | None = None
     for st in tree.children:
         kind = st.data
