@@ -51,6 +51,7 @@ class InputDecl:
     size: tuple[int | None, int | None] | None = None
     channels: int | None = None
     text: str = ""
+    size_spans: tuple[Span | None, Span | None, Span | None] = (None, None, None)   # where H, W, C are written
 
 
 @dataclass

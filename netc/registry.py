@@ -173,12 +173,28 @@ class Registry:
         return self.arg_codes[best], tok.text[len(best):]
 
     def _suggest_arg(self, text: str) -> str:
-        """'; did you mean `k3`?' for `K3`, `bm`, `sq4`: the code part (letters) near a registered code."""
+        """'; did you mean `k3`?' for `K3`, `bm`, `sq4`: the code part (letters) near a registered code;
+        '; did you mean `nhs`?' for an activation written without its code `n` (`_hs`, `_relu6`)."""
+        act = self._activation_named(text)
+        if act is not None:
+            return f"; did you mean `n{act}`? (an activation is written `n` + its code)"
         code, value = re.fullmatch(r"([A-Za-z]*)(.*)", text).groups()
         if code.lower() in self.arg_codes:
             return f"; did you mean `{code.lower()}{value}`?"
         close = difflib.get_close_matches(code.lower(), sorted(self.arg_codes), n=1, cutoff=0.5)
         return f"; did you mean `{close[0]}{value}`?" if close and len(code) > 1 else ""
+
+    def _activation_named(self, text: str) -> str | None:
+        """The activation code ``text`` names in another spelling: its code in other case (`RE`), or the first
+        word of its description (`relu6` for `r6`, `hard-swish` or `hardswish` for `hs`)."""
+        low = text.lower()
+        if low in self.activations:
+            return low
+        squash = re.sub(r"[^a-z0-9]", "", low)
+        for act in self.activations.values():
+            if squash and squash == re.sub(r"[^a-z0-9]", "", act.doc.split()[0].lower().rstrip(",")):
+                return act.code
+        return None
 
     def decode_args(self, block: Block, btype: BlockType, limits: Limits) -> tuple[Args, list[tuple[str, Span]]]:
         values: dict[str, Any] = {}
@@ -220,7 +236,9 @@ class Registry:
             raise NetcError(f"argument `{spec.code}` needs a value ({spec.doc}), e.g. `{_example(spec)}`", tok.span)
         if spec.kind == "act":
             if raw not in self.activations:
-                raise NetcError(f"unknown activation `{raw}`{did_you_mean(raw, self.activations)}", vspan,
+                act = self._activation_named(raw)
+                hint = f"; did you mean `{spec.code}{act}`?" if act else did_you_mean(raw, self.activations)
+                raise NetcError(f"unknown activation `{raw}`{hint}", vspan,
                                 notes=["activations: " + ", ".join(
                                     f"{a.code} ({a.doc})" for a in self.activations.values())])
             return self.activations[raw]

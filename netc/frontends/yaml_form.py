@@ -280,6 +280,8 @@ def _attach_sizes(spec: ast.Spec, fields: dict, file: str, n_inputs: int) -> Non
         size = _int_list(node, "input_size", file, allow_null=True)
         if size is not None and len(size) != 2:
             raise NetcError(f"`input_size` must be [H, W], found {len(size)} values", _span(file, node))
+    dims = [_span(file, n) for n in fields["input_size"][1].value] if size is not None else [None, None]
     for decl, c, item in zip(inputs, chs, chs_node.value):
         decl.channels = c
         decl.size = (size[0], size[1]) if size is not None else (None, None)
+        decl.size_spans = (dims[0], dims[1], _span(file, item))

@@ -173,17 +173,18 @@ class Analyzer:
             if d.channels is None:
                 raise NetcError(f"input `{d.name}` needs a size, e.g. `{d.text} 224x224x3` "
                                 f"(`?x?x3` for a dynamic size)", d.span)
+            at = [sp or d.span for sp in d.size_spans]   # where H, W and C are written
             if d.channels < 1:
-                raise NetcError(f"input `{d.name}`: it needs at least 1 channel, found {d.channels}", d.span)
+                raise NetcError(f"input `{d.name}`: it needs at least 1 channel, found {d.channels}", at[2])
             if d.channels > self.limits.channels:
                 raise NetcError(f"input `{d.name}`: {d.channels} channels exceeds the limit of "
-                                f"{self.limits.channels} (raise it with `--limit channels={d.channels}`)", d.span)
-            for v in d.size or ():
+                                f"{self.limits.channels} (raise it with `--limit channels={d.channels}`)", at[2])
+            for v, where in zip(d.size or (), at):
                 if v is not None and v < 1:
-                    raise NetcError(f"input `{d.name}`: a size must be at least 1, found {v}", d.span)
+                    raise NetcError(f"input `{d.name}`: a size must be at least 1, found {v}", where)
                 if v is not None and v > self.limits.input_size:
                     raise NetcError(f"input `{d.name}`: size {v} exceeds the limit of {self.limits.input_size} "
-                                    f"(raise it with `--limit input_size={v}`)", d.span)
+                                    f"(raise it with `--limit input_size={v}`)", where)
             h, w = d.size or (None, None)
             self.b.origin = Origin(d.span, "", _strip(d.name), d.text)
             x = self.b.input(_strip(d.name), (None, h, w, d.channels))
