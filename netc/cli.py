@@ -32,7 +32,11 @@ limit_option = click.option("--limit", "limits", multiple=True, metavar="NAME=N"
                                  "params, nodes).")
 
 
-_ONE_SHOT = False   # netc runs as the program (main() without argv): the process ends with the command
+def _one_shot() -> bool:
+    """netc runs as the program (``main()`` without argv): the process ends with the command. Kept in the
+    click context of this call, so commands run from Python (tests, threads) are unaffected."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and (ctx.find_root().obj or {}).get("one_shot"))
 
 
 @contextlib.contextmanager
@@ -40,7 +44,7 @@ def _gc_one_shot(active: bool = True) -> Iterator[None]:
     """Where the process ends with the model it builds, the cyclic GC would only re-scan that model, at each
     collection and again at exit (more than a second on a 10,000-block spec): pause it, then move what is
     alive to its permanent generation (``gc.freeze``). Called from Python (tests), nothing changes."""
-    if not (_ONE_SHOT and active):
+    if not (active and _one_shot()):
         yield
         return
     gc.disable()
@@ -62,7 +66,7 @@ def _warn(checked) -> None:
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """Compile tf_netbuilder-notation network specs (.net or YAML) to ONNX and Keras."""
-    ctx.obj = {"debug": debug}
+    ctx.obj = {**(ctx.obj or {}), "debug": debug}
 
 
 @cli.command()
@@ -212,10 +216,8 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")   # TensorFlow's start-up chatter, when it is imported
-    global _ONE_SHOT
-    _ONE_SHOT = argv is None
     try:
-        cli.main(args=args, prog_name="netc", standalone_mode=False)
+        cli.main(args=args, prog_name="netc", standalone_mode=False, obj={"one_shot": argv is None})
     except NetcError as err:
         click.echo(render_error(err), err=True)
         sys.exit(EXIT_USER)
