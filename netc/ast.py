@@ -51,6 +51,7 @@ class InputDecl:
     size: tuple[int | None, int | None] | None = None
     channels: int | None = None
     text: str = ""
+    size_spans: tuple[Span | None, Span | None, Span | None] = (None, None, None)   # where H, W, C are written
 
 
 @dataclass
@@ -77,6 +78,8 @@ class Spec:
     outputs_span: Span | None = None
     source_format: str = "net"
     comments: dict[int, tuple[int, str]] = field(default_factory=dict)  # line -> (column, text), `.net` only
+    lines: list[str] = field(default_factory=list, repr=False)   # the source, split as its parser counts lines
+    end: Span | None = None                                      # just past the last non-blank character
 
     @property
     def inputs(self) -> list[InputDecl]:

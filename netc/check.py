@@ -119,6 +119,8 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
     The reference is always the training-form Keras model (BN in inference mode); with ``deploy`` the
     ONNX routes run the deployed graph (BNs folded, RepVGG branches fused) and the deployed Keras model
     is a column of its own."""
+    from netc.optional import require_tensorflow
+    require_tensorflow("`netc check`" + (" --all" if all_routes else ""), tf2onnx=all_routes)
     model = compile_model(spec, seed=seed, weights=weights, randomize=weights is None, limits=limits)
     if weights is None:
         from netc.ir.calibrate import calibrate_batchnorm

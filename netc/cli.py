@@ -37,7 +37,11 @@ deploy_option = click.option("--deploy", is_flag=True,
                                   "into one 3x3 conv.")
 
 
-_ONE_SHOT = False   # netc runs as the program (main() without argv): the process ends with the command
+def _one_shot() -> bool:
+    """netc runs as the program (``main()`` without argv): the process ends with the command. Kept in the
+    click context of this call, so commands run from Python (tests, threads) are unaffected."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and (ctx.find_root().obj or {}).get("one_shot"))
 
 
 @contextlib.contextmanager
@@ -45,7 +49,7 @@ def _gc_one_shot(active: bool = True) -> Iterator[None]:
     """Where the process ends with the model it builds, the cyclic GC would only re-scan that model, at each
     collection and again at exit (more than a second on a 10,000-block spec): pause it, then move what is
     alive to its permanent generation (``gc.freeze``). Called from Python (tests), nothing changes."""
-    if not (_ONE_SHOT and active):
+    if not (active and _one_shot()):
         yield
         return
     gc.disable()
@@ -58,7 +62,7 @@ def _gc_one_shot(active: bool = True) -> Iterator[None]:
 
 def _warn(checked) -> None:
     for w in checked.warnings:
-        click.echo(render(w), err=True)
+        click.echo(render(w, {checked.spec.file: checked.spec.lines}), err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,7 +71,7 @@ def _warn(checked) -> None:
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """Compile tf_netbuilder-notation network specs (.net or YAML) to ONNX and Keras."""
-    ctx.obj = {"debug": debug}
+    ctx.obj = {**(ctx.obj or {}), "debug": debug}
 
 
 @cli.command()
@@ -107,6 +111,18 @@ def _backend_names() -> list[str]:
     return list(BACKENDS)
 
 
+def _check_output(out: str, kind: str, via: str) -> None:
+    """Refuse an output the chosen format cannot be written to, before compiling anything."""
+    from netc.atomic import check_target
+    if kind == "keras" and not out.lower().endswith(".keras"):
+        raise NetcError(f"a native Keras model is a `.keras` file (Keras refuses other names): write "
+                        f"`-o {os.path.splitext(out)[0] or 'model'}.keras`, or choose another `--format`")
+    check_target(out, directory=kind == "savedmodel")
+    if kind != "onnx" or via == "tf2onnx":
+        from netc.optional import require_tensorflow
+        require_tensorflow(f"`--format {kind}`" if via != "tf2onnx" else "`--via tf2onnx`", tf2onnx=via == "tf2onnx")
+
+
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=True))
 @click.option("-o", "--output", "out", required=True, help="model.onnx, model.keras, or a directory (SavedModel).")
@@ -134,6 +150,7 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
     options = {k: v for k, v in (("opset", opset), ("io_layout", io_layout)) if k in backend.options}
     if io_layout != "nchw" and "io_layout" not in backend.options:
         raise NetcError("`--io-layout` applies to ONNX outputs only")
+    _check_output(out, backend.name, via)
     direct = via == "direct"
     with _gc_one_shot(active=direct and backend.name == "onnx"):   # other routes run TensorFlow: keep its GC
         model = compile_model(spec, seed=seed, weights=weights, limits=_limits(limits))
@@ -153,7 +170,7 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
 @click.argument("spec", type=click.Path(dir_okay=True))
 @click.option("--weights", type=click.Path(), default=None, help="Trained weights (checkpoint prefix or .npz).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--atol", type=float, default=None, help="Absolute tolerance (default 1e-5 x max|reference|).")
+@click.option("--atol", type=float, default=None, help="Also require max|diff| <= ATOL (default: no absolute bound, only --rtol).")
 @click.option("--rtol", type=float, default=1e-4, show_default=True,
               help="Tolerance on max|diff| / max|reference|.")
 @click.option("--provider", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
@@ -185,8 +202,10 @@ def weights() -> None:
 @limit_option
 def weights_export(spec: str, source: str, out: str, limits: tuple[str, ...]) -> None:
     """Write SPEC's weights from a checkpoint as a netc .npz (names and layouts in docs/weights.md)."""
+    from netc.atomic import check_target
     from netc.compiler import compile as compile_model
     from netc.weights.npz import save_npz
+    check_target(out)
     model = compile_model(spec, weights=source, limits=_limits(limits))
     save_npz(model.checked.graph, model.weights, out)
     click.echo(f"wrote {out} ({len(model.weights)} arrays)", err=True)
@@ -197,10 +216,8 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")   # TensorFlow's start-up chatter, when it is imported
-    global _ONE_SHOT
-    _ONE_SHOT = argv is None
     try:
-        cli.main(args=args, prog_name="netc", standalone_mode=False)
+        cli.main(args=args, prog_name="netc", standalone_mode=False, obj={"one_shot": argv is None})
     except NetcError as err:
         click.echo(render_error(err), err=True)
         sys.exit(EXIT_USER)

@@ -34,7 +34,18 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _looks_like_text(s: str) -> bool:
-    return "\n" in s or ("#" in s and not os.path.exists(s))
+    """Spec text rather than a path: a spec needs several lines (a stack header stands on its own line), so
+    text without a line break is a path, and a path that does not exist is a missing file."""
+    return ("\n" in s or "\r" in s) and not os.path.exists(s)
+
+
+@contextlib.contextmanager
+def sources_of(spec) -> Iterator[None]:
+    """Errors raised inside carry ``spec``'s source lines (for the line and caret under each message)."""
+    try:
+        yield
+    except NetcError as err:
+        raise err.with_source(spec.file, spec.lines)
 
 
 def check_spec(path_or_text: str, *, limits: Limits | None = None, fmt: str | None = None) -> CheckedModel:
@@ -46,7 +57,8 @@ def check_spec(path_or_text: str, *, limits: Limits | None = None, fmt: str | No
             spec = parse_source(path_or_text, "<string>", fmt)
         else:
             spec = load_spec(path_or_text)
-        return analyze(spec, limits)
+        with sources_of(spec):
+            return analyze(spec, limits)
 
 
 @dataclass
@@ -69,7 +81,10 @@ class Model:
         """The in-memory artifact of ``backend`` (a name in :data:`netc.backends.BACKENDS`); ``deploy``
         applies the deploy-time rewrites (BNs folded, RepVGG branches fused) first."""
         from netc.backends import BACKENDS
-        with _gc_paused():
+        if backend != "onnx":
+            from netc.optional import require_tensorflow
+            require_tensorflow("building a Keras model")
+        with _gc_paused(), sources_of(self.checked.spec):
             return BACKENDS[backend].build(self.graph, self.weights, deploy=deploy, **options)
 
     def save(self, path: str, *, backend: str | None = None, deploy: bool = False, **options: Any) -> Any:
@@ -104,7 +119,8 @@ def compile(path_or_text: str, *, seed: int = 0, weights: str | None = None, ran
         checked = check_spec(path_or_text, limits=limits)
         if weights is not None:
             from netc.weights.load import load_weights
-            values = load_weights(checked, weights)
+            with sources_of(checked.spec):
+                values = load_weights(checked, weights)
         else:
             from netc.ir.weights import init_weights
             values = init_weights(checked.graph, seed, randomize=randomize)

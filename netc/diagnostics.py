@@ -48,7 +48,14 @@ class NetcError(Exception):
         self.diagnostics: list[Diagnostic] = list(diagnostics or [])
         if message is not None:
             self.diagnostics.insert(0, Diagnostic(message, span, notes=list(notes)))
+        self.sources: dict[str, list[str]] = {}   # file -> its lines, for printing the source under a message
         super().__init__(self.diagnostics[0].message if self.diagnostics else "error")
+
+    def with_source(self, file: str, lines: list[str] | None) -> "NetcError":
+        """Attach the lines of ``file`` (once: the innermost frontend's reading wins); returns self."""
+        if lines is not None:
+            self.sources.setdefault(file, lines)
+        return self
 
     @property
     def message(self) -> str:
@@ -74,6 +81,11 @@ class DiagnosticBag:
     def __bool__(self) -> bool:
         return bool(self.items)
 
+    @property
+    def full(self) -> bool:
+        """No further error would be shown: costly extras (suggestions) need not be computed."""
+        return len(self.items) >= self.limit
+
     def raise_if_any(self) -> None:
         """Raise the collected errors, in file order (those without a place first)."""
         if self.items:
@@ -92,24 +104,10 @@ NET_BREAKS = r"\r?\n"                             # what the `.net` parser count
 YAML_BREAKS = r"\r\n|[\r\n\x85\u2028\u2029]"      # what PyYAML counts
 
 
-class SourceCache:
-    """Lines of the files diagnostics point into, for printing the source line.
-
-    Lines are split the way the file's parser counts them (not ``str.splitlines``, which also breaks at
-    form feeds and other characters a parser keeps inside a line), so line numbers agree."""
-
-    _lines: dict[str, list[str]] = {}
-
-    @classmethod
-    def register(cls, name: str, text: str, breaks: str = NET_BREAKS) -> None:
-        cls._lines[name] = re.split(breaks, text)
-
-    @classmethod
-    def line(cls, name: str, line: int) -> str | None:
-        lines = cls._lines.get(name)
-        if lines is None:
-            return None
-        return lines[line - 1] if 0 < line <= len(lines) else None
+def split_lines(text: str, breaks: str = NET_BREAKS) -> list[str]:
+    """The lines of ``text`` as its parser counts them (not ``str.splitlines``, which also breaks at form
+    feeds and other characters a parser keeps inside a line), so line numbers agree."""
+    return re.split(breaks, text)
 
 
 def printable(ch: str) -> str:
@@ -119,21 +117,39 @@ def printable(ch: str) -> str:
     return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"U+{ord(ch):04X}"
 
 
-def render(diag: Diagnostic) -> str:
-    """``file:line:col: error: message`` + source line + caret (+ notes)."""
+CLIP = 100   # source lines longer than this are shown as a window around the caret
+
+
+def _clip(src: str, col: int, width: int) -> tuple[str, int]:
+    """A window of about CLIP characters of ``src`` around column ``col``; returns it and the caret's column."""
+    if len(src) <= CLIP:
+        return src, col
+    start = max(0, min(col - 1 - CLIP // 3, len(src) - CLIP))
+    end = start + CLIP
+    head = "..." if start > 0 else ""
+    tail = "..." if end < len(src) else ""
+    return head + src[start:end] + tail, col - start + len(head)
+
+
+def render(diag: Diagnostic, sources: dict[str, list[str]] | None = None) -> str:
+    """``file:line:col: error: message`` + source line + caret (+ notes); ``sources`` maps files to lines."""
     out = []
     if diag.span is not None:
         s = diag.span
         out.append(f"{s.file}:{s.line}:{s.col}: {diag.severity}: {diag.message}")
-        src = SourceCache.line(s.file, s.line)
+        lines = (sources or {}).get(s.file)
+        src = lines[s.line - 1] if lines is not None and 0 < s.line <= len(lines) else None
         if src is not None:
             src = "".join(c if c.isprintable() else " " if c == "\t" else "\ufffd" for c in src)
             width = 1
             if s.end_col is not None and (s.end_line in (None, s.line)) and s.end_col > s.col:
                 width = s.end_col - s.col
             width = max(1, min(width, max(1, len(src) - s.col + 1)))
-            out.append(f"    {src}")
-            out.append("    " + " " * (s.col - 1) + "^" + "~" * (width - 1))
+            if len(src) > CLIP:
+                width = min(width, CLIP // 2)
+            shown, col = _clip(src, s.col, width)
+            out.append(f"    {shown}")
+            out.append("    " + " " * (col - 1) + "^" + "~" * (width - 1))
     else:
         out.append(f"netc: {diag.severity}: {diag.message}")
     for n in diag.notes:
@@ -142,4 +158,4 @@ def render(diag: Diagnostic) -> str:
 
 
 def render_error(err: NetcError) -> str:
-    return "\n".join(render(d) for d in err.diagnostics)
+    return "\n".join(render(d, err.sources) for d in err.diagnostics)

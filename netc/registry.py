@@ -29,7 +29,7 @@ class Limits:
     input_size: int = 16384
     expansion: int = 1000      # ratio arguments (`e`)
     params: int = 500_000_000
-    nodes: int = 2_000_000
+    nodes: int = 50_000         # IR nodes; lowering runs at about 25k nodes a second
 
     def raised(self, name: str, value: int) -> "Limits":
         if name not in self.__dataclass_fields__:
@@ -107,7 +107,9 @@ class ActKind(ArgKind):
 
     def decode(self, spec, raw, vspan, tok, limits, reg):
         if raw not in reg.activations:
-            raise NetcError(f"unknown activation `{raw}`{did_you_mean(raw, reg.activations)}", vspan,
+            act = reg._activation_named(raw)
+            hint = f"; did you mean `{spec.code}{act}`?" if act else did_you_mean(raw, reg.activations)
+            raise NetcError(f"unknown activation `{raw}`{hint}", vspan,
                             notes=["activations: " + ", ".join(
                                 f"{a.code} ({a.doc})" for a in reg.activations.values())])
         return reg.activations[raw]
@@ -301,12 +303,28 @@ class Registry:
         return self.arg_codes[best], tok.text[len(best):]
 
     def _suggest_arg(self, text: str) -> str:
-        """'; did you mean `k3`?' for `K3`, `bm`, `sq4`: the code part (letters) near a registered code."""
+        """'; did you mean `k3`?' for `K3`, `bm`, `sq4`: the code part (letters) near a registered code;
+        '; did you mean `nhs`?' for an activation written without its code `n` (`_hs`, `_relu6`)."""
+        act = self._activation_named(text)
+        if act is not None:
+            return f"; did you mean `n{act}`? (an activation is written `n` + its code)"
         code, value = re.fullmatch(r"([A-Za-z]*)(.*)", text).groups()
         if code.lower() in self.arg_codes:
             return f"; did you mean `{code.lower()}{value}`?"
         close = difflib.get_close_matches(code.lower(), sorted(self.arg_codes), n=1, cutoff=0.5)
         return f"; did you mean `{close[0]}{value}`?" if close and len(code) > 1 else ""
+
+    def _activation_named(self, text: str) -> str | None:
+        """The activation code ``text`` names in another spelling: its code in other case (`RE`), or the first
+        word of its description (`relu6` for `r6`, `hard-swish` or `hardswish` for `hs`)."""
+        low = text.lower()
+        if low in self.activations:
+            return low
+        squash = re.sub(r"[^a-z0-9]", "", low)
+        for act in self.activations.values():
+            if squash and squash == re.sub(r"[^a-z0-9]", "", act.doc.split()[0].lower().rstrip(",")):
+                return act.code
+        return None
 
     def decode_args(self, block: Block, btype: BlockType, limits: Limits) -> tuple[Args, list[tuple[str, Span]]]:
         values: dict[str, Any] = {}

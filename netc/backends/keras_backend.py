@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
-import tempfile
 import warnings
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -184,19 +182,27 @@ def _name_outputs(keras: Any, graph: Graph, tensors: dict[int, Any], layer_of: d
 
 
 def _weight_list(node: Node, layer: Any, weights: WeightValues) -> list[np.ndarray]:
-    """The node's weight values in the layer's order, reshaped to the layer's variable shapes."""
+    """The node's weight values in the layer's order, reshaped to the layer's variable shapes.
+
+    Weights come from the user (a checkpoint, an .npz, a dict passed to the API): a missing or misshapen
+    value is a NetcError located at the block that owns it."""
     wanted = [k for k in _WEIGHT_ORDER.get(node.prim, ()) if k in node.weights]
     variables = layer.weights
+    span = node.origin.span
     if len(wanted) != len(variables):
-        raise ValueError(f"{node.name}: layer {layer.name} has {len(variables)} weights, IR has {len(wanted)}")
+        raise NetcError(f"the Keras layer `{layer.name}` has {len(variables)} weights but the block's "
+                        f"`{node.name}` has {len(wanted)}", span)
     values = []
     for key, var in zip(wanted, variables):
         w = node.weights[key]
         if w.name not in weights:
-            raise KeyError(f"no value for weight {w.name!r}")
-        arr = np.asarray(weights[w.name], dtype=np.float32)
+            raise NetcError(f"no value for weight `{w.name}`", span)
+        try:
+            arr = np.asarray(weights[w.name], dtype=np.float32)
+        except (TypeError, ValueError) as err:
+            raise NetcError(f"weight `{w.name}` is not an array of numbers ({err})", span) from None
         if arr.shape != w.shape:
-            raise ValueError(f"weight {w.name!r} has shape {arr.shape}, the IR expects {w.shape}")
+            raise NetcError(f"weight `{w.name}` has shape {arr.shape}, the block needs {w.shape}", span)
         values.append(arr.reshape(tuple(var.shape)))  # depthwise (kh,kw,1,C) -> (kh,kw,C,1): same order
     return values
 
@@ -239,62 +245,19 @@ def _quiet_numpy2() -> Iterator[None]:
 
 
 def save_keras(model: "keras.Model", path: str | os.PathLike) -> None:
-    """Save the native ``.keras`` file atomically (temp file in the same directory, then rename)."""
+    """Save the native ``.keras`` file atomically (netc/atomic.py)."""
+    from netc.atomic import atomic_file
     path = os.fspath(path)
     if not path.endswith(".keras"):
-        raise ValueError(f"a Keras model file must end in .keras: {path}")
-    parent = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".keras", dir=parent)
-    os.close(fd)
-    try:
+        raise NetcError(f"a Keras model file must end in `.keras`: `{path}`")
+    with atomic_file(path, suffix=".keras") as (tmp, fh):
+        fh.close()
         with _quiet_numpy2():
             model.save(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def export_savedmodel(model: "keras.Model", directory: str | os.PathLike) -> None:
-    """Export a TF SavedModel (endpoint ``serve``) into ``directory``, replacing it atomically.
-
-    The export goes to a temp directory beside the target, which is then renamed into place;
-    an existing target is moved aside first and removed after the swap.
-    """
-    directory = os.path.abspath(os.fspath(directory))
-    parent, base = os.path.split(directory)
-    tmp = tempfile.mkdtemp(prefix=f".{base}.", dir=parent)
-    try:
-        with _quiet_numpy2():
-            model.export(tmp, verbose=False)
-        os.chmod(tmp, 0o777 & ~_umask())
-        _swap_dir(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _swap_dir(new: str, target: str) -> None:
-    if not os.path.lexists(target):
-        os.replace(new, target)
-        return
-    old = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.old.", dir=os.path.dirname(target))
-    os.rmdir(old)
-    os.replace(target, old)
-    try:
-        os.replace(new, target)
-    except BaseException:
-        os.replace(old, target)
-        raise
-    if os.path.isdir(old) and not os.path.islink(old):
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.unlink(old)
+    """Export a TF SavedModel (endpoint ``serve``) into ``directory``, replacing it atomically (netc/atomic.py)."""
+    from netc.atomic import atomic_dir
+    with atomic_dir(directory) as tmp, _quiet_numpy2():
+        model.export(tmp, verbose=False)

@@ -8,7 +8,6 @@ initializers the checkpoint weight names; the output is byte-identical for ident
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any, Callable
 
 import numpy as np
@@ -465,18 +464,7 @@ def _write_model(model: onnx.ModelProto, f: Any) -> None:
 
 
 def save_onnx(model: onnx.ModelProto, path: str | os.PathLike) -> None:
-    """Write ``model`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".netc-", suffix=".onnx.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_model(model, f)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``model`` to ``path`` atomically (netc/atomic.py)."""
+    from netc.atomic import atomic_file
+    with atomic_file(path, suffix=".onnx.tmp") as (_, fh):
+        _write_model(model, fh)

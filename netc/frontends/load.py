@@ -2,26 +2,35 @@
 from __future__ import annotations
 
 import os
-import re
 
 from netc import ast
-from netc.diagnostics import NET_BREAKS, YAML_BREAKS, NetcError, SourceCache, Span
+from netc.diagnostics import NET_BREAKS, YAML_BREAKS, NetcError, Span, split_lines
 from netc.frontends.text import parse_text
 from netc.frontends.yaml_form import parse_yaml
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
-def decode(data: bytes, file: str) -> str:
-    """UTF-8 text, or an error located at the first bad byte."""
+def form_of(file: str) -> str:
+    """"yaml" or "net", from the file name."""
+    return "yaml" if file.lower().endswith(YAML_SUFFIXES) else "net"
+
+
+def breaks_of(fmt: str) -> str:
+    """The line breaks the parser of form ``fmt`` counts (a YAML reader also breaks at CR, NEL, U+2028/9)."""
+    return YAML_BREAKS if fmt == "yaml" else NET_BREAKS
+
+
+def decode(data: bytes, file: str, fmt: str | None = None) -> str:
+    """UTF-8 text, or an error located at the first bad byte (lines counted as the form's parser counts them)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        head = data[: err.start].decode("utf-8")   # valid up to the first bad byte; columns count characters
-        line = head.count("\n") + 1
-        col = len(head) - (head.rfind("\n") + 1) + 1
-        SourceCache.register(file, data.decode("utf-8", "replace"))
-        raise NetcError(f"the file is not UTF-8 text (byte 0x{data[err.start]:02x})", Span(file, line, col)) from None
+        breaks = breaks_of(fmt or form_of(file))
+        head = split_lines(data[: err.start].decode("utf-8"), breaks)   # valid up to the first bad byte
+        span = Span(file, len(head), len(head[-1]) + 1)                  # columns count characters
+        raise NetcError(f"the file is not UTF-8 text (byte 0x{data[err.start]:02x})", span).with_source(
+            file, split_lines(data.decode("utf-8", "replace"), breaks)) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     return text
@@ -40,15 +49,28 @@ def read_file(path: str) -> str:
     return decode(data, path)
 
 
+def _end(file: str, lines: list[str]) -> Span:
+    """Just past the last non-blank character: where a spec that stops too early is missing something."""
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].strip():
+            n = len(lines[i].rstrip())
+            return Span(file, i + 1, n + 1, i + 1, n + 2)
+    return Span(file, 1, 1)
+
+
 def parse_source(text: str, file: str, fmt: str | None = None) -> ast.Spec:
     """Parse spec text; ``fmt`` is "net" or "yaml" (default: from the file name)."""
-    if fmt is None:
-        fmt = "yaml" if file.lower().endswith(YAML_SUFFIXES) else "net"
-    breaks, comment = (YAML_BREAKS, "#") if fmt == "yaml" else (NET_BREAKS, "//")
-    SourceCache.register(file, text, breaks)
-    if all(not ln.strip() or ln.lstrip().startswith(comment) for ln in re.split(breaks, text)):
-        raise NetcError("empty spec: it defines no inputs, stacks or outputs", Span(file, 1, 1))
-    return parse_yaml(text, file) if fmt == "yaml" else parse_text(text, file)
+    fmt = fmt or form_of(file)
+    comment = "#" if fmt == "yaml" else "//"
+    lines = split_lines(text, breaks_of(fmt))
+    try:
+        if all(not ln.strip() or ln.lstrip().startswith(comment) for ln in lines):
+            raise NetcError("empty spec: it defines no inputs, stacks or outputs", Span(file, 1, 1))
+        spec = parse_yaml(text, file) if fmt == "yaml" else parse_text(text, file)
+    except NetcError as err:
+        raise err.with_source(file, lines)
+    spec.lines, spec.end = lines, _end(file, lines)
+    return spec
 
 
 def load_spec(path: str) -> ast.Spec:

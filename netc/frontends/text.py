@@ -5,8 +5,10 @@ syntax of a block is defined once.
 """
 from __future__ import annotations
 
+import difflib
 import functools
 import re
+import threading
 from importlib import resources
 
 from lark import Lark, Token, Tree
@@ -31,15 +33,37 @@ _EXPECTED_WORDS = {
 
 
 _HASHNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*#")   # the grammar's HASHNAME
-_COMMENTS: list[Token] = []   # `//` comments of the file being parsed (the grammar ignores them)
+_LOCAL = threading.local()   # per thread: the `//` comments of the file being parsed (the grammar ignores them)
+
+
+def _comment(tok: Token) -> Token:
+    comments = getattr(_LOCAL, "comments", None)
+    if comments is not None:
+        comments.append(tok)
+    return tok
 
 
 @functools.lru_cache(maxsize=1)
 def parser() -> Lark:
+    """The one (cached, shared) parser; it keeps no state between parses, so threads may share it."""
     text = resources.files("netc").joinpath("grammar.lark").read_text(encoding="utf-8")
     return Lark(text, parser="lalr", lexer="contextual", start=["start", "one_block", "one_input"],
                 maybe_placeholders=True,   # no propagate_positions: spans come from tokens (2.5x faster)
-                lexer_callbacks={"COMMENT": _COMMENTS.append})
+                lexer_callbacks={"COMMENT": _comment})
+
+
+def _trailing_label(before: str) -> tuple[str, int] | None:
+    """The label (`name#`) that ``before`` ends with, ignoring spaces, and where it starts; linear time
+    (a regex search for it is quadratic on a long run of letters)."""
+    end = len(before.rstrip(" \t\f"))
+    if end == 0 or before[end - 1] != "#":
+        return None
+    i = end - 1
+    while i > 0 and (before[i - 1].isascii() and (before[i - 1].isalnum() or before[i - 1] == "_")):
+        i -= 1
+    while i < end - 1 and before[i] == "_":   # a name starts with a letter or digit
+        i += 1
+    return (before[i:end], i) if i < end - 1 else None
 
 
 def _tok_span(file: str, tok: Token, base: Span | None = None) -> Span:
@@ -57,9 +81,64 @@ def _describe_expected(expected) -> str:
     return "; expected " + ", ".join(words)
 
 
-def _syntax_error(err: UnexpectedInput, file: str, text: str, base: Span | None) -> NetcError:
-    line, col = err.line, err.column
+_KEYWORDS = ("input", "inputs", "output")
+_FIRST_WORD = re.compile(r"[ \t\f]*([A-Za-z]+)[ \t\f]+\S")
+_HEADER_WITH_BLOCK = re.compile(r"[ \t\f]*[A-Za-z0-9][A-Za-z0-9_]*#:[ \t\f]*\S")
+_SIZE_WITHOUT_CHANNELS = re.compile(r"(\d+|\?)x(\d+|\?)(?![x\d?])")
+
+
+def _error_pos(err: UnexpectedInput) -> int | None:
     if isinstance(err, UnexpectedCharacters):
+        return err.pos_in_stream
+    tok = getattr(err, "token", None)
+    return tok.start_pos if tok is not None and tok.type != "$END" else None
+
+
+def _explain(err: UnexpectedInput, text: str, base: Span | None) -> tuple | None:
+    """What the notation expects where a common mistake breaks the syntax: (message, position to point at or
+    None for the error's own[, width]), or None when no explanation fits."""
+    pos = _error_pos(err)
+    if pos is None or not 0 <= pos <= len(text):
+        return None
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    line = text[start:end if end >= 0 else len(text)]
+    ch = text[pos] if pos < len(text) else ""
+    if base is None:
+        m = _FIRST_WORD.match(line)
+        if m and m.group(1) not in _KEYWORDS:
+            close = difflib.get_close_matches(m.group(1).lower(), _KEYWORDS, n=1, cutoff=0.7)
+            if close:
+                return (f"unknown statement `{m.group(1)}`; did you mean `{close[0]}`? (a line is `input ...`, "
+                        f"`inputs ...`, `output ...`, a stack header `name#:`, or blocks)", start + m.start(1),
+                        len(m.group(1)))
+        if ch == ":" and _HEADER_WITH_BLOCK.match(line) and text[start:pos].strip().endswith("#"):
+            return ("a stack header `name#:` stands alone on its line: put the stack's blocks on the lines below "
+                    "it, indented", None)
+        if isinstance(err, UnexpectedCharacters) and _SIZE_WITHOUT_CHANNELS.match(text, pos) \
+                and line.lstrip().startswith("input"):
+            size = _SIZE_WITHOUT_CHANNELS.match(text, pos).group(0)
+            dynamic = "" if "?" in size else " (`?x?x3` for a dynamic size)"
+            return f"an input size is HxWxC, channels included: `{size}x3` for 3 channels{dynamic}", None
+    if isinstance(err, UnexpectedCharacters):
+        if ch == "," and text[pos - 1:pos].isdigit() and text[pos + 1:pos + 2].isdigit():
+            return "a number with a fraction is written with a point (`e2.5`) or as a ratio (`e5/2`), " \
+                   "not with a comma", None
+        if ch and not ch.isascii() and ch.isprintable():
+            return (f"unexpected character `{ch}`: names, block types and arguments are ASCII letters, digits and "
+                    f"`_`", None)
+    return None
+
+
+def _syntax_error(err: UnexpectedInput, file: str, text: str, base: Span | None) -> NetcError:
+    line, col, width = err.line, err.column, 1
+    explained = _explain(err, text, base)
+    if explained is not None:
+        msg, pos, *rest = explained
+        width = rest[0] if rest else 1
+        if pos is not None:
+            line, col = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
+    elif isinstance(err, UnexpectedCharacters):
         ch = printable(text[err.pos_in_stream]) if 0 <= err.pos_in_stream < len(text) else "?"
         if ch == "#":
             msg = "unexpected `#`: a label is `name#` before the block, and `#` cannot follow an argument"
@@ -70,11 +149,11 @@ def _syntax_error(err: UnexpectedInput, file: str, text: str, base: Span | None)
     elif isinstance(err, UnexpectedToken):
         tok = err.token
         before = text if tok.type == "$END" or tok.start_pos is None else text[:tok.start_pos]
-        label = re.search(r"([A-Za-z0-9][A-Za-z0-9_]*#)[ \t\f]*$", before)
-        if tok.type in ("$END", "_NL") and label and {"NAME", "OP"} & set(err.expected):
-            msg = f"the label `{label.group(1)}` labels nothing: write it directly before its block, " \
-                  f"as in `{label.group(1)}cn_k3_c8`"
-            pos = label.start(1)
+        label = _trailing_label(before) if tok.type in ("$END", "_NL") else None
+        if label and {"NAME", "OP"} & set(err.expected):
+            msg = f"the label `{label[0]}` labels nothing: write it directly before its block, " \
+                  f"as in `{label[0]}cn_k3_c8`"
+            pos = label[1]
             line, col = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
         elif base is not None and tok.type != "$END" and before[-1:].isspace():
             msg = f"space inside a block string before `{tok}`; write the block without spaces"
@@ -92,7 +171,7 @@ def _syntax_error(err: UnexpectedInput, file: str, text: str, base: Span | None)
         line, col = (text.count("\n") + 1, 1) if base is None else (1, 1)
     if base is not None:
         return NetcError(msg, base.shifted(max(col, 1) - 1, 1))
-    return NetcError(msg, Span(file, line, max(col, 1), line, max(col, 1) + 1))
+    return NetcError(msg, Span(file, line, max(col, 1), line, max(col, 1) + width))
 
 
 def _check_adjacent(tokens: list[Token], file: str, base: Span | None) -> None:
@@ -165,6 +244,11 @@ def _input_decl(decl: Tree, file: str, base: Span | None) -> ast.InputDecl:
         if any(len(part) > 18 for part in str(shape_tok).split("x")):   # past every limit, and what int() reads
             raise NetcError(f"input size `{str(shape_tok)[:40]}` is beyond any limit", _tok_span(file, shape_tok, base))
         d.size, d.channels = _shape(shape_tok)
+        spans, offset = [], 0
+        for part in str(shape_tok).split("x"):
+            spans.append(_part_span(file, shape_tok, base, offset, len(part)))
+            offset += len(part) + 1
+        d.size_spans = tuple(spans)
     return d
 
 
@@ -184,14 +268,15 @@ def _shape(tok: Token) -> tuple[tuple[int | None, int | None], int]:
 
 def parse_text(text: str, file: str) -> ast.Spec:
     """Parse a whole `.net` file."""
-    _COMMENTS.clear()
+    _LOCAL.comments = comments = []
     try:
         tree = parser().parse(text if text.endswith("\n") else text + "\n", start="start")
     except UnexpectedInput as err:
         raise _syntax_error(err, file, text, None) from None
+    finally:
+        _LOCAL.comments = None
     spec = ast.Spec(file=file, source_format="net")
-    spec.comments = {t.line: (t.column, str(t)) for t in _COMMENTS}
-    _COMMENTS.clear()
+    spec.comments = {t.line: (t.column, str(t)) for t in comments}
     stack: ast.Stack | None = None
     for st in tree.children:
         kind = st.data

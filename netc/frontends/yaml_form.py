@@ -22,6 +22,29 @@ KEYS = ("model_def", "model_ins", "model_outs", "in_chs", "input_size")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*#")   # the `.net` grammar's HASHNAME
 
 
+MAX_DEPTH = 64   # nesting of YAML lists/mappings; a spec needs 4 (PyYAML's composer recurses per level)
+
+
+class _DepthError(Exception):
+    def __init__(self, mark):
+        self.mark = mark
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing nesting deeper than MAX_DEPTH before its recursive composer overflows."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        if self._depth >= MAX_DEPTH:
+            raise _DepthError(self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def _span(file: str, node: yaml.Node) -> Span:
     m, e = node.start_mark, node.end_mark
     end_col = e.column + 1 if e.line == m.line else None
@@ -117,7 +140,11 @@ def _mapping(node: yaml.MappingNode, file: str, what: str) -> list[tuple[yaml.No
 def parse_yaml(text: str, file: str) -> ast.Spec:
     """Parse the YAML form of a spec."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_BoundedLoader)
+    except _DepthError as err:
+        raise NetcError(f"YAML nested more than {MAX_DEPTH} levels deep; a spec nests 4 (a mapping of stacks, "
+                        f"each a list of lists of block strings)",
+                        Span(file, err.mark.line + 1, err.mark.column + 1)) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         msg = f"YAML syntax error: {err.problem or err.context}"
@@ -253,6 +280,8 @@ def _attach_sizes(spec: ast.Spec, fields: dict, file: str, n_inputs: int) -> Non
         size = _int_list(node, "input_size", file, allow_null=True)
         if size is not None and len(size) != 2:
             raise NetcError(f"`input_size` must be [H, W], found {len(size)} values", _span(file, node))
+    dims = [_span(file, n) for n in fields["input_size"][1].value] if size is not None else [None, None]
     for decl, c, item in zip(inputs, chs, chs_node.value):
         decl.channels = c
         decl.size = (size[0], size[1]) if size is not None else (None, None)
+        decl.size_spans = (dims[0], dims[1], _span(file, item))

@@ -16,6 +16,7 @@ from netc.diagnostics import Diagnostic, DiagnosticBag, NetcError, Span, did_you
 from netc.ir.builder import Builder
 from netc.ir.graph import Graph, Origin, Value
 from netc.registry import Limits
+from netc.semantic.budget import WorkBudget
 
 
 class _Poisoned:
@@ -90,6 +91,7 @@ class Analyzer:
         self.params = 0
         self.stack: str | None = None          # the stack being lowered
         self.block_names: dict[str, tuple[ast.Block, int]] = {}   # its checkpoint names -> (block, position)
+        self.budget = WorkBudget(spec, limits)   # node/parameter limits, checked before lowering
 
     # ------------------------------------------------------------------ names
     def _declare(self, name: str, span: Span, what: str) -> None:
@@ -133,7 +135,8 @@ class Analyzer:
         if re.fullmatch(r"layer_\d+#", ref.name):
             notes.append("a block without a label cannot be named; put a label before it (`a#cn_k3_c8`) and name "
                          "the label")
-        raise NetcError(f"unknown name `{ref.name}`{did_you_mean(ref.name, self.defined)}", ref.span, notes=notes)
+        hint = "" if self.bag.full else did_you_mean(ref.name, self.defined)   # beyond the shown errors: no search
+        raise NetcError(f"unknown name `{ref.name}`{hint}", ref.span, notes=notes)
 
     def _try(self, fn, *args):
         try:
@@ -170,17 +173,18 @@ class Analyzer:
             if d.channels is None:
                 raise NetcError(f"input `{d.name}` needs a size, e.g. `{d.text} 224x224x3` "
                                 f"(`?x?x3` for a dynamic size)", d.span)
+            at = [sp or d.span for sp in d.size_spans]   # where H, W and C are written
             if d.channels < 1:
-                raise NetcError(f"input `{d.name}`: it needs at least 1 channel, found {d.channels}", d.span)
+                raise NetcError(f"input `{d.name}`: it needs at least 1 channel, found {d.channels}", at[2])
             if d.channels > self.limits.channels:
                 raise NetcError(f"input `{d.name}`: {d.channels} channels exceeds the limit of "
-                                f"{self.limits.channels} (raise it with `--limit channels={d.channels}`)", d.span)
-            for v in d.size or ():
+                                f"{self.limits.channels} (raise it with `--limit channels={d.channels}`)", at[2])
+            for v, where in zip(d.size or (), at):
                 if v is not None and v < 1:
-                    raise NetcError(f"input `{d.name}`: a size must be at least 1, found {v}", d.span)
+                    raise NetcError(f"input `{d.name}`: a size must be at least 1, found {v}", where)
                 if v is not None and v > self.limits.input_size:
                     raise NetcError(f"input `{d.name}`: size {v} exceeds the limit of {self.limits.input_size} "
-                                    f"(raise it with `--limit input_size={v}`)", d.span)
+                                    f"(raise it with `--limit input_size={v}`)", where)
             h, w = d.size or (None, None)
             self.b.origin = Origin(d.span, "", _strip(d.name), d.text)
             x = self.b.input(_strip(d.name), (None, h, w, d.channels))
@@ -222,6 +226,8 @@ class Analyzer:
                 current = POISON   # a duplicate label, reported
             if current is POISON:
                 self._try(self._check, blk, st)
+                self._poison_label(blk)
+                self.budget.retire(blk)
                 continue
             row = BlockInfo(st.name, [], blk.text, blk.span, None)
             try:
@@ -229,16 +235,23 @@ class Analyzer:
             except NetcError as err:
                 self.bag.add(err)
                 current = POISON
+                self._poison_label(blk)
+                self.budget.retire(blk)
             info.blocks.append(row)
         if owned:
             self.env[st.name] = current
         if isinstance(current, Value):
             info.shape = current.shape
         for blk in blocks:  # labels after a failure are poisoned, not unknown
-            if blk.label is not None and blk.label not in self.env and self._owns(blk.label, blk.label_span):
-                self.env[blk.label] = POISON
+            self._poison_label(blk)
         self.stack = None
         return info
+
+    def _poison_label(self, blk: ast.Block) -> None:
+        """A block that failed or was skipped: its label now stands for a failure, reported once already (so a
+        later use of it is skipped, not reported as unknown or "defined later")."""
+        if blk.label is not None and blk.label not in self.env and self._owns(blk.label, blk.label_span):
+            self.env[blk.label] = POISON
 
     def _check(self, blk: ast.Block, st: ast.Stack) -> None:
         """What can be checked of a block whose input is unknown: its type, its arguments, the names it uses."""
@@ -319,15 +332,21 @@ class Analyzer:
             raise NetcError(f"`{blk.text}` takes one tensor, but the stack holds {len(current)} from a "
                             f"multi-select; combine them first, e.g. with `cnct:`", blk.span)
         repeats = args.r if "r" in btype.params else 1
-        x = current
+        nodes = self.b.graph.nodes
+        self.budget.before(blk, repeats, len(nodes))
+        x, n_start = current, len(nodes)
         for i in range(repeats):
             last = i == repeats - 1
             a = args if i == 0 or btype.stride_arg not in btype.params else args.replace(**{btype.stride_arg: 1})
             name = self._block_name(blk, position, last)
             self.b.origin = Origin(blk.span, stack_name, name, blk.text)
+            n0 = len(nodes)
             x = btype.lower(self.b, a, x)
             row.names.append(name)
             position += 1
+            if i == 1 and repeats > 2:   # copies 2..r are alike: refuse before the rest exist
+                self.budget.after_second_copy(blk, repeats, len(nodes) - n0, _params(nodes[n0:]), len(nodes),
+                                              self.params + _params(nodes[n_start:]))
         row.copies = repeats
         return x, position
 
@@ -380,7 +399,7 @@ class Analyzer:
         spec = self.spec
         if not spec.outputs:
             self.bag.add(NetcError("the spec names no output (add a line like `output backbone#`)",
-                                   spec.outputs_span or Span(spec.file, 1, 1)))
+                                   spec.outputs_span or spec.end or Span(spec.file, 1, 1)))
             return
         seen: set[str] = set()
         inputs = {d.name for d in spec.inputs}
@@ -402,6 +421,10 @@ class Analyzer:
                 self.b.output(_strip(ref.name), v)
             except NetcError as err:
                 self.bag.add(err)
+
+
+def _params(nodes) -> int:
+    return sum(w.size for node in nodes for w in node.weights.values())
 
 
 def _model_name(spec: ast.Spec) -> str:

@@ -43,27 +43,45 @@ def deployed(model: CheckedModel) -> CheckedModel:
     return out
 
 
+def _dynamic_blocks(model: CheckedModel) -> set[tuple[str, str]]:
+    """(stack, block name) of the blocks whose MACs depend on an unknown (`?`) spatial size: a node with a
+    kernel whose output's height or width is unknown."""
+    return {(n.origin.stack, n.origin.block) for n in model.graph.nodes
+            if "kernel" in n.weights and None in tuple(n.out.shape[1:3])}
+
+
 def summary_data(model: CheckedModel) -> dict[str, Any]:
-    """Everything the table shows, as plain data (``--json``)."""
+    """Everything the table shows, as plain data (``--json``); MACs are None where they depend on unknown
+    sizes (a partial count would read as a real one)."""
     weights = model.graph.weights
     trainable = sum(w.size for w in weights if w.trainable)
+    dynamic = _dynamic_blocks(model)
+
+    def macs(st, blocks) -> int | None:
+        stack = st.name[:-1] if st.name.endswith("#") else st.name
+        if any((stack, name) in dynamic for b in blocks for name in b.names):
+            return None
+        return sum(b.macs for b in blocks)
+
     return {
         "file": model.spec.file,
         "inputs": [{"name": i.text, "line": i.span.line if i.span else None, "shape": _shape(i.shape)}
                    for i in model.inputs],
         "stacks": [{
-            "name": st.name, "shape": _shape(st.shape), "params": st.params, "macs": st.macs,
+            "name": st.name, "shape": _shape(st.shape), "params": st.params, "macs": macs(st, st.blocks),
             "blocks": [{"block": b.text, "names": b.names, "line": b.span.line if b.span else None,
                         "col": b.span.col if b.span else None, "copies": b.copies, "shape": _shape(b.shape),
-                        "params": b.params, "macs": b.macs} for b in st.blocks],
+                        "params": b.params, "macs": macs(st, [b])} for b in st.blocks],
         } for st in model.stacks],
         "outputs": [{"name": name, "shape": _shape(v.shape)} for name, v in model.graph.outputs],
         "params": model.params, "trainable_params": trainable, "non_trainable_params": model.params - trainable,
-        "macs": model.macs,
+        "macs": None if dynamic else model.macs,
     }
 
 
-def _si(n: int) -> str:
+def _si(n: int | None) -> str:
+    if n is None:
+        return "?"
     for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if n >= div:
             return f"{n / div:.2f}{unit}"
@@ -74,12 +92,12 @@ def summary_table(model: CheckedModel) -> str:
     """A readable table: one row per block string, subtotals per stack, totals, inputs and outputs."""
     d = summary_data(model)
     rows: list[tuple[str, ...]] = [("stack", "name", "block", "output", "params", "MACs")]
-    for st in model.stacks:
-        for i, b in enumerate(st.blocks):
+    for st, sd in zip(model.stacks, d["stacks"]):
+        for i, (b, bd) in enumerate(zip(st.blocks, sd["blocks"])):
             rows.append((st.name if i == 0 else "", _names(b), b.text,
-                         fmt_shape(b.shape) if b.shape else "-", f"{b.params:,}", _si(b.macs)))
+                         fmt_shape(b.shape) if b.shape else "-", f"{b.params:,}", _si(bd["macs"])))
         rows.append(("", "", f"= {st.name} total", fmt_shape(st.shape) if st.shape else "-",
-                     f"{st.params:,}", _si(st.macs)))
+                     f"{st.params:,}", _si(sd["macs"])))
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     right = {4, 5}
 
@@ -98,5 +116,8 @@ def summary_table(model: CheckedModel) -> str:
     lines.append("outputs: " + ", ".join(f"{o['name']}# {fmt_shape(tuple(o['shape']))}" for o in d["outputs"]))
     lines.append(f"params:  {d['params']:,} (trainable {d['trainable_params']:,}, "
                  f"non-trainable {d['non_trainable_params']:,})")
-    lines.append(f"MACs:    {d['macs']:,} ({_si(d['macs'])}) per image")
+    if d["macs"] is None:
+        lines.append("MACs:    ? per image (they depend on the input size, declared `?`)")
+    else:
+        lines.append(f"MACs:    {d['macs']:,} ({_si(d['macs'])}) per image")
     return "\n".join(lines) + "\n"

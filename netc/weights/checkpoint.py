@@ -108,7 +108,7 @@ def _tensorflow():
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow as tf
     except ImportError:
-        raise NetcError("reading a TensorFlow checkpoint needs TensorFlow (`pip install netc[tf]`); or convert "
+        raise NetcError("reading a TensorFlow checkpoint needs TensorFlow (`pip install 'netc[tf]'`); or convert "
                         "it once with `netc weights export SPEC --weights CKPT -o weights.npz` where TensorFlow "
                         "is installed, and use the .npz") from None
     return tf

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import zipfile
 
 import numpy as np
@@ -23,26 +22,15 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 def save_npz(graph: Graph, weights: WeightValues, path: str | os.PathLike) -> None:
     """Write ``weights`` (IR layout) as a netc .npz: ext_shape layout, float32, in graph order."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".netc-", suffix=".npz.tmp", dir=folder)
-    except OSError as err:
-        raise NetcError(f"cannot write `{path}`: {err.strerror or err}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
-            for w in graph.weights:
-                arr = np.ascontiguousarray(weights[w.name], dtype=np.float32).reshape(w.ext_shape)
-                buf = io.BytesIO()
-                np.lib.format.write_array(buf, arr, allow_pickle=False)
-                info = zipfile.ZipInfo(w.name + ".npy", date_time=_EPOCH)
-                info.external_attr = 0o644 << 16
-                zf.writestr(info, buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from netc.atomic import atomic_file
+    with atomic_file(path, suffix=".npz.tmp") as (_, fh), zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
+        for w in graph.weights:
+            arr = np.ascontiguousarray(weights[w.name], dtype=np.float32).reshape(w.ext_shape)
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, arr, allow_pickle=False)
+            info = zipfile.ZipInfo(w.name + ".npy", date_time=_EPOCH)
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue())
 
 
 def read_npz(path: str | os.PathLike) -> Source:

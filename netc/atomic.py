@@ -1,0 +1,116 @@
+"""One atomic writer for every output netc writes (ONNX, .keras, SavedModel directories, .npz).
+
+An output is produced under a temporary name beside its target, given the mode a plain ``open`` would give
+it (0644 files, 0755 directories under umask 022), then renamed into place: a failure leaves an existing
+target untouched and no partial file behind. Mistakes about the target itself (a folder that does not
+exist, a target that is a directory) are :class:`NetcError`, reported before any work.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from typing import IO, Iterator
+
+from netc.diagnostics import NetcError
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def check_target(path: str | os.PathLike, *, directory: bool = False) -> str:
+    """The absolute target path, or a NetcError when it cannot be written (checked before any work)."""
+    shown = os.fspath(path)
+    path = os.path.abspath(shown)
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        folder = os.path.dirname(shown.rstrip("/" + os.sep)) or "."
+        what = "is a file, not a folder" if os.path.exists(folder) else "does not exist"
+        raise NetcError(f"cannot write `{shown}`: the folder `{folder}` {what}")
+    if not directory and os.path.isdir(path):
+        raise NetcError(f"cannot write `{shown}`: it is a directory")
+    if directory and os.path.lexists(path):
+        if os.path.islink(path) or not os.path.isdir(path):
+            raise NetcError(f"cannot write the SavedModel directory `{shown}`: a file or link of that name exists")
+        if not _replaceable_dir(path):
+            raise NetcError(f"cannot write the SavedModel directory `{shown}`: it exists and is not a SavedModel "
+                            f"(no `saved_model.pb`); netc replaces only an empty directory or an earlier "
+                            f"SavedModel: name a new directory, e.g. `{os.path.join(shown, 'saved_model')}`")
+    if not os.access(os.path.dirname(path), os.W_OK | os.X_OK):
+        raise NetcError(f"cannot write `{shown}`: its folder is not writable")
+    return path
+
+
+def _replaceable_dir(path: str) -> bool:
+    """An existing directory netc may replace wholesale: empty, or a SavedModel (never a folder of other files)."""
+    try:
+        entries = set(os.listdir(path))
+    except OSError:
+        return False
+    return not entries or "saved_model.pb" in entries
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[tuple[str, IO[bytes]]]:
+    """Yield ``(temp_path, binary file)``; on success the file replaces ``path`` with mode 0666 & ~umask.
+
+    Writers that need a path rather than a file object (Keras' ``model.save``) may close the file and write
+    to ``temp_path`` themselves."""
+    target = check_target(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=suffix,
+                                   dir=os.path.dirname(target))
+    except OSError as err:
+        raise NetcError(f"cannot write `{target}`: {err.strerror or err}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield tmp, fh
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary directory path; on success it replaces the directory ``path`` (mode 0777 & ~umask).
+
+    The yielded directory exists and is empty."""
+    target = check_target(path, directory=True)
+    parent, base = os.path.split(target)
+    try:
+        tmp = tempfile.mkdtemp(prefix=f".{base}.", dir=parent)
+    except OSError as err:
+        raise NetcError(f"cannot write `{target}`: {err.strerror or err}") from None
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())
+        _swap_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _swap_dir(new: str, target: str) -> None:
+    """Put ``new`` in the place of ``target``; an existing target is moved aside, then removed."""
+    if not os.path.lexists(target):
+        os.replace(new, target)
+        return
+    old = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.old.", dir=os.path.dirname(target))
+    os.rmdir(old)
+    os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    if os.path.isdir(old) and not os.path.islink(old):
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.unlink(old)
