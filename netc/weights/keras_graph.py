@@ -135,22 +135,27 @@ def roles_in(expr: Expr, leaf: Expr) -> tuple:
     return tuple(sorted(found))
 
 
-def fingerprints(dag: Dag) -> list[str]:
-    """A hash per node of its signature and everything downstream of it (consumers, their roles,
-    the outputs it reaches), comparable between the two graphs: ties between look-alike branches
-    are broken by what the branches feed."""
+def fingerprints(dag: Dag, depth: int) -> list[str]:
+    """A hash per node of its signature and what lies up to ``depth`` weighted ops downstream of it
+    (consumers, their signatures, the roles it plays in their inputs, the outputs it reaches). Comparable
+    between the two graphs: look-alike branches are told apart by what they feed."""
     consumers: dict[int, list[WNode]] = {}
     for n in dag.nodes:
         for leaf in leaves(n.expr):
             if leaf[0] == "w":
                 consumers.setdefault(leaf[1], []).append(n)
-    fps: list[str] = [""] * len(dag.nodes)
-    for n in reversed(dag.nodes):
-        me = ("w", n.key)
-        down = sorted((fps[c.key], roles_in(c.expr, me)) for c in consumers.get(n.key, []))
-        outs = sorted((i, roles_in(e, me)) for i, e in enumerate(dag.outputs) if me in leaves(e))
-        fps[n.key] = hashlib.sha1(repr((n.sig, down, outs)).encode()).hexdigest()
+    roles = {n.key: sorted((c.key, roles_in(c.expr, ("w", n.key))) for c in consumers.get(n.key, []))
+             for n in dag.nodes}
+    outs = {n.key: sorted((i, roles_in(e, ("w", n.key))) for i, e in enumerate(dag.outputs)
+                          if ("w", n.key) in leaves(e)) for n in dag.nodes}
+    fps = [repr(n.sig) for n in dag.nodes]
+    for _ in range(depth):
+        fps = [_hash((n.sig, sorted((fps[c], r) for c, r in roles[n.key]), outs[n.key])) for n in dag.nodes]
     return fps
+
+
+def _hash(x: Any) -> str:
+    return hashlib.sha1(repr(x).encode()).hexdigest()
 
 
 # ------------------------------------------------------------------ describing

@@ -25,6 +25,8 @@ from netc.weights.keras_graph import (ROLES, Dag, Expr, WNode, describe_sig, dif
 from netc.weights.keras_source import KerasSource
 from netc.weights.load import block_of
 
+MAX_DEPTH = 64   # how far downstream look-alike candidates are compared
+
 MAP_HEADER = ("# netc weights map: spec weighted op -> source layer (written by `netc weights match "
               "--write-map`).\n# Keep the entries that pin an ambiguous pair, or all of them.\n")
 
@@ -154,7 +156,22 @@ def _pair_by_structure(dag: Dag, src: Dag, pins: dict[str, str]):
     by_expr: dict[Expr, list[WNode]] = {}
     for s in src.nodes:
         by_expr.setdefault(s.expr, []).append(s)
-    fp_ir, fp_src = fingerprints(dag), fingerprints(src)
+    fps: dict[int, tuple[list[str], list[str]]] = {}
+
+    def fingerprint(depth: int) -> tuple[list[str], list[str]]:
+        if depth not in fps:
+            fps[depth] = (fingerprints(dag, depth), fingerprints(src, depth))
+        return fps[depth]
+
+    def tie_break(n: WNode, fits: list[WNode]) -> list[WNode]:
+        """Keep the candidates whose downstream looks like ``n``'s, looking further until one is left."""
+        for depth in range(1, MAX_DEPTH + 1):
+            fp_ir, fp_src = fingerprint(depth)
+            same = [s for s in fits if fp_src[s.key] == fp_ir[n.key]]
+            if len(same) <= 1:
+                return same or fits
+            fits = same
+        return fits
     partner: dict[int, WNode] = {}
     taken: set[int] = set()
     by_name = {s.name: s for s in src.nodes}
@@ -176,7 +193,7 @@ def _pair_by_structure(dag: Dag, src: Dag, pins: dict[str, str]):
                                                  f"the spec's op by {_render(want, src)}"), n.node.origin.span)
             fits = [pinned]
         if len(fits) > 1:
-            fits = [s for s in fits if fp_src[s.key] == fp_ir[n.key]] or fits
+            fits = tie_break(n, fits)
         if len(fits) > 1:
             names = ", ".join(f"`{s.name}`" for s in fits)
             raise NetcError(f"{block_of(n.node)}: its op `{n.name}` ({describe_sig(n.sig)}) fits "
@@ -222,7 +239,7 @@ def _difference(n: WNode, want: Expr, here: list[WNode], src: Dag, partner: dict
     where = block_of(n.node)
     mine = describe_sig(n.sig)
     if here:
-        s = min(here, key=lambda s: (s.kind != n.kind, s.key))
+        s = min(here, key=lambda s: (s.kind != n.kind, sum(a != b for a, b in zip(s.sig, n.sig)), s.key))
         if s.kind != n.kind:
             return NetcError(
                 f"{where}: the spec has {mine} (`{n.name}`) where the source has {_layer(s)}, "
@@ -304,24 +321,26 @@ def _pair_by_order(dag: Dag, src: Dag, pins: dict[str, str]):
                             + ", ".join(fmt_shape(x) for x in s.sig[2]))
     pairs = []
     for n in dag.nodes:
+        shapes = tuple(tuple(n.node.weights[r].ext_shape) for r in _roles_of(n) if r in n.node.weights)
         if n.name in pins:
             s = by_name[pins[n.name]]
         else:
             q = queues.get(_queue(n, src.order_by), [])
             if not q:
                 raise NetcError(f"{block_of(n.node)}: the weights file has no more {_queue(n, src.order_by)} "
-                                f"layers for `{n.name}` "
-                                f"({describe_sig(n.sig)})", n.node.origin.span,
+                                f"layers for `{n.name}` ({describe_sig(n.sig)})", n.node.origin.span,
                                 notes=["a layer the source model does not have"])
-            s = q.pop(0)
-        shapes = tuple(tuple(n.node.weights[r].ext_shape) for r in _roles_of(n) if r in n.node.weights)
+            # the first layer of its class, in file order, whose shapes fit: branches may be saved in
+            # another order than the spec lists them
+            s = next((x for x in q if tuple(x.sig[2]) == shapes), q[0])
+            q.remove(s)
         if shapes != tuple(s.sig[2]):
             raise NetcError(f"{block_of(n.node)}: `{n.name}` ({describe_sig(n.sig)}) pairs by order with "
                             f"{_layer(s)}, whose weights are " + ", ".join(fmt_shape(x) for x in s.sig[2])
                             + " (the spec's: " + ", ".join(fmt_shape(x) for x in shapes) + ")",
-                            n.node.origin.span, notes=["a weights-only file is paired by layer order; give the "
-                                                       "`.keras` model to pair by structure, or pin pairs with "
-                                                       "`--map`"])
+                            n.node.origin.span, notes=["a weights-only file is paired by layer order and shapes; "
+                                                       "give the `.keras` model to pair by structure, or pin "
+                                                       "pairs with `--map`"])
         pairs.append((n, s))
     rest = [s for q in queues.values() for s in q]
     if rest:
@@ -349,8 +368,12 @@ def _roles_of(n: WNode) -> tuple[str, ...]:
 
 # ------------------------------------------------------------------ loading
 def load_keras_weights(checked: CheckedModel, path: str, weights_map: str | None = None) -> WeightValues:
-    """Values for every weight of ``checked`` from a Keras model, ``.weights.h5`` or SavedModel."""
-    return pair_source(checked, path, weights_map).values()
+    """Values for every weight of ``checked`` from a Keras model, ``.weights.h5`` or SavedModel; the
+    pairing's warnings (an epsilon or padding that differs, a pairing by order) join ``checked.warnings``."""
+    pairing = pair_source(checked, path, weights_map)
+    values = pairing.values()
+    checked.warnings.extend(pairing.warnings)
+    return values
 
 
 def pair_source(checked: CheckedModel, path: str, weights_map: str | None = None) -> Pairing:
@@ -359,3 +382,20 @@ def pair_source(checked: CheckedModel, path: str, weights_map: str | None = None
     return match(checked, open_source(path), pins)
 
 
+
+
+def format_pairing(pairing: Pairing) -> str:
+    """The `netc weights match` table: spec line and block, netc weight, source layer and variable, shape."""
+    head = ["line", "block", "netc weight", "source layer (type)", "variable", "shape"]
+    rows = [head]
+    for r in pairing.rows():
+        rows.append([str(r["line"] or "-"), f"{r['stack']}# {r['block']}" if r["stack"] else r["block"], r["weight"], f"{r['layer']} ({r['type']})",
+                     r["variable"], fmt_shape(r["shape"])])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    by = "structure" if pairing.source.topology else "layer order and shapes"
+    lines = [f"{pairing.source.kind} `{pairing.source.path}`: {len(pairing.pairs)} layers paired by {by}", ""]
+    for i, row in enumerate(rows):
+        lines.append("  ".join(c.ljust(widths[j]) for j, c in enumerate(row)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n"
