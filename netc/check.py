@@ -111,17 +111,42 @@ def _versions(all_routes: bool) -> dict[str, str]:
     return v
 
 
+def _source_runner(weights: str | None) -> Callable | None:
+    """The Keras model the weights came from, as a route (None unless ``weights`` is a full Keras model)."""
+    if weights is None:
+        return None
+    from netc.weights.keras_source import is_keras_source, open_source
+    if not is_keras_source(weights):
+        return None
+    src = open_source(weights)
+    if src.model is None:
+        return None
+
+    def run(feeds: dict[str, np.ndarray], like: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outs = src.model([feeds[k] for k in feeds] if len(feeds) > 1 else next(iter(feeds.values())),
+                         training=False)
+        outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
+        got = {}
+        for (name, ref), o in zip(like.items(), outs):
+            o = np.asarray(o)
+            got[name] = o.reshape(ref.shape) if o.size == ref.size else o
+        return got
+    return run
+
+
 def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: float | None = None,
               rtol: float = 1e-4, provider: str = "cpu", all_routes: bool = False, deploy: bool = False,
-              limits: Limits | None = None) -> dict[str, Any]:
+              limits: Limits | None = None, weights_map: str | None = None) -> dict[str, Any]:
     """Compare every route against Keras on TensorFlow; returns the report (``report["ok"]`` is the verdict).
 
     The reference is always the training-form Keras model (BN in inference mode); with ``deploy`` the
     ONNX routes run the deployed graph (BNs folded, RepVGG branches fused) and the deployed Keras model
-    is a column of its own."""
+    is a column of its own. With weights from a Keras model, that model is a column too
+    (``source model (tf)``)."""
     from netc.optional import require_tensorflow
     require_tensorflow("`netc check`" + (" --all" if all_routes else ""), tf2onnx=all_routes)
-    model = compile_model(spec, seed=seed, weights=weights, randomize=weights is None, limits=limits)
+    model = compile_model(spec, seed=seed, weights=weights, randomize=weights is None, limits=limits,
+                          weights_map=weights_map)
     if weights is None:
         from netc.ir.calibrate import calibrate_batchnorm
         model.weights = calibrate_batchnorm(model.graph, model.weights, seed)
@@ -149,10 +174,15 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
             routes["tf2onnx (ort)"], providers["tf2onnx (ort)"] = _ort_runner(t2o, "ORT_ENABLE_ALL", provider, nchw=False)
             routes["savedmodel (tf)"] = _savedmodel_runner(keras_model, out_names, tmp)
             providers["savedmodel (tf)"] = [d.device_type for d in tf.config.list_logical_devices()]
+        source = _source_runner(weights)
+        if source is not None:
+            routes["source model (tf)"] = source
+            providers["source model (tf)"] = [d.device_type for d in tf.config.list_logical_devices()]
         rows = []
         for case, feeds in _input_cases(model, seed):
             ref = reference(feeds)
-            results = {label: run(feeds) for label, run in routes.items()}
+            results = {label: (run(feeds, ref) if label == "source model (tf)" else run(feeds))
+                       for label, run in routes.items()}
             for name in out_names:
                 r = ref[name]
                 rows.append({

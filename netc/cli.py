@@ -27,6 +27,9 @@ def _limits(pairs: tuple[str, ...]):
     return limits
 
 
+map_option = click.option("--map", "weights_map", type=click.Path(dir_okay=False), default=None,
+                          help="YAML map pinning spec ops to a Keras model's layers (see `weights match`).")
+
 limit_option = click.option("--limit", "limits", multiple=True, metavar="NAME=N",
                             help="Raise a safety limit (repeats, channels, kernel, stride, input_size, expansion, "
                                  "params, nodes).")
@@ -135,11 +138,13 @@ def _check_output(out: str, kind: str, via: str) -> None:
               help="Layout of the ONNX model's image inputs and outputs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the weight initialisation.")
 @click.option("--weights", type=click.Path(), default=None,
-              help="Trained weights: a tf_netbuilder checkpoint prefix or a netc .npz.")
+              help="Trained weights: a tf_netbuilder checkpoint prefix, a netc .npz, or a Keras model "
+                   "(.keras, .weights.h5, .h5, SavedModel directory).")
+@map_option
 @deploy_option
 @limit_option
 def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_layout: str, seed: int,
-          weights: str | None, deploy: bool, limits: tuple[str, ...]) -> None:
+          weights: str | None, weights_map: str | None, deploy: bool, limits: tuple[str, ...]) -> None:
     """Compile SPEC into OUT (ONNX, native Keras, or a TF SavedModel directory)."""
     from netc.backends import backend_for
     from netc.compiler import compile as compile_model
@@ -153,7 +158,7 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
     _check_output(out, backend.name, via)
     direct = via == "direct"
     with _gc_one_shot(active=direct and backend.name == "onnx"):   # other routes run TensorFlow: keep its GC
-        model = compile_model(spec, seed=seed, weights=weights, limits=_limits(limits))
+        model = compile_model(spec, seed=seed, weights=weights, limits=_limits(limits), weights_map=weights_map)
         _warn(model.checked)
         if direct:
             model.save(out, backend=backend.name, deploy=deploy, **options)
@@ -168,7 +173,9 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
 
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=True))
-@click.option("--weights", type=click.Path(), default=None, help="Trained weights (checkpoint prefix or .npz).")
+@click.option("--weights", type=click.Path(), default=None,
+              help="Trained weights (checkpoint prefix, .npz, or a Keras model: then it is a column too).")
+@map_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--atol", type=float, default=None, help="Also require max|diff| <= ATOL (default: no absolute bound, only --rtol).")
 @click.option("--rtol", type=float, default=1e-4, show_default=True,
@@ -180,12 +187,12 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
               help="Compare the deployed ONNX and Keras models (BNs folded, RepVGG branches fused) against the "
                    "training-form Keras model.")
 @limit_option
-def check(spec: str, weights: str | None, seed: int, atol: float | None, rtol: float, provider: str,
-          all_routes: bool, as_json: bool, deploy: bool, limits: tuple[str, ...]) -> None:
+def check(spec: str, weights: str | None, weights_map: str | None, seed: int, atol: float | None, rtol: float,
+          provider: str, all_routes: bool, as_json: bool, deploy: bool, limits: tuple[str, ...]) -> None:
     """Build every backend from the same weights, run them on the same inputs, compare."""
     from netc.check import format_report, run_check
     report = run_check(spec, weights=weights, seed=seed, atol=atol, rtol=rtol, provider=provider,
-                       all_routes=all_routes, deploy=deploy, limits=_limits(limits))
+                       all_routes=all_routes, deploy=deploy, limits=_limits(limits), weights_map=weights_map)
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report), nl=False)
     sys.exit(EXIT_OK if report["ok"] else EXIT_DIFF)
 
@@ -197,18 +204,50 @@ def weights() -> None:
 
 @weights.command("export")
 @click.argument("spec", type=click.Path(dir_okay=True))
-@click.option("--weights", "source", type=click.Path(), required=True, help="Checkpoint prefix or .npz.")
+@click.option("--weights", "source", type=click.Path(), required=True,
+              help="Checkpoint prefix, .npz, or Keras model (.keras, .weights.h5, .h5, SavedModel directory).")
 @click.option("-o", "--output", "out", required=True, help="The .npz file to write.")
+@map_option
 @limit_option
-def weights_export(spec: str, source: str, out: str, limits: tuple[str, ...]) -> None:
-    """Write SPEC's weights from a checkpoint as a netc .npz (names and layouts in docs/weights.md)."""
+def weights_export(spec: str, source: str, out: str, weights_map: str | None, limits: tuple[str, ...]) -> None:
+    """Write SPEC's weights from any source as a netc .npz (names and layouts in docs/weights.md)."""
     from netc.atomic import check_target
     from netc.compiler import compile as compile_model
     from netc.weights.npz import save_npz
     check_target(out)
-    model = compile_model(spec, weights=source, limits=_limits(limits))
+    model = compile_model(spec, weights=source, limits=_limits(limits), weights_map=weights_map)
     save_npz(model.checked.graph, model.weights, out)
     click.echo(f"wrote {out} ({len(model.weights)} arrays)", err=True)
+
+
+@weights.command("match")
+@click.argument("spec", type=click.Path(dir_okay=True))
+@click.option("--from", "source", type=click.Path(), required=True,
+              help="The Keras model: .keras, legacy .h5, .weights.h5, or a SavedModel directory.")
+@map_option
+@click.option("--write-map", "write_map", type=click.Path(dir_okay=False), default=None,
+              help="Write the pairing found as a YAML map file, to review and keep.")
+@click.option("--json", "as_json", is_flag=True, help="Print the pairing as JSON.")
+@limit_option
+def weights_match(spec: str, source: str, weights_map: str | None, write_map: str | None, as_json: bool,
+                  limits: tuple[str, ...]) -> None:
+    """Pair SPEC's weights with a Keras model's layers by structure, and print the pairing."""
+    from netc.compiler import check_spec
+    from netc.weights.keras_match import format_pairing, pair_source, write_map as save_map
+    checked = check_spec(spec, limits=_limits(limits))
+    _warn(checked)
+    pairing = pair_source(checked, source, weights_map)
+    for w in pairing.warnings:
+        click.echo(render(w), err=True)
+    pairing.values()   # every variable readable and of the right size
+    if as_json:
+        click.echo(json.dumps({"source": source, "by": "structure" if pairing.source.topology else "order",
+                               "weights": pairing.rows()}, indent=2))
+    else:
+        click.echo(format_pairing(pairing), nl=False)
+    if write_map:
+        save_map(pairing, write_map)
+        click.echo(f"wrote {write_map} ({len(pairing.pairs)} pairs)", err=True)
 
 
 def main(argv: list[str] | None = None) -> None:

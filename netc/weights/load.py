@@ -32,9 +32,18 @@ class Source:
     read: Callable[[str], np.ndarray]          # variable name -> array (raises NetcError)
 
 
-def load_weights(checked: CheckedModel, path: str | os.PathLike) -> WeightValues:
-    """Values for every weight of ``checked`` from a netc ``.npz`` or a TF checkpoint (float32, IR layout)."""
+def load_weights(checked: CheckedModel, path: str | os.PathLike, weights_map: str | None = None) -> WeightValues:
+    """Values for every weight of ``checked`` from a netc ``.npz``, a TF checkpoint, or a Keras model
+    (``.keras``, ``.weights.h5``, legacy ``.h5``, SavedModel directory; paired by structure, pinned by
+    the YAML ``weights_map``), as float32 arrays in IR layout."""
     p = os.fspath(path)
+    from netc.weights.keras_source import is_keras_source
+    if is_keras_source(p):
+        from netc.weights.keras_match import load_keras_weights
+        return load_keras_weights(checked, p, weights_map)
+    if weights_map is not None:
+        raise NetcError(f"a weights map (`{weights_map}`) pairs a Keras model's layers; `{p}` is not a Keras "
+                        f"model (.keras, .weights.h5, .h5 or a SavedModel directory)")
     if _is_npz(p):
         from netc.weights.npz import load_npz
         return load_npz(checked, p)

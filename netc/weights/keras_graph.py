@@ -1,0 +1,272 @@
+"""Both sides of a Keras import reduced to the same thing: a DAG of weighted ops.
+
+A :class:`WNode` is one weighted op (a convolution, a batch norm, a PReLU, a dense layer) with a
+*signature* (its kind and the shapes and attributes that decide its weights' meaning) and an
+*input expression*: how its input is computed from the nearest weighted ops and the graph inputs.
+Unweighted ops with one tensor input (activations, pools, resizes, rescaling, a constant gate
+offset) pass their expression through; add and multiply combine theirs (commutative), concat keeps
+the order. Expressions are nested tuples, canonical so that two graphs computing the same thing from
+the same parents get equal expressions:
+
+    ("in", 0)                   the model's first input
+    ("w", 12)                   the output of weighted node 12
+    ("+", (e1, e2))             an add (children sorted; "*" for multiply)
+    ("cat", (e1, e2))           a channel concat, in order
+    ("op:Subtract", (e1, e2))   any other op with several tensor inputs, in order
+
+The netc IR is reduced by :func:`ir_dag`; a loaded Keras model by ``keras_source.keras_dag``.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from netc.ir.graph import Graph, Node, Prim
+
+Expr = Any          # nested tuples, see the module docstring; None for "derived from no input"
+COMMUTATIVE = {"+", "*"}
+FLATTEN = {"+", "*", "cat"}
+
+# The IR weight roles of each weighted kind, in the order a Keras layer holds them.
+ROLES: dict[str, tuple[str, ...]] = {
+    "conv": ("kernel", "bias"),
+    "bn": ("gamma", "beta", "moving_mean", "moving_variance"),
+    "prelu": ("alpha",),
+    "dense": ("kernel", "bias"),
+}
+
+
+@dataclass(eq=False)
+class WNode:
+    """One weighted op of either graph."""
+
+    key: int
+    kind: str                               # conv | bn | prelu | dense
+    sig: tuple                              # kind, shapes and attributes that must agree
+    expr: Expr                              # input expression over other nodes' keys
+    name: str                               # IR node name, or source layer name
+    type: str = ""                          # source layer class (Conv2D, ...); IR prim for IR nodes
+    soft: dict[str, Any] = field(default_factory=dict)   # attributes compared with a warning only
+    node: Node | None = None                # IR side: the node
+    variables: dict[str, str] = field(default_factory=dict)        # source side: role -> variable path
+    read: Callable[[str], np.ndarray] | None = None                # source side: role -> array
+
+
+@dataclass
+class Dag:
+    """Weighted nodes in topological order, the number of inputs, and the output expressions."""
+
+    nodes: list[WNode] = field(default_factory=list)
+    n_inputs: int = 0
+    input_channels: list[int | None] = field(default_factory=list)
+    outputs: list[Expr] = field(default_factory=list)
+    output_names: list[str] = field(default_factory=list)
+    order_by: str = "kind"          # weights-only sources: "kind", or "class" (Keras layer class)
+
+    def add(self, **kw: Any) -> WNode:
+        n = WNode(key=len(self.nodes), **kw)
+        self.nodes.append(n)
+        return n
+
+
+# ------------------------------------------------------------------ expressions
+def combine(op: str, children: Iterable[Expr]) -> Expr:
+    """The canonical expression of ``op`` over ``children`` (None children are constants and vanish)."""
+    kids: list[Expr] = []
+    for c in children:
+        if c is None:
+            continue
+        if op in FLATTEN and isinstance(c, tuple) and c[0] == op:
+            kids.extend(c[1])
+        else:
+            kids.append(c)
+    if op in COMMUTATIVE:
+        kids = sorted(set(kids), key=repr)
+    if not kids:
+        return None
+    if len(kids) == 1:
+        return kids[0]
+    return (op, tuple(kids))
+
+
+def leaves(expr: Expr) -> list[Expr]:
+    """The ``("w", k)`` and ``("in", i)`` leaves of ``expr``, in order, repeats removed."""
+    out: list[Expr] = []
+
+    def visit(e: Expr) -> None:
+        if e is None:
+            return
+        if e[0] in ("w", "in"):
+            if e not in out:
+                out.append(e)
+        else:
+            for c in e[1]:
+                visit(c)
+    visit(expr)
+    return out
+
+
+def substitute(expr: Expr, image: Callable[[Expr], Expr]) -> Expr:
+    """``expr`` with each leaf replaced by ``image(leaf)``, made canonical again."""
+    if expr is None:
+        return None
+    if expr[0] in ("w", "in"):
+        return image(expr)
+    return combine(expr[0], (substitute(c, image) for c in expr[1]))
+
+
+def roles_in(expr: Expr, leaf: Expr) -> tuple:
+    """Where ``leaf`` occurs in ``expr``: the ops on the way down (concat with its position)."""
+    found: list[tuple] = []
+
+    def visit(e: Expr, path: tuple) -> None:
+        if e is None:
+            return
+        if e[0] in ("w", "in"):
+            if e == leaf:
+                found.append(path)
+            return
+        for i, c in enumerate(e[1]):
+            visit(c, path + ((e[0], i if e[0] not in COMMUTATIVE else 0),))
+    visit(expr, ())
+    return tuple(sorted(found))
+
+
+def fingerprints(dag: Dag, depth: int) -> list[str]:
+    """A hash per node of its signature and what lies up to ``depth`` weighted ops downstream of it
+    (consumers, their signatures, the roles it plays in their inputs, the outputs it reaches). Comparable
+    between the two graphs: look-alike branches are told apart by what they feed."""
+    consumers: dict[int, list[WNode]] = {}
+    for n in dag.nodes:
+        for leaf in leaves(n.expr):
+            if leaf[0] == "w":
+                consumers.setdefault(leaf[1], []).append(n)
+    roles = {n.key: sorted((c.key, roles_in(c.expr, ("w", n.key))) for c in consumers.get(n.key, []))
+             for n in dag.nodes}
+    outs = {n.key: sorted((i, roles_in(e, ("w", n.key))) for i, e in enumerate(dag.outputs)
+                          if ("w", n.key) in leaves(e)) for n in dag.nodes}
+    fps = [repr(n.sig) for n in dag.nodes]
+    for _ in range(depth):
+        fps = [_hash((n.sig, sorted((fps[c], r) for c, r in roles[n.key]), outs[n.key])) for n in dag.nodes]
+    return fps
+
+
+def _hash(x: Any) -> str:
+    return hashlib.sha1(repr(x).encode()).hexdigest()
+
+
+# ------------------------------------------------------------------ describing
+def describe_sig(sig: tuple) -> str:
+    """A signature in words: ``a 3x3 conv 16 -> 24 channels, stride 2``."""
+    kind = sig[0]
+    if kind == "conv":
+        _, kh, kw, cin_g, cout, groups, strides, dil, bias = sig
+        cin = cin_g * groups
+        extra = "" if strides == (1, 1) else f", stride {strides[0] if strides[0] == strides[1] else strides}"
+        extra += "" if dil == (1, 1) else f", dilation {dil}"
+        extra += ", with bias" if bias else ""
+        if groups == cin and groups > 1:
+            mult = "" if cout == cin else f", multiplier {cout // cin}"
+            return f"a {kh}x{kw} depthwise conv on {cin} channels{mult}{extra}"
+        grp = f" in {groups} groups" if groups > 1 else ""
+        return f"a {kh}x{kw} conv {cin} -> {cout} channels{grp}{extra}"
+    if kind == "bn":
+        return f"a batch norm on {sig[1]} channels"
+    if kind == "prelu":
+        return f"a PReLU with alpha {fmt_shape(sig[1])}"
+    if kind == "dense":
+        return f"a dense layer {sig[1]} -> {sig[2]}" + (", with bias" if sig[3] else "")
+    if kind == "weights":   # order-paired sources: shapes only
+        return f"a {sig[1]} with weights " + ", ".join(fmt_shape(s) for s in sig[2])
+    return repr(sig)
+
+
+def fmt_shape(s: Iterable[int]) -> str:
+    return "(" + ", ".join(str(d) for d in s) + ")"
+
+
+def difference(a: tuple, b: tuple) -> str:
+    """What differs between two signatures, in words (``a different kernel size: 3x3 vs 5x5``)."""
+    if a[0] != b[0]:
+        return "a different kind of layer"
+    if a[0] == "conv":
+        if a[1:3] != b[1:3]:
+            return f"a different kernel size: {a[1]}x{a[2]} in the spec, {b[1]}x{b[2]} in the source"
+        if a[4] != b[4]:
+            return f"a different width: {a[4]} output channels in the spec, {b[4]} in the source"
+        if a[3] * a[5] != b[3] * b[5]:
+            return f"a different input width: {a[3] * a[5]} channels in the spec, {b[3] * b[5]} in the source"
+        if a[5] != b[5]:
+            return f"different groups: {a[5]} in the spec, {b[5]} in the source"
+        if a[6] != b[6]:
+            return f"a different stride: {a[6]} in the spec, {b[6]} in the source"
+        if a[7] != b[7]:
+            return f"a different dilation: {a[7]} in the spec, {b[7]} in the source"
+        if a[8] != b[8]:
+            return "a bias on one side only: " + ("the spec has one" if a[8] else "the source has one")
+    if a[0] == "bn" and a[1] != b[1]:
+        return f"a different width: {a[1]} channels in the spec, {b[1]} in the source"
+    if a[0] == "dense":
+        if a[2] != b[2]:
+            return f"a different width: {a[2]} outputs in the spec, {b[2]} in the source"
+        if a[1] != b[1]:
+            return f"a different input width: {a[1]} in the spec, {b[1]} in the source"
+        return "a bias on one side only"
+    return f"different weight shapes: {describe_sig(a)} in the spec, {describe_sig(b)} in the source"
+
+
+# ------------------------------------------------------------------ the IR side
+def conv_sig(kh: int, kw: int, cin_g: int, cout: int, groups: int, strides: tuple, dil: tuple,
+             bias: bool) -> tuple:
+    return ("conv", int(kh), int(kw), int(cin_g), int(cout), int(groups), tuple(int(s) for s in strides),
+            tuple(int(d) for d in dil), bool(bias))
+
+
+def _ir_sig(node: Node) -> tuple[str, tuple, dict]:
+    prim = node.prim.value if isinstance(node.prim, Prim) else str(node.prim)
+    w = node.weights
+    if prim == "conv":
+        kh, kw, cin_g, cout = w["kernel"].shape
+        a = node.attrs
+        pad = a.get("padding", "same")
+        soft = {"padding": "same" if (kh, kw) == (1, 1) else pad}
+        return "conv", conv_sig(kh, kw, cin_g, cout, a.get("groups", 1), a.get("strides", (1, 1)),
+                                a.get("dilations", (1, 1)), "bias" in w), soft
+    if prim == "batchnorm":
+        return "bn", ("bn", int(w["gamma"].shape[0])), {"epsilon": float(node.attrs.get("epsilon", 1e-3))}
+    if prim == "prelu":
+        return "prelu", ("prelu", tuple(int(d) for d in w["alpha"].shape)), {}
+    if prim == "dense":
+        k = w["kernel"].shape
+        return "dense", ("dense", int(k[0]), int(k[-1]), "bias" in w), {}
+    raise NotImplementedError(f"netc cannot pair weights of IR prim {prim!r} with a Keras model")
+
+
+_IR_OPS = {"add": "+", "mul": "*", "concat": "cat"}
+
+
+def ir_dag(graph: Graph) -> Dag:
+    """The spec's weighted ops, in graph order, with their input expressions."""
+    dag = Dag(n_inputs=len(graph.inputs), input_channels=[v.shape[-1] for v in graph.inputs])
+    exprs: dict[int, Expr] = {}
+    for i, v in enumerate(graph.inputs):
+        exprs[v.id] = ("in", i)
+    for node in graph.nodes:
+        if node.prim is Prim.INPUT:
+            continue
+        ins = [exprs.get(v.id) for v in node.inputs]
+        if node.weights:
+            kind, sig, soft = _ir_sig(node)
+            expr = combine("cat", ins)   # weighted ops take one input
+            wn = dag.add(kind=kind, sig=sig, expr=expr, name=node.name, type=node.prim.value, soft=soft,
+                         node=node)
+            exprs[node.out.id] = ("w", wn.key)
+        else:
+            op = _IR_OPS.get(node.prim.value, f"op:{node.prim.value}")
+            exprs[node.out.id] = combine(op, ins)
+    dag.outputs = [exprs.get(v.id) for _, v in graph.outputs]
+    dag.output_names = [n for n, _ in graph.outputs]
+    return dag
