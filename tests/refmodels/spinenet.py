@@ -366,12 +366,12 @@ def calibrate(model, batch) -> None:
     model._run_through_graph(ops.convert_to_tensor(batch, dtype=model.inputs[0].dtype), operation_fn=calibrating)
 
 
-def calibration_batch(input_size: int, n: int = 2, seed: int = 1) -> np.ndarray:
+def calibration_batch(input_size: int, n: int = 8, seed: int = 1) -> np.ndarray:
     """A seeded standard-normal image batch (N, S, S, 3), float32."""
     return np.random.default_rng(seed).standard_normal((n, input_size, input_size, 3)).astype(np.float32)
 
 
-def reference(model_id: str = "49", input_size: int = 256, *, seed: int = 0, calib_n: int = 2):
+def reference(model_id: str = "49", input_size: int = 256, *, seed: int = 0, calib_n: int = 8):
     """A built, randomized and calibrated float32 model: the reference a netc spec is compared with."""
     model = build(model_id, input_size)
     randomize(model, seed)
