@@ -397,25 +397,35 @@ def normalised_diff(ref: list, other: list) -> float:
 
 # ------------------------------------------------------------------------------------------ the table
 def markdown(pl: Plan) -> str:
-    """The block table of `pl` as markdown (docs/spinenet.md is generated from this)."""
+    """The block table and the resampling table of `pl` as markdown (docs/spinenet.md shows their output)."""
     rows = [f"SpineNet-{pl.model_id} at {pl.input_size}x{pl.input_size}x3: {pl.params():,} parameters "
-            f"({pl.params() - pl.bn_params():,} trainable, {pl.bn_params():,} BN moving statistics).", "",
-            "| # | name | level | type | F | out ch | size | in ch | proj | parents (resampling) | merged | params |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    rows.append(f"| - | stem | 1 | conv7x7s2-bn-relu, maxpool3x3s2 | - | {STEM_FILTERS} | "
-                f"{_size(pl.input_size, 1)} -> {_size(pl.input_size, 2)} | 3 | - | input | - | {pl.stem_params():,} |")
+            f"({pl.params() - pl.bn_params():,} trainable, {pl.bn_params():,} BN moving statistics); "
+            f"{len(creation_order(pl))} weighted layers.", "",
+            "| # | name | level | type x units | F | in ch | out ch | size | projection | parents | merged "
+            "| params: units | resampling | total |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows.append(f"| - | stem | 2 | conv7x7s2, bn, relu, maxpool3x3s2 | - | 3 | {STEM_FILTERS} | "
+                f"{_size(pl.input_size, 1)}, {_size(pl.input_size, 2)} | - | input | - | {pl.stem_params():,} | - "
+                f"| {pl.stem_params():,} |")
     for b in pl.blocks:
-        par = "; ".join(f"{pl.blocks[r.parent].name}: " + ", ".join(r.ops()) for r in b.resamples) or (
-            "stem" if b.index == 0 else "stem1")
+        parents = ", ".join(pl.blocks[r.parent].name for r in b.resamples) or ("stem" if b.index == 0 else "stem1")
         merged = ", ".join(pl.blocks[j].name for j in b.merged) or "-"
-        out = f" (out P{b.level})" if b.is_output else ""
+        out = f" (P{b.level})" if b.is_output else ""
+        res = sum(r.params() for r in b.resamples)
         rows.append(f"| {b.index} | {b.name}{out} | {b.level} | {b.kind} x{b.repeats} | {b.filters} | "
-                    f"{b.out_channels} | {b.size} | {b.in_channels} | {'yes' if b.projection else 'no'} | "
-                    f"{par} | {merged} | {b.params():,} |")
+                    f"{b.in_channels} | {b.out_channels} | {b.size} | {'yes' if b.projection else 'no'} | "
+                    f"{parents} | {merged} | {b.group_params():,} | {res:,} | {b.params():,} |")
     for lv, i in pl.endpoints.items():
-        rows.append(f"| - | p{lv} | {lv} | endpoint conv1x1-bn-relu | - | {pl.endpoints_num_filters} | "
-                    f"{pl.blocks[i].size} | {pl.blocks[i].out_channels} | - | {pl.blocks[i].name} | - | "
-                    f"{pl.endpoint_params(lv):,} |")
+        src = pl.blocks[i]
+        rows.append(f"| - | p{lv} | {lv} | conv1x1, bn, relu | - | {src.out_channels} | "
+                    f"{pl.endpoints_num_filters} | {src.size} | - | {src.name} | - | {pl.endpoint_params(lv):,} "
+                    f"| - | {pl.endpoint_params(lv):,} |")
+    rows += ["", "| block | input | parent (level, type, ch, size) | ops | params |", "|---|---|---|---|---|"]
+    for b in pl.blocks:
+        for k, r in enumerate(b.resamples):
+            src = pl.blocks[r.parent]
+            rows.append(f"| {b.name} | in{k} | {src.name} ({src.level}, {src.kind}, {src.out_channels}, {src.size}) "
+                        f"| {', '.join(r.ops())} | {r.params():,} |")
     return "\n".join(rows)
 
 
