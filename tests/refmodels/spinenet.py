@@ -357,7 +357,7 @@ def calibrate(model, batch) -> None:
 
         def call(x, **kwargs):
             axes = tuple(range(len(x.shape) - 1))
-            xv = ops.convert_to_numpy(x).astype(np.float64)
+            xv = (x.numpy() if hasattr(x, "numpy") else ops.convert_to_numpy(x)).astype(np.float64)
             op.moving_mean.assign(xv.mean(axis=axes).astype(op.moving_mean.dtype))
             op.moving_variance.assign(xv.var(axis=axes).astype(op.moving_variance.dtype))
             return op(x, training=False)
