@@ -123,9 +123,14 @@ def _block(tree: Tree, file: str, source: str, base: Span | None) -> ast.Block:
         args = tuple(ast.ArgToken(str(t)[1:], _tok_span(file, t, base).shifted(1, len(t) - 1)) for t in arg_toks)
         return ast.Block(text, span, "layer", str(code_tok), _tok_span(file, code_tok, base), label, label_span,
                          args=args)
-    op_tok = body.children[0]   # `code:ref:ref...`, one token; empty refs (`cnct::a#::`) are ignored
-    code, *parts = str(op_tok).split(":")
-    refs, offset = [], len(code) + 1
+    op_tok = body.children[0]   # `code_arg_arg:ref:ref...`, one token; empty refs (`cnct::a#::`) are ignored
+    head, *parts = str(op_tok).split(":")
+    code, *arg_texts = head.split("_")
+    args, arg_off = [], len(code) + 1
+    for a in arg_texts:   # op arguments, as a layer's (the registry reads `up_x2` as the op `up_x2`)
+        args.append(ast.ArgToken(a, _part_span(file, op_tok, base, arg_off, max(len(a), 1))))
+        arg_off += len(a) + 1
+    refs, offset = [], len(head) + 1
     for part in parts:
         if part:
             ref_span = _part_span(file, op_tok, base, offset, len(part))
@@ -135,7 +140,7 @@ def _block(tree: Tree, file: str, source: str, base: Span | None) -> ast.Block:
             refs.append(ast.Ref(part, ref_span))
         offset += len(part) + 1
     return ast.Block(text, span, "op", code, _part_span(file, op_tok, base, 0, len(code)), label, label_span,
-                     refs=tuple(refs))
+                     args=tuple(args), refs=tuple(refs))
 
 
 def _part_span(file: str, tok: Token, base: Span | None, offset: int, length: int) -> Span:

@@ -245,7 +245,9 @@ class Analyzer:
         if blk.kind == "layer":
             REGISTRY.decode_args(blk, self._block_type(blk), self.limits)
             return
-        self._op_type(blk)
+        op = self._op_type(blk)
+        if op.params:
+            REGISTRY.decode_args(blk, op, self.limits)
         for ref in blk.refs:
             self._resolve(ref, self._ref_pos(blk, st))
 
@@ -335,6 +337,12 @@ class Analyzer:
         if blk.code == "select":
             raise NetcError("`select:` may only start a stack", blk.code_span)
         op = REGISTRY.ops.get(blk.code)
+        if op is not None and blk.args and not op.params:
+            op = None
+        if op is None:   # an op whose name holds `_` (`up_x2:`) and takes no arguments
+            op = REGISTRY.ops.get("_".join([blk.code, *(a.text for a in blk.args)]))
+            if op is not None:
+                return op
         if op is None:
             if blk.code in REGISTRY.blocks:
                 raise NetcError(f"`{blk.code}` is a layer block, not an op: write it without the colon",
@@ -373,6 +381,11 @@ class Analyzer:
                             f"from {src}", blk.span)
         name = self._block_name(blk, position, True)
         self.b.origin = Origin(blk.span, stack_name, name, blk.text)
+        if op.params:
+            args, warns = REGISTRY.decode_args(blk, op, self.limits)
+            for msg, span in warns:
+                self.warnings.append(Diagnostic(msg, span, "warning"))
+            return op.lower(self.b, list(vals), names, args)
         return op.lower(self.b, list(vals), names)
 
     # ---------------------------------------------------------------- outputs
