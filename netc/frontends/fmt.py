@@ -32,6 +32,10 @@ def to_net(spec: ast.Spec) -> str:
         if group:   # an empty YAML group has no `.net` form
             text = "  ".join(f"{d.text}{_size(d)}" for d in group)
             rows.append((line_of(group[0].span), f"input {text}", False))
+    for t in spec.templates:
+        rows.append((line_of(t.span), t.header, True))
+        for tl in t.lines:
+            rows.append((tl.line if spec.source_format == "net" else 0, INDENT + tl.text, False))
     for st in spec.stacks:
         if st.name == spec.input_stack:
             continue

@@ -187,14 +187,50 @@ def _shape(tok: Token) -> tuple[tuple[int | None, int | None], int]:
     return (None if h == "?" else int(h), None if w == "?" else int(w)), int(c)
 
 
+_TEMPLATE_HEADER = re.compile(r"template[ \t]+(\S*?):?[ \t]*(//.*)?$")
+_TEMPLATE_NAME = re.compile(r"([A-Za-z][A-Za-z0-9]*)((?:_[A-Za-z]+)*)")
+
+
+def split_templates(text: str, file: str) -> tuple[str, list[ast.Template]]:
+    """Cut `template NAME_p_q:` definitions (header + indented body) out of the text, keeping line numbers
+    (their lines become blank); the body lines stay text until a use fills their placeholders."""
+    lines = text.split("\n")
+    templates: list[ast.Template] = []
+    current: ast.Template | None = None
+    for i, line in enumerate(lines):
+        if current is not None and (line[:1] in (" ", "\t") or not line.strip()):
+            body = line.strip()
+            if body:
+                current.lines.append(ast.TemplateLine(body, i + 1, len(line) - len(line.lstrip()) + 1))
+                lines[i] = ""
+            continue
+        current = None
+        m = _TEMPLATE_HEADER.fullmatch(line.rstrip("\r"))
+        if not m:
+            continue
+        head = m.group(1)
+        n = _TEMPLATE_NAME.fullmatch(head)
+        if not line.rstrip("\r").split("//")[0].rstrip().endswith(":") or n is None:
+            raise NetcError("a template header is `template NAME_p_q:` (a name, its parameters after `_`, a colon), "
+                            f"found `{line.strip()}`", Span(file, i + 1, 1, i + 1, len(line) + 1))
+        params = tuple(p for p in n.group(2).split("_") if p)
+        col = line.index(head) + 1
+        current = ast.Template(n.group(1), params, Span(file, i + 1, col, i + 1, col + len(n.group(1))),
+                               header=line.split("//")[0].strip())
+        templates.append(current)
+        lines[i] = ""
+    return "\n".join(lines), templates
+
+
 def parse_text(text: str, file: str) -> ast.Spec:
     """Parse a whole `.net` file."""
+    text, templates = split_templates(text, file)
     _COMMENTS.clear()
     try:
         tree = parser().parse(text if text.endswith("\n") else text + "\n", start="start")
     except UnexpectedInput as err:
         raise _syntax_error(err, file, text, None) from None
-    spec = ast.Spec(file=file, source_format="net")
+    spec = ast.Spec(file=file, source_format="net", templates=templates)
     spec.comments = {t.line: (t.column, str(t)) for t in _COMMENTS}
     _COMMENTS.clear()
     stack: ast.Stack | None = None

@@ -221,13 +221,16 @@ class Analyzer:
             if current is not POISON and blk.label is not None and not self._owns(blk.label, blk.label_span):
                 current = POISON   # a duplicate label, reported
             if current is POISON:
-                self._try(self._check, blk, st)
+                try:
+                    self._check(blk, st)
+                except NetcError as err:
+                    self.bag.add(_with_via(err, blk))
                 continue
             row = BlockInfo(st.name, [], blk.text, blk.span, None)
             try:
                 current, position = self._block(blk, st, current, position, row)
             except NetcError as err:
-                self.bag.add(err)
+                self.bag.add(_with_via(err, blk))
                 current = POISON
             info.blocks.append(row)
         if owned:
@@ -417,6 +420,15 @@ class Analyzer:
                 self.bag.add(err)
 
 
+def _with_via(err: NetcError, blk: ast.Block) -> NetcError:
+    """Add the use site to an error inside a template's expansion."""
+    if blk.via is not None:
+        for d in err.diagnostics:
+            if blk.via not in d.notes:
+                d.notes.append(blk.via)
+    return err
+
+
 def _model_name(spec: ast.Spec) -> str:
     import os
     base = os.path.basename(spec.file)
@@ -427,6 +439,8 @@ def analyze(spec: ast.Spec, limits: Limits | None = None) -> CheckedModel:
     """Check ``spec`` and lower it to the IR; raises :class:`NetcError` listing every independent error.
     The IR verifier checks the lowered graph (a failure there is netc's bug, not the spec's)."""
     from netc.ir.verify import verify_graph
+    from netc.semantic.templates import expand
+    spec = expand(spec, set(REGISTRY.blocks) | set(REGISTRY.ops))
     checked = Analyzer(spec, limits or Limits()).run()
     verify_graph(checked.graph)
     return checked
