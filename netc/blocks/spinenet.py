@@ -126,9 +126,9 @@ def resample(b: Builder, x: Value, kind: str, alpha: float, size: int, out: int)
 
 
 @REGISTRY.op("spfuse", "SpineNet fusion: resample each `pk` parent to level `l` and the width of a `t` block, "
-             "add any further tensors as they are, sum, activation `n`", min_inputs=1,
+             "add the others (or all, without `pk`) as they are, sum, activation `n`", min_inputs=1,
              params={"l": _LEVEL, "t": Param(required=True), "fs": Param(default=1.0),
-                     "al": Param(default=0.5), "pk": Param(required=True), "n": Param()})
+                     "al": Param(default=0.5), "pk": Param(default=""), "n": Param()})
 def spine_fuse(b: Builder, xs: list[Value], names: list[str], a: Args) -> Value:
     if len(a.pk) > len(xs):
         raise NetcError(f"`pk{a.pk}` names {len(a.pk)} parents to resample, but the op has {len(xs)} tensors",
