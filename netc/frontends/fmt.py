@@ -71,6 +71,8 @@ def _q(s: str) -> str:
 
 def to_yaml(spec: ast.Spec) -> str:
     """The YAML contract: model_def / model_ins / model_outs / in_chs / input_size."""
+    if spec.templates:
+        raise NetcError("the YAML form has no templates yet; keep this spec in `.net`", spec.templates[0].span)
     for d in spec.inputs:
         if d.channels is None:
             raise NetcError(f"input `{d.name}` has no size; the YAML form needs its channels (`in_chs`)", d.span)
