@@ -38,6 +38,7 @@ class Block:
     label_span: Span | None = None
     args: tuple[ArgToken, ...] = ()
     refs: tuple[Ref, ...] = ()
+    via: str | None = None   # "in the expansion of template `t` used at file:line:col" (expanded blocks)
 
 
 @dataclass
@@ -52,6 +53,26 @@ class InputDecl:
     channels: int | None = None
     text: str = ""
     size_spans: tuple[Span | None, Span | None, Span | None] = (None, None, None)   # where H, W, C are written
+
+
+@dataclass(frozen=True)
+class TemplateLine:
+    """One body line of a template, as written (placeholders `{l}` not yet filled), at ``line``:``col``."""
+
+    text: str
+    line: int
+    col: int
+
+
+@dataclass
+class Template:
+    """`template NAME_p_q:` and its indented body: block lines with `{p}`, `{q}`, `{1}`.., `{refs}`."""
+
+    name: str
+    params: tuple[str, ...]
+    span: Span
+    lines: list[TemplateLine] = field(default_factory=list)
+    header: str = ""
 
 
 @dataclass
@@ -74,6 +95,7 @@ class Spec:
     input_stack_span: Span | None = None
     input_lines: list[list[InputDecl]] = field(default_factory=list)
     stacks: list[Stack] = field(default_factory=list)
+    templates: list[Template] = field(default_factory=list)
     outputs: list[Ref] = field(default_factory=list)
     outputs_span: Span | None = None
     source_format: str = "net"

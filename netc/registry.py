@@ -236,13 +236,17 @@ class BlockType:
 
 @dataclass(frozen=True)
 class OpType:
-    """An op (`cnct:`, `mul:`, `up_x2:`): takes referenced tensors, or the current one(s)."""
+    """An op (`cnct:`, `mul:`, `up_x2:`): takes referenced tensors, or the current one(s).
+
+    An op with ``params`` also takes arguments, written as a layer's (`fuse_l4_nre:a#:b#`), decoded by the
+    same argument codes; its ``lower`` then receives them as a fourth argument (:class:`Args`)."""
 
     code: str
     doc: str
     min_inputs: int
     max_inputs: int | None
-    lower: Callable[[Builder, list[Value], list[str]], Value]
+    lower: Callable[..., Value]
+    params: dict[str, Param] = field(default_factory=dict)
 
 
 @dataclass
@@ -270,9 +274,15 @@ class Registry:
         self._put(self.blocks, cls.code, cls(), "block type")
         return cls
 
-    def op(self, code: str, doc: str, min_inputs: int = 1, max_inputs: int | None = None):
+    def op(self, code: str, doc: str, min_inputs: int = 1, max_inputs: int | None = None,
+           params: dict[str, Param] | None = None):
+        """Register an op; with ``params`` it takes arguments and ``fn(b, xs, names, args)``."""
+        for c in params or {}:
+            if c not in self.arg_codes:
+                raise ValueError(f"op `{code}` uses unregistered argument code `{c}`")
+
         def deco(fn):
-            self._put(self.ops, code, OpType(code, doc, min_inputs, max_inputs, fn), "op")
+            self._put(self.ops, code, OpType(code, doc, min_inputs, max_inputs, fn, dict(params or {})), "op")
             return fn
         return deco
 

@@ -7,13 +7,14 @@ from netc.registry import REGISTRY, Args, BlockType, Param
 
 
 class _Pool(BlockType):
-    """k x k pooling, stride s (default k), VALID; channels unchanged."""
+    """k x k pooling, stride s (default k), VALID (`padsame`: SAME); channels unchanged."""
 
     kind: ClassVar[str]
-    params = {"r": Param(default=1), "k": Param(required=True), "s": Param(default=None)}
+    params = {"r": Param(default=1), "k": Param(required=True), "s": Param(default=None),
+              "pad": Param(default="valid")}
 
     def lower(self, b: Builder, a: Args, x: Value) -> Value:
-        return b.pool(self.kind, x, a.k, a.s or a.k, "valid", name="pool")
+        return b.pool(self.kind, x, a.k, a.s or a.k, a.pad, name="pool")
 
 
 @REGISTRY.block

@@ -32,6 +32,10 @@ def to_net(spec: ast.Spec) -> str:
         if group:   # an empty YAML group has no `.net` form
             text = "  ".join(f"{d.text}{_size(d)}" for d in group)
             rows.append((line_of(group[0].span), f"input {text}", False))
+    for t in spec.templates:
+        rows.append((line_of(t.span), t.header, True))
+        for tl in t.lines:
+            rows.append((tl.line if spec.source_format == "net" else 0, INDENT + tl.text, False))
     for st in spec.stacks:
         if st.name == spec.input_stack:
             continue
@@ -67,6 +71,8 @@ def _q(s: str) -> str:
 
 def to_yaml(spec: ast.Spec) -> str:
     """The YAML contract: model_def / model_ins / model_outs / in_chs / input_size."""
+    if spec.templates:
+        raise NetcError("the YAML form has no templates yet; keep this spec in `.net`", spec.templates[0].span)
     for d in spec.inputs:
         if d.channels is None:
             raise NetcError(f"input `{d.name}` has no size; the YAML form needs its channels (`in_chs`)", d.span)

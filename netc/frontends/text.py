@@ -202,9 +202,14 @@ def _block(tree: Tree, file: str, source: str, base: Span | None) -> ast.Block:
         args = tuple(ast.ArgToken(str(t)[1:], _tok_span(file, t, base).shifted(1, len(t) - 1)) for t in arg_toks)
         return ast.Block(text, span, "layer", str(code_tok), _tok_span(file, code_tok, base), label, label_span,
                          args=args)
-    op_tok = body.children[0]   # `code:ref:ref...`, one token; empty refs (`cnct::a#::`) are ignored
-    code, *parts = str(op_tok).split(":")
-    refs, offset = [], len(code) + 1
+    op_tok = body.children[0]   # `code_arg_arg:ref:ref...`, one token; empty refs (`cnct::a#::`) are ignored
+    head, *parts = str(op_tok).split(":")
+    code, *arg_texts = head.split("_")
+    args, arg_off = [], len(code) + 1
+    for a in arg_texts:   # op arguments, as a layer's (the registry reads `up_x2` as the op `up_x2`)
+        args.append(ast.ArgToken(a, _part_span(file, op_tok, base, arg_off, max(len(a), 1))))
+        arg_off += len(a) + 1
+    refs, offset = [], len(head) + 1
     for part in parts:
         if part:
             ref_span = _part_span(file, op_tok, base, offset, len(part))
@@ -214,7 +219,7 @@ def _block(tree: Tree, file: str, source: str, base: Span | None) -> ast.Block:
             refs.append(ast.Ref(part, ref_span))
         offset += len(part) + 1
     return ast.Block(text, span, "op", code, _part_span(file, op_tok, base, 0, len(code)), label, label_span,
-                     refs=tuple(refs))
+                     args=tuple(args), refs=tuple(refs))
 
 
 def _part_span(file: str, tok: Token, base: Span | None, offset: int, length: int) -> Span:
@@ -266,8 +271,44 @@ def _shape(tok: Token) -> tuple[tuple[int | None, int | None], int]:
     return (None if h == "?" else int(h), None if w == "?" else int(w)), int(c)
 
 
+_TEMPLATE_HEADER = re.compile(r"template[ \t]+(\S*?):?[ \t]*(//.*)?$")
+_TEMPLATE_NAME = re.compile(r"([A-Za-z][A-Za-z0-9]*)((?:_[A-Za-z]+)*)")
+
+
+def split_templates(text: str, file: str) -> tuple[str, list[ast.Template]]:
+    """Cut `template NAME_p_q:` definitions (header + indented body) out of the text, keeping line numbers
+    (their lines become blank); the body lines stay text until a use fills their placeholders."""
+    lines = text.split("\n")
+    templates: list[ast.Template] = []
+    current: ast.Template | None = None
+    for i, line in enumerate(lines):
+        if current is not None and (line[:1] in (" ", "\t") or not line.strip()):
+            body = line.strip()
+            if body:
+                current.lines.append(ast.TemplateLine(body, i + 1, len(line) - len(line.lstrip()) + 1))
+                lines[i] = ""
+            continue
+        current = None
+        m = _TEMPLATE_HEADER.fullmatch(line.rstrip("\r"))
+        if not m:
+            continue
+        head = m.group(1)
+        n = _TEMPLATE_NAME.fullmatch(head)
+        if not line.rstrip("\r").split("//")[0].rstrip().endswith(":") or n is None:
+            raise NetcError("a template header is `template NAME_p_q:` (a name, its parameters after `_`, a colon), "
+                            f"found `{line.strip()}`", Span(file, i + 1, 1, i + 1, len(line) + 1))
+        params = tuple(p for p in n.group(2).split("_") if p)
+        col = line.index(head) + 1
+        current = ast.Template(n.group(1), params, Span(file, i + 1, col, i + 1, col + len(n.group(1))),
+                               header=line.split("//")[0].strip())
+        templates.append(current)
+        lines[i] = ""
+    return "\n".join(lines), templates
+
+
 def parse_text(text: str, file: str) -> ast.Spec:
     """Parse a whole `.net` file."""
+    text, templates = split_templates(text, file)
     _LOCAL.comments = comments = []
     try:
         tree = parser().parse(text if text.endswith("\n") else text + "\n", start="start")
@@ -275,7 +316,7 @@ def parse_text(text: str, file: str) -> ast.Spec:
         raise _syntax_error(err, file, text, None) from None
     finally:
         _LOCAL.comments = None
-    spec = ast.Spec(file=file, source_format="net")
+    spec = ast.Spec(file=file, source_format="net", templates=templates)
     spec.comments = {t.line: (t.column, str(t)) for t in comments}
     stack: ast.Stack | None = None
     for st in tree.children:

@@ -225,7 +225,10 @@ class Analyzer:
             if current is not POISON and blk.label is not None and not self._owns(blk.label, blk.label_span):
                 current = POISON   # a duplicate label, reported
             if current is POISON:
-                self._try(self._check, blk, st)
+                try:
+                    self._check(blk, st)
+                except NetcError as err:
+                    self.bag.add(_with_via(err, blk))
                 self._poison_label(blk)
                 self.budget.retire(blk)
                 continue
@@ -233,7 +236,7 @@ class Analyzer:
             try:
                 current, position = self._block(blk, st, current, position, row)
             except NetcError as err:
-                self.bag.add(err)
+                self.bag.add(_with_via(err, blk))
                 current = POISON
                 self._poison_label(blk)
                 self.budget.retire(blk)
@@ -258,7 +261,9 @@ class Analyzer:
         if blk.kind == "layer":
             REGISTRY.decode_args(blk, self._block_type(blk), self.limits)
             return
-        self._op_type(blk)
+        op = self._op_type(blk)
+        if op.params:
+            REGISTRY.decode_args(blk, op, self.limits)
         for ref in blk.refs:
             self._resolve(ref, self._ref_pos(blk, st))
 
@@ -354,6 +359,12 @@ class Analyzer:
         if blk.code == "select":
             raise NetcError("`select:` may only start a stack", blk.code_span)
         op = REGISTRY.ops.get(blk.code)
+        if op is not None and blk.args and not op.params:
+            op = None
+        if op is None:   # an op whose name holds `_` (`up_x2:`) and takes no arguments
+            op = REGISTRY.ops.get("_".join([blk.code, *(a.text for a in blk.args)]))
+            if op is not None:
+                return op
         if op is None:
             if blk.code in REGISTRY.blocks:
                 raise NetcError(f"`{blk.code}` is a layer block, not an op: write it without the colon",
@@ -392,6 +403,11 @@ class Analyzer:
                             f"from {src}", blk.span)
         name = self._block_name(blk, position, True)
         self.b.origin = Origin(blk.span, stack_name, name, blk.text)
+        if op.params:
+            args, warns = REGISTRY.decode_args(blk, op, self.limits)
+            for msg, span in warns:
+                self.warnings.append(Diagnostic(msg, span, "warning"))
+            return op.lower(self.b, list(vals), names, args)
         return op.lower(self.b, list(vals), names)
 
     # ---------------------------------------------------------------- outputs
@@ -427,6 +443,15 @@ def _params(nodes) -> int:
     return sum(w.size for node in nodes for w in node.weights.values())
 
 
+def _with_via(err: NetcError, blk: ast.Block) -> NetcError:
+    """Add the use site to an error inside a template's expansion."""
+    if blk.via is not None:
+        for d in err.diagnostics:
+            if blk.via not in d.notes:
+                d.notes.append(blk.via)
+    return err
+
+
 def _model_name(spec: ast.Spec) -> str:
     import os
     base = os.path.basename(spec.file)
@@ -437,6 +462,8 @@ def analyze(spec: ast.Spec, limits: Limits | None = None) -> CheckedModel:
     """Check ``spec`` and lower it to the IR; raises :class:`NetcError` listing every independent error.
     The IR verifier checks the lowered graph (a failure there is netc's bug, not the spec's)."""
     from netc.ir.verify import verify_graph
+    from netc.semantic.templates import expand
+    spec = expand(spec, set(REGISTRY.blocks) | set(REGISTRY.ops))
     checked = Analyzer(spec, limits or Limits()).run()
     verify_graph(checked.graph)
     return checked

@@ -1,0 +1,117 @@
+"""Template expansion: an AST pass that replaces each use of a template by its filled-in body.
+
+A template (`template sp_l_t:` + indented block lines) is used like a block or an op, its parameters
+written as arguments: `b4#sp_l4_tb:b1#:b3#`. In the body, `{l}` is the value given for `l`, `{1}`, `{2}`..
+the use's references and `{refs}` all of them joined by `:`. The use's label names the body's last block.
+Errors inside an expansion point at the template line, with a note naming the use site.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from netc import ast
+from netc.diagnostics import NetcError, Span, did_you_mean
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z0-9]*)\}")
+MAX_DEPTH = 16
+
+
+def expand(spec: ast.Spec, reserved: set[str] = frozenset()) -> ast.Spec:
+    """Return ``spec`` with every template use expanded (``spec`` itself is left as written, for `fmt`).
+    ``reserved`` holds the registered block and op codes, which a template may not shadow."""
+    if not spec.templates:
+        return spec
+    table: dict[str, ast.Template] = {}
+    for t in spec.templates:
+        if t.name in table:
+            first = table[t.name].span
+            raise NetcError(f"template `{t.name}` is defined twice (first at line {first.line})", t.span)
+        if t.name in reserved:
+            raise NetcError(f"template `{t.name}` has the name of a built-in block or op; choose another name", t.span)
+        if len(set(t.params)) != len(t.params):
+            raise NetcError(f"template `{t.name}` lists a parameter twice", t.span)
+        table[t.name] = t
+    stacks = []
+    for st in spec.stacks:
+        lines = [[b for blk in line for b in _expand_block(blk, table, 0)] for line in st.lines]
+        stacks.append(dataclasses.replace(st, lines=lines))
+    return dataclasses.replace(spec, stacks=stacks)
+
+
+def _expand_block(blk: ast.Block, table: dict[str, ast.Template], depth: int) -> list[ast.Block]:
+    t = table.get(blk.code)
+    if t is None:
+        return [blk]
+    if depth >= MAX_DEPTH:
+        raise NetcError(f"template `{t.name}` expands more than {MAX_DEPTH} levels deep (does it use itself?)",
+                        blk.code_span)
+    values = _bind(blk, t)
+    use = f"in the expansion of template `{t.name}` used at {blk.span}"
+    out: list[ast.Block] = []
+    for tl in t.lines:
+        body = tl.text.split("//")[0].rstrip()
+        if not body:
+            continue
+        for m in re.finditer(r"\S+", body):
+            out += _expand_string(m.group(0), Span(blk.span.file, tl.line, tl.col + m.start()), values, t, use,
+                                  table, depth)
+    if not out:
+        raise NetcError(f"template `{t.name}` has no blocks", t.span)
+    if blk.label is not None:
+        last = out[-1]
+        if last.label is not None:
+            raise NetcError(f"the use of `{t.name}` is labelled, but the template's last block already has the "
+                            f"label `{last.label}`", blk.label_span)
+        out[-1] = dataclasses.replace(last, label=blk.label, label_span=blk.label_span, text=blk.label + last.text)
+    return out
+
+
+def _bind(blk: ast.Block, t: ast.Template) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for tok in blk.args:
+        code = max((p for p in t.params if tok.text.startswith(p)), key=len, default=None)
+        if code is None:
+            params = ", ".join(t.params) or "none"
+            raise NetcError(f"template `{t.name}` has no parameter for `{tok.text}`"
+                            f"{did_you_mean(tok.text.rstrip('0123456789.'), t.params)}", tok.span,
+                            notes=[f"`{t.name}` takes: {params} (defined at {t.span})"])
+        if code in values:
+            raise NetcError(f"parameter `{code}` of template `{t.name}` given twice", tok.span)
+        values[code] = tok.text[len(code):]
+    missing = [p for p in t.params if p not in values]
+    if missing:
+        raise NetcError(f"template `{t.name}` needs parameter{'s' if len(missing) > 1 else ''} "
+                        f"{', '.join(f'`{p}`' for p in missing)}", blk.code_span,
+                        notes=[f"`{t.name}` is defined at {t.span}: {t.header}"])
+    for i, r in enumerate(blk.refs, 1):
+        values[str(i)] = r.name
+    values["refs"] = ":".join(r.name for r in blk.refs)
+    return values
+
+
+def _expand_string(text: str, at: Span, values: dict[str, str], t: ast.Template, use: str,
+                   table: dict[str, ast.Template], depth: int) -> list[ast.Block]:
+    from netc.frontends.text import parse_block_string
+
+    def fill(m: re.Match) -> str:
+        if m.group(1) not in values:
+            known = [p for p in values if p != "refs" and not p.isdigit()]
+            col = at.col + m.start()
+            raise NetcError(f"`{{{m.group(1)}}}` in template `{t.name}` is no parameter"
+                            f"{did_you_mean(m.group(1), known)}" if not m.group(1).isdigit() else
+                            f"`{{{m.group(1)}}}` in template `{t.name}`: the use gives only "
+                            f"{sum(k.isdigit() for k in values)} references",
+                            Span(at.file, at.line, col, at.line, col + len(m.group(0))), notes=[use])
+        return values[m.group(1)]
+
+    filled = _PLACEHOLDER.sub(fill, text)
+    base = Span(at.file, at.line, at.col, at.line, at.col + len(text))
+    try:
+        blk = parse_block_string(filled, base)
+    except NetcError as err:
+        for d in err.diagnostics:
+            d.notes.append(f"{use} (the line reads `{filled}` there)")
+        raise
+    blk = dataclasses.replace(blk, via=use, text=filled)
+    return _expand_block(blk, table, depth + 1) if blk.code in table else [blk]

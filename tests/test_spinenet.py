@@ -1,0 +1,144 @@
+"""SpineNet (seed 003) in the notation: counts and shapes against Model Garden's figures, fmt round trips,
+template expansion and its located errors, and `netc check` on 49S and 96 at a small input (slow)."""
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from netc.diagnostics import NetcError
+from netc.frontends.fmt import to_net
+from netc.frontends.load import load_spec, parse_source
+from netc.semantic.analyze import analyze
+
+from conftest import spec_path
+
+# Parameter counts of seed 003's own code (TF Model Garden SpineNet, Keras count_params) at 640x640x3.
+MODEL_GARDEN = {"spinenet49s.net": 9_146_351, "spinenet49.net": 21_920_192, "spinenet96.net": 36_385_728}
+
+
+def _outputs(checked) -> dict[str, tuple]:
+    return {name: v.shape for name, v in checked.graph.outputs}
+
+
+def test_spinenet49_count_and_output_shapes():
+    checked = analyze(load_spec(spec_path("spinenet49.net")))
+    assert checked.params == 21_920_192
+    assert _outputs(checked) == {"p3": (None, 80, 80, 256), "p4": (None, 40, 40, 256), "p5": (None, 20, 20, 256),
+                                 "p6": (None, 10, 10, 256), "p7": (None, 5, 5, 256)}
+    # 88,704 BN moving statistics (non-trainable), as Model Garden's model reports
+    assert sum(w.size for n in checked.graph.nodes for w in n.weights.values() if not w.trainable) == 88_704
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_GARDEN))
+def test_family_counts(name):
+    checked = analyze(load_spec(spec_path(name)))
+    assert checked.params == MODEL_GARDEN[name]
+    width = 128 if name == "spinenet49s.net" else 256
+    assert [s[-1] for s in _outputs(checked).values()] == [width] * 5
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_GARDEN))
+def test_fmt_round_trip(name):
+    path = spec_path(name)
+    text = pathlib.Path(path).read_text()
+    assert to_net(load_spec(path)) == text          # the shipped specs are canonical
+    again = to_net(parse_source(text, "again.net"))
+    assert again == text
+
+
+def test_family_differs_only_in_template_lines():
+    base = pathlib.Path(spec_path("spinenet49.net")).read_text().splitlines()
+    for name in ("spinenet49s.net", "spinenet96.net"):
+        other = pathlib.Path(spec_path(name)).read_text().splitlines()
+        assert len(other) == len(base)
+        changed = [a for a, b in zip(base, other) if a != b and not a.startswith("//")]
+        assert 1 <= len(changed) <= 3, changed
+
+
+TEMPLATE_SPEC = """input img# 128x128x3
+template two_c_k:
+    cn_k{k}_c{c}_nre
+    cn_k{k}_c{c}
+template add_n:
+    spfuse_l1_tr_fs0.25_n{n}:{refs}
+
+a#:
+    select:img#  maxpool_k2
+    x#two_c8_k3
+    y#two_c8_k1
+    add_nre:x#:y#
+output a#
+"""
+
+
+def test_template_expansion_counts():
+    checked = analyze(parse_source(TEMPLATE_SPEC, "t.net"))
+    # x: 3x3 convs with bias 3->8, 8->8; y (reads x): 1x1 convs 8->8, 8->8; the fuse adds no weights
+    assert checked.params == (9 * 3 * 8 + 8) + (9 * 8 * 8 + 8) + 2 * (8 * 8 + 8)
+    assert _outputs(checked) == {"a": (None, 64, 64, 8)}
+    canon = to_net(parse_source(TEMPLATE_SPEC, "t.net"))
+    assert to_net(parse_source(canon, "c.net")) == canon
+    lines = canon.splitlines()
+    for line in TEMPLATE_SPEC.splitlines()[1:6]:    # the templates, verbatim
+        assert line in lines
+
+
+def _error(text: str) -> NetcError:
+    with pytest.raises(NetcError) as exc:
+        analyze(parse_source(text, "t.net"))
+    return exc.value
+
+
+def test_error_inside_template_names_template_line_and_use_site():
+    err = _error(TEMPLATE_SPEC.replace("cn_k{k}_c{c}_nre", "cn_k{k}_c{c}_nxx"))
+    d = err.diagnostics[0]
+    assert "unknown activation `xx`" in d.message
+    assert d.span.line == 3                                # the template line (its column is the filled text's)
+    assert any("used at t.net:10:5" in n for n in d.notes)  # the use site
+
+
+def test_unknown_template_parameter_located():
+    err = _error(TEMPLATE_SPEC.replace("x#two_c8_k3", "x#two_c8_q3"))
+    d = err.diagnostics[0]
+    assert "no parameter for `q3`" in d.message and (d.span.line, d.span.col) == (10, 14)
+
+
+def test_missing_template_parameter_located():
+    err = _error(TEMPLATE_SPEC.replace("x#two_c8_k3", "x#two_c8"))
+    d = err.diagnostics[0]
+    assert "needs parameter `k`" in d.message and (d.span.line, d.span.col) == (10, 7)
+
+
+def test_unknown_placeholder_located():
+    err = _error(TEMPLATE_SPEC.replace("cn_k{k}_c{c}\n", "cn_k{k}_c{cc}\n"))
+    d = err.diagnostics[0]
+    assert "`{cc}`" in d.message and (d.span.line, d.span.col) == (4, 14)
+
+
+def test_fuse_parent_kinds_checked():
+    err = _error(TEMPLATE_SPEC.replace("tr_fs0.25", "tr_pkbx_fs0.25"))
+    d = err.diagnostics[0]
+    assert "found `x`" in d.message and d.span.line == 6
+
+
+def _small(name: str, tmp_path) -> str:
+    text = pathlib.Path(spec_path(name)).read_text().replace("640x640x3", "128x128x3")
+    out = tmp_path / name
+    out.write_text(text)
+    return str(out)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="KNOWN DEFECT, not yet diagnosed: ONNX and Keras outputs differ for SpineNet "
+                   "(49S: p3, p6; 96: all levels); suspects: nearest resize, SAME max pool, n-ary add lowering")
+@pytest.mark.parametrize("name", ["spinenet49s.net", "spinenet96.net"])
+def test_check_passes_small_input(name, tmp_path):
+    from netc.check import run_check
+    report = run_check(_small(name, tmp_path))
+    assert report["ok"], report["failing_outputs"]
+    assert [row["shape"][1:] for row in report["rows"][:5]] == [[16, 16, report["rows"][0]["shape"][-1]],
+                                                               [8, 8, report["rows"][0]["shape"][-1]],
+                                                               [4, 4, report["rows"][0]["shape"][-1]],
+                                                               [2, 2, report["rows"][0]["shape"][-1]],
+                                                               [1, 1, report["rows"][0]["shape"][-1]]]
