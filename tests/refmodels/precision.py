@@ -120,3 +120,17 @@ def planted(model64, name: str, size: int, seed: int = 0) -> dict[str, dict[str,
         assert overrides, f"{name}: nothing to plant {mistake!r} in"
         out[mistake] = {case: normalised_diff(run_graph(model64, x, overrides), right[case]) for case, x in cases}
     return out
+
+
+def logits(model, x: np.ndarray) -> np.ndarray:
+    """The model's pre-softmax outputs: its last layer run without its softmax."""
+    import keras
+    last = model.layers[-1]
+
+    def no_softmax(layer, inputs, *a, **k):
+        if type(layer).__name__ == "Dense":
+            return keras.ops.matmul(inputs, layer.kernel) + layer.bias
+        return inputs   # an Activation layer
+
+    head = {} if getattr(last, "activation", None) in (None, keras.activations.linear) else {last.name: no_softmax}
+    return run_graph(model, x, head)
