@@ -133,3 +133,16 @@ def test_noise_is_far_below_what_planted_mistakes_cost():
     assert 0 < max(n.values()) < 1e-4, n
     for mistake, by_case in planted(model64, "mobilenet_v3_large", SIZE).items():
         assert by_case["uniform 0-255"] > 1000 * n["uniform 0-255"], (mistake, by_case, n)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mobilenet_v3_large", "resnet50"])
+def test_weights_h5_groups_are_class_and_position(name, refmodel_store):
+    # docs/reference-models.md: .weights.h5 names layers by snake_case class and per-class position
+    from refmodels import facts
+    entry = refmodel_store.get(name)
+    groups = facts.h5_groups(entry.files.weights_h5)
+    keys = facts.h5_keys(entry.model)
+    want = {keys[layer.name]: [tuple(w.shape) for w in layer.weights] for layer in entry.model.layers if layer.weights}
+    assert groups == want
+    assert "layers/conv2d_17" in groups and "layers/batch_normalization_3" in groups
