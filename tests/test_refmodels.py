@@ -98,7 +98,7 @@ def test_calibration_sets_each_bn_to_its_input_batch_statistics():
     x = calibration_batch(model, 3)
     for name in ("stage0_dense_bn", "stage3_5_identity_bn", "stage4_0_1x1_bn"):
         layer = model.get_layer(name)
-        seen = np.asarray(keras.Model(model.inputs, layer.input)(x), np.float64)
+        seen = np.asarray(keras.Model(model.inputs[0], layer.input)(x), np.float64)
         np.testing.assert_allclose(layer.moving_mean.numpy(), seen.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(layer.moving_variance.numpy(), seen.var(axis=(0, 1, 2)), rtol=1e-3)
 
