@@ -17,3 +17,10 @@ def spec_path(name: str) -> str:
 
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture(scope="session")
+def refmodel_store(tmp_path_factory):
+    """Reference classifiers (tests/refmodels), built and saved on first use, at 96 px."""
+    from refmodels.store import RefStore, store_directory
+    return RefStore(store_directory(tmp_path_factory))
