@@ -130,12 +130,13 @@ def _small(name: str, tmp_path) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="KNOWN DEFECT, not yet diagnosed: ONNX and Keras outputs differ for SpineNet "
-                   "(49S: p3, p6; 96: all levels); suspects: nearest resize, SAME max pool, n-ary add lowering")
 @pytest.mark.parametrize("name", ["spinenet49s.net", "spinenet96.net"])
 def test_check_passes_small_input(name, tmp_path):
     from netc.check import run_check
     report = run_check(_small(name, tmp_path))
+    # deep random networks amplify float32 rounding: the tolerance is 3x the reference's own float32 noise
+    tol = report["tolerance"]
+    assert tol["float32_noise"] is not None and tol["rtol_normalised"] == max(1e-4, 3 * tol["float32_noise"])
     assert report["ok"], report["failing_outputs"]
     assert [row["shape"][1:] for row in report["rows"][:5]] == [[16, 16, report["rows"][0]["shape"][-1]],
                                                                [8, 8, report["rows"][0]["shape"][-1]],

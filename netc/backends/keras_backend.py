@@ -207,10 +207,22 @@ def _weight_list(node: Node, layer: Any, weights: WeightValues) -> list[np.ndarr
     return values
 
 
-def to_keras(graph: Graph, weights: WeightValues) -> "keras.Model":
-    """Build a Functional model of stock Keras layers computing ``graph`` with ``weights``."""
+def to_keras(graph: Graph, weights: WeightValues, dtype: str = "float32") -> "keras.Model":
+    """Build a Functional model of stock Keras layers computing ``graph`` with ``weights``; ``dtype="float64"``
+    builds its float64 twin (the exact reference `netc check` measures float32 noise against)."""
     import keras
 
+    if dtype != "float32":
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(dtype)
+        try:
+            return _to_keras(keras, graph, weights, dtype)
+        finally:
+            keras.config.set_dtype_policy(previous)
+    return _to_keras(keras, graph, weights, dtype)
+
+
+def _to_keras(keras: Any, graph: Graph, weights: WeightValues, dtype: str) -> "keras.Model":
     names = _Names()
     tensors: dict[int, Any] = {}
     layer_of: dict[int, str] = {}
@@ -218,7 +230,7 @@ def to_keras(graph: Graph, weights: WeightValues) -> "keras.Model":
     for node in graph.nodes:
         name = names.take(node.name)
         if node.prim is Prim.INPUT:
-            tensors[node.out.id] = keras.Input(shape=tuple(node.out.shape[1:]), name=name, dtype="float32")
+            tensors[node.out.id] = keras.Input(shape=tuple(node.out.shape[1:]), name=name, dtype=dtype)
         else:
             layer = _make_layer(keras, node, name)
             tensors[node.out.id] = _call(node, layer, tensors)
