@@ -14,9 +14,7 @@ from netc.semantic.summary import summary_data
 
 from conftest import ROOT, spec_path
 
-FIXTURE_YAML = str(ROOT / "tests/data/tf_netbuilder/mobilenet_v3/model_def.yaml")
-if not (ROOT / "tests/data").exists():  # before the fixture is copied in
-    FIXTURE_YAML = "/work/shared/fixtures/tf_netbuilder/mobilenet_v3/model_def.yaml"
+FIXTURE_YAML = str(ROOT / "tests/data/tf_netbuilder/mobilenet_v3/model_def.yaml")   # in the repository
 
 OPENPOSE_STACKS = {"backbone#": 803_640, "stage_0#": 1_577_064, "stage_1#": 3_464_096,
                    "stage_2#": 3_573_152, "stage_3#": 3_563_424}

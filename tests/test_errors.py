@@ -431,3 +431,171 @@ def test_non_utf8_column_counts_characters(tmp_path, capsys):
     data = "input img#norm1 32x32x3 // été ".encode() + b"\xff\n"
     diags = errors(tmp_path, capsys, data)
     assert (diags[0]["line"], diags[0]["col"], diags[0]["caret"]) == (1, 32, 32)
+
+
+# ------------------------------------------------------------------- issue 14: each item found, kept fixed
+def test_deeply_nested_yaml_is_a_located_error(tmp_path, capsys):
+    diags = errors(tmp_path, capsys, "model_def: " + "[" * 500 + "]" * 500 + "\n", "spec.yaml")
+    assert diags[0]["line"] == 1 and "YAML nested more than 64 levels deep" in diags[0]["msg"]
+
+
+@pytest.mark.parametrize("brk", ["\r", "\u2028", "\r\n", "\x85"])
+def test_non_utf8_yaml_located_with_yaml_line_breaks(tmp_path, capsys, brk):
+    text = YAML("cn_k3_c8").replace("\n", brk)
+    data = text.encode().replace(b"cn_k3_c8", b"cn_k3_c8\xff", 1)
+    diags = errors(tmp_path, capsys, data, "spec.yaml")
+    assert "not UTF-8 text (byte 0xff)" in diags[0]["msg"]
+    assert (diags[0]["line"], diags[0]["col"], diags[0]["caret"]) == (5, 17, 17)   # as in the `\n` file
+
+
+def test_truncated_file_reports_its_real_error_first(tmp_path, capsys):
+    text = "input img#norm1 32x32x3\ns#:\n    select:img#\n    cn_k3_c8_nfo"
+    diags = errors(tmp_path, capsys, text)
+    assert [(d["line"], d["col"]) for d in diags] == [(4, 15), (4, 17)]   # just past `nfo`
+    assert "unknown activation `fo`" in diags[0]["msg"] and "the spec names no output" in diags[1]["msg"]
+
+
+def test_failed_block_makes_no_false_errors_after_it(tmp_path, capsys):
+    text = ("input img#norm1 32x32x3\ns#:\n    select:img#\n"
+            "    cn_k3_c8_nfoo\n"          # 4: the one root cause
+            "    up#cn_k3_c8\n"            # 5: defined after the failure
+            "    cnct:up#:img#\n"          # 6: uses it
+            "t#:\n    select:img#\n"
+            "    a#cn_k3_c8_bad\n"         # 9: a second root cause
+            "    b#cn_k3_c8\n"
+            "    mul:a#:b#\n"
+            "output s# t#\n")
+    diags = errors(tmp_path, capsys, text)
+    assert [(d["line"], d["col"]) for d in diags] == [(4, 15), (9, 16)]
+    assert not any("defined later" in d["msg"] for d in diags)
+
+
+def test_output_into_missing_folder_and_wrong_suffix(tmp_path, capsys):
+    spec = tmp_path / "ok.net"
+    spec.write_text(NET("cn_k3_c8"))
+    for out, msg in [(tmp_path / "nope" / "m.onnx", "the folder"), (tmp_path / "ok.net" / "m.onnx", "is a file"),
+                     (tmp_path / "m.bin", "a native Keras model is a `.keras` file")]:
+        opts = ["--format", "keras"] if out.suffix == ".bin" else []
+        code, _, err = run(capsys, "build", str(spec), "-o", str(out), *opts)
+        assert code == 2 and msg in err and "internal error" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.net"]
+
+
+def test_savedmodel_never_replaces_a_folder_of_other_files(tmp_path, capsys):
+    spec = tmp_path / "ok.net"
+    spec.write_text(NET("cn_k3_c8"))
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    code, _, err = run(capsys, "build", str(spec), "-o", str(folder))
+    assert code == 2 and "is not a SavedModel" in err, err
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+
+
+def test_outputs_get_the_mode_of_a_plain_file(tmp_path, capsys):
+    """ONNX and .npz outputs alike: 0666 & ~umask (0644 under umask 022), written through netc/atomic.py."""
+    import os
+
+    from netc.compiler import compile as compile_model
+    from netc.weights.npz import save_npz
+    old = os.umask(0o022)
+    try:
+        spec = tmp_path / "ok.net"
+        spec.write_text(NET("cn_k3_c8"))
+        assert run(capsys, "build", str(spec), "-o", str(tmp_path / "m.onnx"))[0] == 0
+        model = compile_model(str(spec))
+        save_npz(model.graph, model.weights, tmp_path / "w.npz")
+    finally:
+        os.umask(old)
+    assert {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir() if p.suffix != ".net"} == \
+        {"m.onnx": 0o644, "w.npz": 0o644}
+
+
+def test_check_without_tensorflow_names_the_extra(tmp_path):
+    """In a fresh interpreter where `import tensorflow` fails, as on an install without the `tf` extra."""
+    import subprocess
+    import sys
+    spec = tmp_path / "ok.net"
+    spec.write_text(NET("cn_k3_c8"))
+    blocker = ("import sys\n"
+               "class Block:\n"
+               "    def find_spec(self, name, path=None, target=None):\n"
+               "        if name.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx'):\n"
+               "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+               "sys.meta_path.insert(0, Block())\n"
+               "from netc.cli import main\n"
+               "main(sys.argv[1:])\n")
+    for args in (["check", str(spec)], ["build", str(spec), "-o", str(tmp_path / "m.keras")]):
+        proc = subprocess.run([sys.executable, "-c", blocker, *args], cwd=SPECS.parent, capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert "pip install 'netc[tf]'" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "m.keras").exists()
+
+
+def test_missing_path_with_hash_is_a_missing_file(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "summary", "no#such.net")
+    assert code == 2 and "no such file: `no#such.net`" in err
+
+
+def test_atol_help_claims_no_default(capsys):
+    code, out, _ = run(capsys, "check", "--help")
+    out = " ".join(out.split())
+    assert code == 0 and "no absolute bound" in out and "1e-5" not in out
+
+
+@pytest.mark.parametrize("text, line, col, message", [
+    pytest.param(NET("cn_k3_c8").replace("output s#", "ouptut s#"), 5, 1,
+                 "unknown statement `ouptut`; did you mean `output`?", id="output-typo"),
+    pytest.param(NET("cn_k3_c8").replace("input img#norm1", "imput img#norm1"), 1, 1,
+                 "unknown statement `imput`; did you mean `input`?", id="input-typo"),
+    pytest.param("input img#norm1 32x32x3\ns#: select:img#\n    cn_k3_c8\noutput s#\n", 2, 3,
+                 "a stack header `name#:` stands alone on its line", id="block-on-header-line"),
+    pytest.param(NET("cn_k3_c8").replace("s#", "bäck#"), 2, 2,
+                 "unexpected character `ä`: names, block types and arguments are ASCII", id="non-ascii-name"),
+    pytest.param(NET("ir_k3_e2,5_c8"), 4, 13, "a number with a fraction is written with a point (`e2.5`)",
+                 id="decimal-comma"),
+    pytest.param(NET("cn_k3_c8", size="?x?x3").replace("?x?x3x3", "?x?"), 1, 17,
+                 "an input size is HxWxC, channels included: `?x?x3`", id="dynamic-size-without-channels"),
+    pytest.param(NET("cn_k3_c8_hs"), 4, 14, "unknown argument `hs`; did you mean `nhs`?", id="activation-without-n"),
+    pytest.param(NET("cn_k3_c8_nrelu6"), 4, 15, "unknown activation `relu6`; did you mean `nr6`?",
+                 id="activation-by-name"),
+    pytest.param(NET("cn_k3_c8_nRE"), 4, 15, "unknown activation `RE`; did you mean `nre`?", id="activation-case"),
+])
+def test_messages_explain_the_notation(tmp_path, capsys, text, line, col, message):
+    expect(tmp_path, capsys, text, line, col, message)
+
+
+def test_yaml_block_string_messages(tmp_path, capsys):
+    diags = errors(tmp_path, capsys, YAML("ir_k3_e2,5_c8", "cé_k3_c8"), "spec.yaml")
+    assert [(d["line"], d["col"]) for d in diags] == [(5, 17), (6, 10)]
+    assert "written with a point" in diags[0]["msg"] and "ASCII" in diags[1]["msg"]
+
+
+def test_long_source_lines_are_clipped_around_the_caret(tmp_path, capsys):
+    path = tmp_path / "spec.net"
+    path.write_text("input " + "a" * 5000 + "#cn_k3_c8\n")
+    code, _, err = run(capsys, "summary", str(path))
+    lines = err.splitlines()
+    assert code == 2 and lines[0].startswith(f"{path}:1:5010: error:")
+    assert len(lines[1]) < 120 and lines[1].lstrip().startswith("...")
+    caret = lines[2].index("^")
+    assert lines[1][caret:caret + 3] == "_k3"
+
+
+def test_summary_of_a_dynamic_size_prints_unknown_macs(tmp_path, capsys):
+    import json
+    path = tmp_path / "dyn.net"
+    path.write_text(NET("cn_k3_c8", "ir_k3_e2_c8_se4", "avgpool_k2", size="?x?"))
+    code, out, err = run(capsys, "summary", str(path))
+    assert code == 0, err
+    rows = {m[1]: m[2] for m in re.finditer(r"(layer_\d+) .* (\S+)$", out, re.M)}
+    assert rows == {"layer_0": "?", "layer_1": "?", "layer_2": "0"}
+    assert "MACs:    ? per image" in out
+    code, out, _ = run(capsys, "summary", "--json", str(path))
+    data = json.loads(out)
+    assert data["macs"] is None and [b["macs"] for b in data["stacks"][0]["blocks"]] == [None, None, 0]
+    path.write_text(NET("cn_k3_c8"))
+    code, out, _ = run(capsys, "summary", "--json", str(path))
+    assert json.loads(out)["macs"] == 32 * 32 * 8 * 3 * 3 * 3   # static size: the count, by hand

@@ -5,7 +5,12 @@ front end and the semantic pass. The outcome is a checked model, or a NetcError 
 span inside the file (line 1..number of lines, column >= 1) and renders. Valid inputs also round-trip through
 `netc fmt`. None of this needs TensorFlow.
 
-NETC_FUZZ_SCALE=X multiplies the number of cases (default: a few thousand, well under a minute).
+Cheap cases (one mutated block string in a small spec, both forms) make up most of the count: every error
+they cause must be on the block's own line. A subprocess under memory and time limits checks that every input
+of the corpus (mutants and known worst cases, all under 100 KB) is answered within 2 s and 500 MB.
+
+The hypothesis tests are marked `fuzz` (`make test-fast` leaves them out, `make test` runs them): at the default
+scale 10,300 cases in about 3 minutes on 2 cores. NETC_FUZZ_SCALE=X multiplies the number of cases.
 """
 from __future__ import annotations
 
@@ -245,7 +250,8 @@ def _assert_round_trips(spec, valid: bool = True) -> None:
     assert to_net(from_yaml) == to_net(again)
 
 
-@settings(max_examples=_examples(2500), **FUZZ)
+@pytest.mark.fuzz
+@settings(max_examples=_examples(2000), **FUZZ)
 @given(text_mutants())
 def test_text_mutants_compile_or_fail_located(case):
     name, text = case
@@ -254,6 +260,7 @@ def test_text_mutants_compile_or_fail_located(case):
         _assert_round_trips(spec, valid)
 
 
+@pytest.mark.fuzz
 @settings(max_examples=_examples(800), **FUZZ)
 @given(yaml_mutants())
 def test_yaml_structure_mutants_compile_or_fail_located(case):
@@ -263,6 +270,7 @@ def test_yaml_structure_mutants_compile_or_fail_located(case):
         _assert_round_trips(spec, valid)
 
 
+@pytest.mark.fuzz
 @settings(max_examples=_examples(200), **FUZZ)
 @given(st.binary(max_size=200), st.sampled_from(["bin.net", "bin.yaml"]))
 def test_random_bytes_never_crash(data, name):
@@ -317,6 +325,7 @@ def valid_specs(draw):
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.fuzz
 @settings(max_examples=_examples(300), **FUZZ)
 @given(valid_specs())
 def test_fmt_round_trips_valid_specs(text):
@@ -365,3 +374,143 @@ def test_front_end_needs_no_tensorflow():
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'front end imported TensorFlow'\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=SPEC_DIR.parent, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+# ------------------------------------------------------------------------------ cheap cases: one block string
+CODES = ["cn", "ir", "cn2", "hd", "avgpool", "maxpool", "cnn", "c", "i", "CN", "up_x2", "cnct", "mul", "select"]
+ARGS = ["r", "k", "s", "c", "e", "se", "n", "bn", "x", "K", "nn", ""]
+VALUES = ["", "0", "1", "2", "3", "8", "16", "-1", "2.5", "1/3", "2,5", "re", "hs", "r6", "pre", "prc", "sw", "RE",
+          "relu6", "999999", "9" * 25, "é", "a"]
+REFS = ["img#", "a#", "s#", "zz#", "img", "", "layer_0#"]
+ONE_LINE = [c for c in ALPHABET if c not in "\n\r\x0b\x0c\x1c\x85\u2028"]   # characters that keep one line
+
+
+@st.composite
+def block_strings(draw):
+    """A block string of the notation's tokens with an optional single-character mutation, on one line."""
+    label = draw(st.sampled_from(["", "", "a#", "b#", "img#", "s#", "layer_1#"]))
+    if draw(st.integers(0, 4)) == 0:
+        body = draw(st.sampled_from(["cnct", "mul", "up_x2", "select", "cn", "zz"])) + ":" + ":".join(
+            draw(st.lists(st.sampled_from(REFS), max_size=3)))
+    else:
+        body = draw(st.sampled_from(CODES)) + "".join(
+            "_" + draw(st.sampled_from(ARGS)) + draw(st.sampled_from(VALUES))
+            for _ in range(draw(st.integers(0, 5))))
+    text = label + body
+    if text and draw(st.booleans()):
+        i = draw(st.integers(0, len(text)))
+        op = draw(st.integers(0, 2))
+        ch = draw(st.sampled_from(ONE_LINE))
+        text = text[:i] + (ch if op < 2 else "") + text[i + (op > 0):]
+    return text
+
+
+def _one_block_spec(block: str, form: str) -> tuple[str, str, int]:
+    """A spec whose only variable part is ``block``, with the line it sits on."""
+    if form == "net":
+        return "blk.net", f"input img#norm1 32x32x3\ns#:\n    select:img#\n    a#cn_k3_c8\n    {block}\noutput s#\n", 5
+    quoted = '"' + block.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return "blk.yaml", ('model_def:\n  inputs#: [[img#norm1]]\n  s#:\n    - ["select:img#"]\n    - ["a#cn_k3_c8"]\n'
+                        f"    - [{quoted}]\nmodel_ins: inputs#\nmodel_outs: [s#]\nin_chs: [3]\n"
+                        "input_size: [32, 32]\n"), 6
+
+
+@pytest.mark.fuzz
+@settings(max_examples=_examples(7000), **FUZZ)
+@given(block_strings(), st.sampled_from(["net", "yaml"]))
+def test_block_string_errors_are_on_the_blocks_line(block, form):
+    """The only thing wrong with the spec is on one line, so every error it causes is on that line."""
+    name, text, line = _one_block_spec(block, form)
+    try:
+        checked = analyze(parse_source(text, name))
+    except NetcError as err:
+        _assert_located(err, name, text)
+        if "//" in block and form == "net":   # a comment can hide the rest of the block
+            return
+        for d in err.diagnostics:
+            assert d.span.line == line, (block, d.span, d.message)
+        return
+    summary_data(checked)
+
+
+# ------------------------------------------------------------------------------ every input answered in bounds
+ANSWER_S = 2.0                  # each input under 100 KB: answered within this wall time ...
+ANSWER_BYTES = 500 * 2**20      # ... and this much memory beyond the interpreter with netc imported
+
+
+def worst_cases() -> list[tuple[str, str]]:
+    """Inputs under 100 KB that once took seconds or gigabytes, or crashed (issue 14)."""
+    head = "input img#norm1 32x32x3\ns#:\n    select:img#\n"
+    return [
+        ("deep.yaml", "model_def: " + "[" * 500 + "]" * 500 + "\n"),
+        ("deep-map.yaml", "model_def: " + "{a: " * 300 + "1" + "}" * 300 + "\n"),
+        ("long-line.net", "input " + "a" * 90_000 + "#cn_k3_c8\n"),
+        ("long-label.net", "a" * 90_000 + "#\n"),
+        ("refs.net", head + "".join(f"    l{i}#cn_k3_c8\n" for i in range(1500))
+         + "".join(f"    cnct:q{i}#:img#\n" for i in range(1500)) + "output s#\n"),
+        ("refs-poisoned.net", head + "    cn_k3_c8_nfoo\n" + "".join(f"    cnct:q{i}#:img#\n" for i in range(1500))
+         + "".join(f"    l{i}#cn_k3_c8\n" for i in range(1500)) + "output s#\n"),
+        ("repeats.net", head + "    ir_r1000_k3_c8_se4_nhs\n" * 200 + "output s#\n"),
+        ("repeats-distinct.net", head + "".join(f"    ir_r1000_k3_c{8 + i}_se4_nhs\n" for i in range(200))
+         + "output s#\n"),
+        ("repeats-params.net", head + "    cn_r1000_k255_c65536\n" * 50 + "output s#\n"),
+        ("wide.net", head + "    cn_k255_c65536\n" * 400 + "output s#\n"),
+        ("stacks.net", "input img#norm1 32x32x3\n" + "".join(f"s{i}#:\n    select:img#\n    cn_k3_c8\n"
+                                                            for i in range(2500)) + "output s0#\n"),
+        ("aliases.yaml", "model_def:\n  inputs#: [[img#norm1]]\n  x#: &b [&a [" + ", ".join(["cn_k3_c8"] * 1000)
+         + "], " + ", ".join(["*a"] * 1000) + "]\n  s#: *b\nmodel_ins: inputs#\nmodel_outs: [s#]\nin_chs: [3]\n"),
+    ]
+
+
+def _bounded_worker() -> None:
+    """Run in a fresh interpreter under RLIMIT_AS: answer every input read from stdin (JSON), print the slowest."""
+    import json
+    import resource
+    import time
+
+    import numpy  # noqa: F401 - its thread pools' address space belongs to the baseline, not to an answer
+
+    vm = next(int(ln.split()[1]) * 1024 for ln in open("/proc/self/status") if ln.startswith("VmSize"))
+    resource.setrlimit(resource.RLIMIT_AS, (vm + ANSWER_BYTES, vm + ANSWER_BYTES))
+    cases = json.load(sys.stdin)
+    worst = (0.0, "")
+    for name, text in cases:
+        assert len(text.encode()) < 100_000, name
+        start = time.perf_counter()
+        try:
+            summary_data(analyze(parse_source(text, name)))
+        except NetcError as err:
+            render_error(err)
+        except MemoryError:
+            raise AssertionError(f"{name}: more than {ANSWER_BYTES >> 20} MiB") from None
+        took = time.perf_counter() - start
+        assert took < ANSWER_S, f"{name}: {took:.2f} s"
+        worst = max(worst, (took, name))
+    print(f"{len(cases)} inputs, slowest {worst[1]} {worst[0]:.3f} s")
+
+
+@st.composite
+def _corpus_case(draw):
+    return draw(st.one_of(text_mutants(), yaml_mutants()))
+
+
+def test_every_input_is_answered_within_bounds():
+    """The known worst cases and a sample of the fuzz corpus, under 2 s and 500 MB each (a guard, not a
+    benchmark: the limits are far above what a healthy run takes)."""
+    import json
+
+    from hypothesis import find
+    corpus: list[tuple[str, str]] = []
+
+    @settings(max_examples=150, **FUZZ)
+    @given(_corpus_case())
+    def collect(case):
+        corpus.append(case)
+
+    collect()
+    cases = worst_cases() + corpus
+    proc = subprocess.run([sys.executable, "-c", "from tests.test_fuzz import _bounded_worker; _bounded_worker()"],
+                          input=json.dumps(cases), cwd=SPEC_DIR.parent, capture_output=True, text=True,
+                          timeout=10 + ANSWER_S * len(cases))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"{len(cases)} inputs" in proc.stdout

@@ -184,6 +184,7 @@ def parse_yaml(text: str, file: str) -> ast.Spec:
         raise NetcError(f"`model_def` must map stack names to lists of lists of block strings, "
                         f"found {_kind(defs)}", _span(file, defs))
     found_inputs, inputs_ok, n_inputs = False, True, 0   # inputs_ok: `in_chs` can be checked against them
+    n_strings, max_strings = 0, len(text) // 3 + 16   # a block string written out takes 3 characters at least
     for k, v in _mapping(defs, file, "stack"):
         name = k.value
         found_inputs |= name == spec.input_stack
@@ -193,6 +194,12 @@ def parse_yaml(text: str, file: str) -> ast.Spec:
             bag.add(err)
             inputs_ok &= name != spec.input_stack
             continue
+        n_strings += sum(len(g) for g in groups)
+        if n_strings > max_strings:   # aliases (`*a`) repeating lists: refuse before parsing them all
+            bag.add(NetcError(f"stack `{name}` brings the spec to {n_strings:,} block strings from "
+                              f"{len(text):,} characters: YAML aliases (`*name`) repeat lists of block strings "
+                              f"beyond what a spec writes out; write the blocks out", _span(file, v)))
+            break
         if name == spec.input_stack:
             for group in groups:
                 line = []
