@@ -345,16 +345,21 @@ def test_cli_fmt_round_trips_seed_specs(tmp_path, capsys):
     """`netc fmt` (both targets) on each seed spec, then `netc fmt` of that output: the same text."""
     from netc.cli import main
 
-    def fmt(path: Path, *opts: str) -> str:
+    def fmt(path: Path, *opts: str, code: int = 0) -> str:
         with pytest.raises(SystemExit) as exc:
             main(["fmt", *opts, str(path)])
         out, err = capsys.readouterr()
-        assert exc.value.code == 0, err
-        return out
+        assert exc.value.code == code, err
+        return out if code == 0 else err
 
     for name in SPECS:
         net, yml = tmp_path / "a.net", tmp_path / "a.yaml"
         net.write_text(fmt(SPEC_DIR / name))
+        if "\ntemplate " in "\n" + SPECS[name]:   # the YAML form has no templates yet: a located refusal
+            err = fmt(SPEC_DIR / name, "--to", "yaml", code=2)
+            assert "error: the YAML form has no templates yet" in err and f"{name}:" in err
+            assert fmt(net) == net.read_text()
+            continue
         yml.write_text(fmt(SPEC_DIR / name, "--to", "yaml"))
         assert fmt(net) == net.read_text()
         assert fmt(yml, "--to", "yaml") == yml.read_text()
