@@ -39,7 +39,30 @@ def to_fp16(proto, io_dtype: str = "float32"):
         raise NetcError(f"--io-dtype must be one of {', '.join(IO_DTYPES)}, not `{io_dtype}`")
     from onnxruntime.transformers.float16 import convert_float_to_float16
     copy = type(proto).FromString(proto.SerializeToString())   # the converter edits its argument
-    return convert_float_to_float16(copy, keep_io_types=io_dtype == "float32", force_fp16_initializers=True)
+    half = convert_float_to_float16(copy, keep_io_types=io_dtype == "float32", force_fp16_initializers=True)
+    _sort_nodes(half.graph)   # the converter appends its input Casts after their consumers
+    return half
+
+
+def _sort_nodes(graph) -> None:
+    """Order ``graph``'s nodes topologically (ONNX requires it), keeping the given order where it is valid."""
+    known = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending = list(graph.node)
+    ordered = []
+    while pending:
+        rest = []
+        for node in pending:
+            if all(i in known for i in node.input):
+                ordered.append(node)
+                known.update(node.output)
+            else:
+                rest.append(node)
+        if len(rest) == len(pending):
+            raise ValueError("the float16 graph has a cycle or a dangling input")
+        pending = rest
+    copies = [type(n).FromString(n.SerializeToString()) for n in ordered]
+    del graph.node[:]
+    graph.node.extend(copies)
 
 
 def to_int8(proto, feeds: list[dict[str, np.ndarray]]):
