@@ -37,14 +37,8 @@ def _input_cases(model: Model, seed: int) -> list[tuple[str, dict[str, np.ndarra
 
 def _ort_runner(proto_bytes: bytes, level: str, provider: str, nchw: bool) -> tuple[Callable, list[str]]:
     """Run an ONNX model on NHWC feeds; ``nchw`` says its inputs/outputs are NCHW (netc's default)."""
-    import onnxruntime as ort
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
-    opts.log_severity_level = 3
-    providers: list[Any] = ["CPUExecutionProvider"]
-    if provider == "cuda":
-        providers = [("CUDAExecutionProvider", {"use_tf32": 0}), "CPUExecutionProvider"]
-    sess = ort.InferenceSession(proto_bytes, opts, providers=providers)
+    from netc.deploy.providers import session
+    sess = session(proto_bytes, provider, level=level)   # NetcError if the provider is missing
     in_names = [i.name for i in sess.get_inputs()]
     out_names = [o.name for o in sess.get_outputs()]
 
@@ -117,6 +111,18 @@ def _compare(ref: np.ndarray, got: np.ndarray, atol: float | None, rtol: float) 
     return {"shape": list(got.shape), "shape_ok": True, "finite": finite, "max_abs": diff, "norm": norm, "ok": ok}
 
 
+def _compare_reduced(ref: np.ndarray, got: np.ndarray, precision: str, classifier: bool) -> dict[str, Any]:
+    from netc.deploy.metrics import compare
+    return compare(ref, got, precision, classifier)
+
+
+def _reduced_tolerance(reduced: dict[str, str]) -> dict[str, Any]:
+    if not reduced:
+        return {}
+    from netc.deploy.metrics import REL_L2_TOLERANCE
+    return {"rel_l2": {label: REL_L2_TOLERANCE[p] for label, p in reduced.items()}}
+
+
 def _versions(all_routes: bool) -> dict[str, str]:
     import keras
     import onnx
@@ -158,15 +164,19 @@ def _source_runner(weights: str | None) -> Callable | None:
 
 def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: float | None = None,
               rtol: float | None = None, provider: str = "cpu", all_routes: bool = False, deploy: bool = False,
-              limits: Limits | None = None, weights_map: str | None = None) -> dict[str, Any]:
+              limits: Limits | None = None, weights_map: str | None = None, precision: str = "fp32",
+              calibrate: int | None = None) -> dict[str, Any]:
     """Compare every route against Keras on TensorFlow; returns the report (``report["ok"]`` is the verdict).
 
     The reference is always the training-form Keras model (BN in inference mode); with ``deploy`` the
     ONNX routes run the deployed graph (BNs folded, RepVGG branches fused) and the deployed Keras model
     is a column of its own. With weights from a Keras model, that model is a column too
-    (``source model (tf)``)."""
+    (``source model (tf)``). ``provider`` other than cpu adds a CPU column and compares the two runs;
+    ``precision`` fp16/int8 adds that artifact's column, judged by netc.deploy.metrics' tolerances."""
+    from netc.deploy.providers import require
     from netc.optional import require_tensorflow
     require_tensorflow("`netc check`" + (" --all" if all_routes else ""), tf2onnx=all_routes)
+    require(provider)
     model = compile_model(spec, seed=seed, weights=weights, randomize=weights is None, limits=limits,
                           weights_map=weights_map)
     if weights is None:
@@ -197,6 +207,17 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
     if deploy:
         routes["keras deployed (tf)"] = _keras_runner(model.to_keras(deploy=True), out_names)
         providers["keras deployed (tf)"] = [d.device_type for d in tf.config.list_logical_devices()]
+    reduced: dict[str, str] = {}     # column -> precision, for columns judged by netc.deploy.metrics
+    if provider != "cpu":
+        routes["onnx (cpu)"], providers["onnx (cpu)"] = _ort_runner(blob, "ORT_ENABLE_ALL", "cpu", nchw=True)
+    if precision != "fp32":
+        from netc.deploy.build import onnx_artifact
+        label = f"onnx {precision}"
+        small = onnx_artifact(model, precision=precision, calibrate=calibrate, seed=seed, proto=proto)
+        routes[label], providers[label] = _ort_runner(small.SerializeToString(), "ORT_ENABLE_ALL", provider, nchw=True)
+        reduced[label] = precision
+        from netc.deploy.metrics import classifier_outputs
+        classifiers = classifier_outputs(proto)
     with tempfile.TemporaryDirectory(prefix="netc-check-") as tmp:
         if all_routes:
             from netc.backends.tf2onnx_route import keras_to_onnx
@@ -219,11 +240,16 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
                     "input": case, "batch": int(next(iter(feeds.values())).shape[0]), "output": name,
                     "shape": list(r.shape), "ref_max_abs": float(np.max(np.abs(r))) if r.size else 0.0,
                     "ref_finite": bool(np.isfinite(r).all()),
-                    "results": {label: _compare(r, res[name], atol, rtol) for label, res in results.items()},
+                    "results": {label: (_compare(r, res[name], atol, rtol) if label not in reduced else
+                                        _compare_reduced(r, res[name], reduced[label], name in classifiers))
+                                for label, res in results.items()},
                 })
+                if provider != "cpu":   # the accelerator's run against the CPU run of the same model
+                    rows[-1]["results"][f"{provider} vs cpu"] = _compare(
+                        results["onnx (cpu)"][name], results["onnx (ort opt all)"][name], atol, rtol)
     ok = all(res["ok"] for row in rows for res in row["results"].values()) and all(r["ref_finite"] for r in rows)
-    worst = max((res["norm"] for row in rows for res in row["results"].values() if res["norm"] is not None),
-                default=0.0)
+    worst = max((res["norm"] for row in rows for label, res in row["results"].items()
+                 if res["norm"] is not None and label not in reduced), default=0.0)
     versions = _versions(all_routes)
     failing = sorted({row["output"] for row in rows for res in row["results"].values() if not res["ok"]})
     return {
@@ -232,10 +258,11 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
                                f"BN statistics calibrated on a sample batch"),
         "reference": f"Keras {versions['keras']} on TensorFlow {tf.__version__}",
         "tolerance": {"rtol_normalised": rtol, "atol": atol, "float32_noise": noise,
-                      "rule": None if noise is None else f"max({MIN_RTOL:g}, {NOISE_FACTOR:g} x float32 noise)"},
+                      "rule": None if noise is None else f"max({MIN_RTOL:g}, {NOISE_FACTOR:g} x float32 noise)",
+                      **_reduced_tolerance(reduced)},
         "providers": providers,
         "tf_devices": [d.device_type for d in tf.config.list_logical_devices()],
-        "versions": versions, "columns": list(routes), "rows": rows,
+        "versions": versions, "columns": list(rows[0]["results"]) if rows else list(routes), "rows": rows,
         "params": model.checked.params,
     }
 
@@ -251,6 +278,10 @@ def format_report(report: dict[str, Any]) -> str:
             res = r["results"][c]
             if not res["shape_ok"]:
                 cells.append(f"SHAPE {'x'.join(map(str, res['shape']))}")
+            elif res.get("rel_l2") is not None:
+                top1 = "" if res["top1"] is None else f" top1 {res['top1']:.0%}"
+                cells.append(f"{res['max_abs']:.2e} / {res['norm']:.2e} L2 {res['rel_l2']:.2e}{top1}"
+                             f"{'' if res['finite'] else ' NaN/Inf'}{'' if res['ok'] else '  <-- DIFFERS'}")
             else:
                 mark = "" if res["ok"] else "  <-- DIFFERS"
                 nan = "" if res["finite"] else " NaN/Inf"
@@ -271,6 +302,7 @@ def format_report(report: dict[str, Any]) -> str:
     bound = f"max|d|/max|ref| <= {tol['rtol_normalised']:.3g}" + (f" and max|d| <= {tol['atol']:g}" if tol["atol"] else "")
     if tol.get("float32_noise") is not None:
         bound += f" = {tol['rule']}, noise {tol['float32_noise']:.2e}"
+    bound += "".join(f"; {c}: ||d||/||ref|| <= {t:g}" for c, t in tol.get("rel_l2", {}).items())
     lines.append("")
     if report["ok"]:
         lines.append(f"OK: every route agrees ({bound}; worst {report['worst_norm']:.2e})")

@@ -142,13 +142,43 @@ def _check_output(out: str, kind: str, via: str) -> None:
                    "(.keras, .weights.h5, .h5, SavedModel directory).")
 @map_option
 @deploy_option
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
+              help="ONNX weights and compute: float16, or int8 (static QDQ quantization, per-channel weights).")
+@click.option("--io-dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True,
+              help="Inputs/outputs of an fp16 model.")
+@click.option("--calibrate", type=click.IntRange(1, 100000), default=None, metavar="N",
+              help="int8: calibrate on N inputs drawn like `check`'s (default 16), or the first N files of "
+                   "--calibration-data.")
+@click.option("--calibration-data", type=click.Path(), default=None, metavar="DIR",
+              help="int8: calibrate on the .npy / image files of DIR (raw pixels, resized to the input size).")
+@click.option("--serve", type=click.Choice(["triton", "tf-serving"]), default=None,
+              help="Write a serving layout into the directory OUT: a Triton model repository or a TF Serving "
+                   "model base path.")
+@click.option("--name", default=None, help="Served model name (default: the spec file's name).")
+@click.option("--max-batch-size", type=click.IntRange(0, 1 << 20), default=8, show_default=True,
+              help="Triton's max_batch_size (0: no batching).")
 @limit_option
 def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_layout: str, seed: int,
-          weights: str | None, weights_map: str | None, deploy: bool, limits: tuple[str, ...]) -> None:
+          weights: str | None, weights_map: str | None, deploy: bool, precision: str, io_dtype: str,
+          calibrate: int | None, calibration_data: str | None, serve: str | None, name: str | None,
+          max_batch_size: int, limits: tuple[str, ...]) -> None:
     """Compile SPEC into OUT (ONNX, native Keras, or a TF SavedModel directory)."""
     from netc.backends import backend_for
     from netc.compiler import compile as compile_model
     t0 = time.perf_counter()
+    if serve is not None or precision != "fp32" or io_dtype != "float32" or calibrate or calibration_data:
+        from netc.deploy.build import build as deploy_build
+        if fmt_opt is not None:
+            raise NetcError("`--format` does not go with --precision / --serve")
+        model = compile_model(spec, seed=seed, weights=weights, limits=_limits(limits), weights_map=weights_map)
+        _warn(model.checked)
+        wrote = deploy_build(model, spec, out, serve=serve, name=name, max_batch_size=max_batch_size, via=via,
+                             precision=precision, io_dtype=io_dtype, calibrate=calibrate,
+                             calibration_data=calibration_data, opset=opset, io_layout=io_layout, seed=seed,
+                             deploy=deploy)
+        click.echo(f"wrote {wrote} ({serve or 'onnx'}, {precision}; {model.checked.params:,} parameters) "
+                   f"in {time.perf_counter() - t0:.2f} s", err=True)
+        return
     backend = backend_for(out, fmt_opt)
     if via == "tf2onnx" and backend.name != "onnx":
         raise NetcError("`--via tf2onnx` produces ONNX: give an `.onnx` output")
@@ -179,9 +209,14 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--atol", type=float, default=None, help="Also require max|diff| <= ATOL (default: no absolute bound, only --rtol).")
 @click.option("--rtol", type=float, default=None,
-              help="Tolerance on max|diff| / max|reference| (default: max(1e-4, 3x the model's float32 noise, "
-                   "measured by running netc's interpreter in float32 and float64)).")
-@click.option("--provider", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+              help="Tolerance on max|diff| / max|reference| (default: max(1e-4, 3x the reference's float32 noise, "
+                   "measured by running the Keras reference in float32 and in float64)).")
+@click.option("--provider", type=click.Choice(["cpu", "cuda", "tensorrt"]), default="cpu", show_default=True,
+              help="onnxruntime execution provider of the ONNX routes (cuda/tensorrt: also compared to the CPU run).")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
+              help="Also check the fp16 / int8 artifact against the float32 reference (tolerances: docs/deploy.md).")
+@click.option("--calibrate", type=click.IntRange(1, 100000), default=None, metavar="N",
+              help="int8: calibration inputs (default 16).")
 @click.option("--all", "all_routes", is_flag=True, help="Also compare the tf2onnx route and the reloaded SavedModel.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--deploy", is_flag=True,
@@ -189,11 +224,15 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
                    "training-form Keras model.")
 @limit_option
 def check(spec: str, weights: str | None, weights_map: str | None, seed: int, atol: float | None, rtol: float | None,
-          provider: str, all_routes: bool, as_json: bool, deploy: bool, limits: tuple[str, ...]) -> None:
+          provider: str, precision: str, calibrate: int | None, all_routes: bool, as_json: bool, deploy: bool,
+          limits: tuple[str, ...]) -> None:
     """Build every backend from the same weights, run them on the same inputs, compare."""
     from netc.check import format_report, run_check
+    from netc.deploy.providers import require
+    require(provider)   # before any model is built: a missing provider is the user's to fix (exit 2)
     report = run_check(spec, weights=weights, seed=seed, atol=atol, rtol=rtol, provider=provider,
-                       all_routes=all_routes, deploy=deploy, limits=_limits(limits), weights_map=weights_map)
+                       all_routes=all_routes, deploy=deploy, limits=_limits(limits), weights_map=weights_map,
+                       precision=precision, calibrate=calibrate)
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report), nl=False)
     sys.exit(EXIT_OK if report["ok"] else EXIT_DIFF)
 

@@ -1,0 +1,125 @@
+"""Calibration inputs for int8 quantization: drawn like `netc check`'s, or read from a directory.
+
+Inputs are described by the ONNX model's graph inputs, so any layout and rank works: a ``N`` batch
+dimension becomes 1, other symbolic dimensions (a spec's ``?`` size) become ``dynamic_size``.
+The spec's input convention is raw pixel values in [0, 255]: its input op (``norm1``, ``norm05``)
+is part of the model, so calibration data must be fed unnormalised, exactly as users feed the model.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from netc.diagnostics import NetcError
+
+DYNAMIC_SIZE = 224   # as `netc check`'s inputs declared with `?`
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    name: str
+    shape: tuple[int, ...]      # batch 1, dynamic sizes resolved
+    layout: str                 # "nchw", "nhwc" (rank-4 image inputs) or "other"
+
+    @property
+    def hwc(self) -> tuple[int, int, int]:
+        s = self.shape
+        return (s[2], s[3], s[1]) if self.layout == "nchw" else (s[1], s[2], s[3])
+
+
+def input_infos(proto, layout: str = "nchw", dynamic_size: int = DYNAMIC_SIZE) -> list[InputInfo]:
+    """The model's graph inputs (those that are not initializers), with concrete batch-1 shapes."""
+    inits = {i.name for i in proto.graph.initializer}
+    out = []
+    for v in proto.graph.input:
+        if v.name in inits:
+            continue
+        dims = v.type.tensor_type.shape.dim
+        shape = tuple(1 if i == 0 and not d.dim_value else (d.dim_value or dynamic_size) for i, d in enumerate(dims))
+        out.append(InputInfo(v.name, shape, layout if len(shape) == 4 else "other"))
+    return out
+
+
+def synthetic(infos: list[InputInfo], count: int, seed: int) -> list[dict[str, np.ndarray]]:
+    """``count`` feeds like `netc check`'s "uniform 0-255" case: images with pixels uniform over [0, 255]."""
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, 0x1CA1])
+    return [{i.name: rng.uniform(0, 255, i.shape).astype(np.float32) for i in infos} for _ in range(count)]
+
+
+def _load_image(path: str, info: InputInfo) -> np.ndarray:
+    try:
+        from PIL import Image
+    except ImportError:
+        raise NetcError(f"reading the image `{path}` needs Pillow: `pip install 'netc[deploy]'` "
+                        f"(or convert the images to .npy)") from None
+    h, w, c = info.hwc
+    if c not in (1, 3):
+        raise NetcError(f"input `{info.name}` has {c} channels: give .npy files, images have 1 or 3")
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
+            x = np.asarray(im, dtype=np.float32).reshape(h, w, c)
+    except OSError as err:
+        raise NetcError(f"cannot read the image `{path}`: {err}") from None
+    return x.transpose(2, 0, 1)[None] if info.layout == "nchw" else x[None]
+
+
+def _load_npy(path: str, info: InputInfo) -> np.ndarray:
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise NetcError(f"cannot read `{path}` as a .npy array: {err}") from None
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == len(info.shape) - 1:
+        x = x[None]
+    if x.ndim != len(info.shape) or any(a != b for a, b in zip(x.shape[1:], info.shape[1:])):
+        raise NetcError(f"`{path}` has shape {tuple(x.shape)}; input `{info.name}` takes "
+                        f"{('N',) + info.shape[1:]} ({info.layout.upper() if info.layout != 'other' else 'as is'})")
+    return x
+
+
+def from_directory(directory: str, infos: list[InputInfo], limit: int | None = None) -> list[dict[str, np.ndarray]]:
+    """Feeds from the .npy and image files of ``directory`` (sorted by name; ``limit`` of them when given).
+
+    Models with one input only: each file is one sample (a .npy may hold a batch). Images are converted to
+    RGB (grey for 1-channel inputs), resized bilinearly to the input's height and width, kept as raw pixel
+    values in [0, 255] and put in the model's layout; .npy arrays are taken as they are, in the model's layout.
+    """
+    if not os.path.isdir(directory):
+        raise NetcError(f"`{directory}` is not a directory (--calibration-data takes a directory of .npy or image files)")
+    if len(infos) != 1:
+        raise NetcError(f"--calibration-data works for models with one input; this one has "
+                        f"{len(infos)} ({', '.join(i.name for i in infos)})")
+    info = infos[0]
+    files = sorted(f for f in os.listdir(directory) if f.lower().endswith((".npy",) + IMAGE_SUFFIXES))
+    if limit:
+        files = files[:limit]
+    if not files:
+        raise NetcError(f"`{directory}` holds no .npy or image files ({', '.join(IMAGE_SUFFIXES)})")
+    feeds = []
+    for f in files:
+        path = os.path.join(directory, f)
+        x = _load_npy(path, info) if f.lower().endswith(".npy") else _load_image(path, info)
+        feeds.extend({info.name: x[i:i + 1]} for i in range(x.shape[0]))
+    return feeds
+
+
+def reader(feeds: list[dict[str, np.ndarray]]):
+    """An onnxruntime.quantization CalibrationDataReader over ``feeds``."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class _Feeds(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it: Iterator[dict[str, np.ndarray]] = iter(feeds)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self._it, None)
+
+        def rewind(self) -> None:
+            self._it = iter(feeds)
+
+    return _Feeds()

@@ -1,0 +1,46 @@
+"""How far a reduced-precision run is from the float32 reference, and its tolerances.
+
+max|d| / max|ref| (the float32 routes' measure) is set by one element; at reduced precision the error is
+spread over every element, so the verdict uses the relative L2 error ||got - ref|| / ||ref||. Classifier
+outputs (rank 2, or made by a Softmax) also get the top-1 agreement over their last axis.
+Tolerances were measured on the shipped specs with `netc check`'s weights and inputs (docs/deploy.md).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# relative L2 error allowed at each precision; see docs/deploy.md for the measurements behind them
+REL_L2_TOLERANCE = {"fp16": 0.15, "int8": 1.5}
+
+
+def classifier_outputs(proto) -> set[str]:
+    """Names of ``proto``'s outputs that are class scores: rank 2, or produced by a Softmax node."""
+    softmax = {o for n in proto.graph.node if n.op_type in ("Softmax", "LogSoftmax") for o in n.output}
+    return {v.name for v in proto.graph.output
+            if len(v.type.tensor_type.shape.dim) == 2 or v.name in softmax}
+
+
+def top1_agreement(ref: np.ndarray, got: np.ndarray) -> float:
+    """Share of samples (all positions but the last axis) whose arg-max over the last axis agrees."""
+    return float(np.mean(np.argmax(ref, axis=-1) == np.argmax(got, axis=-1)))
+
+
+def compare(ref: np.ndarray, got: np.ndarray, precision: str, classifier: bool = False) -> dict[str, Any]:
+    """The comparison of one output at ``precision``: the fields of check's float32 comparison plus
+    ``rel_l2`` and ``top1`` (None unless ``classifier``); ``ok`` is rel_l2 within the tolerance."""
+    got = np.asarray(got)
+    finite = bool(np.isfinite(got).all())
+    if got.shape != ref.shape:
+        return {"shape": list(got.shape), "shape_ok": False, "finite": finite, "max_abs": None, "norm": None,
+                "rel_l2": None, "top1": None, "ok": False}
+    d = got.astype(np.float64) - ref.astype(np.float64)
+    diff = float(np.max(np.abs(d))) if d.size else 0.0
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    ref_l2 = float(np.linalg.norm(ref.astype(np.float64)))
+    rel_l2 = float(np.linalg.norm(d)) / ref_l2 if ref_l2 > 0 else float(np.linalg.norm(d))
+    top1 = top1_agreement(ref, got) if classifier and ref.ndim >= 2 else None
+    ok = finite and rel_l2 <= REL_L2_TOLERANCE[precision]
+    return {"shape": list(got.shape), "shape_ok": True, "finite": finite, "max_abs": diff,
+            "norm": diff / scale if scale > 0 else diff, "rel_l2": rel_l2, "top1": top1, "ok": ok}

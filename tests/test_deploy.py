@@ -1,0 +1,263 @@
+"""Deployment: providers fail clearly, fp16/int8 artifacts are smaller and close to float32, serving layouts
+parse with the servers' own schemas and serve the spec's names."""
+import os
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from netc.cli import main
+from netc.compiler import compile as compile_model
+from netc.deploy import calibration, metrics, precision, triton
+from netc.diagnostics import NetcError
+
+from conftest import spec_path
+
+SPECS = ["mobilenet_v3.net", "openpose.net"]   # the .yaml files are their twins
+
+
+def _cli(args, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    return e.value.code, capsys.readouterr()
+
+
+@pytest.fixture(scope="module")
+def fp32():
+    """float32 ONNX of each spec with check-like weights (drawn + BN calibrated), and its check inputs (NCHW)."""
+    from netc.check import _input_cases
+    from netc.ir.calibrate import calibrate_batchnorm
+    out = {}
+    for spec in SPECS:
+        m = compile_model(spec_path(spec), randomize=True)
+        m.weights = calibrate_batchnorm(m.graph, m.weights, 0)
+        cases = [{k: v.transpose(0, 3, 1, 2) for k, v in f.items()} for _, f in _input_cases(m, 0)]
+        out[spec] = (m.to_onnx(), cases)
+    return out
+
+
+def _run(proto, feeds):
+    from netc.deploy.providers import session
+    sess = session(proto, "cpu", threads=2)
+    assert sess.get_providers() == ["CPUExecutionProvider"]
+    return sess.run(None, feeds)
+
+
+# --- providers -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("provider", ["cuda", "tensorrt"])
+def test_missing_provider_is_a_user_error(provider, capsys):
+    import onnxruntime as ort
+    if f"{provider.upper() if provider == 'cuda' else 'Tensorrt'}ExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has the provider")
+    code, io = _cli(["check", spec_path("mobilenet_v3.net"), "--provider", provider], capsys)
+    assert code == 2
+    assert "is not available in onnxruntime" in io.err and "CPUExecutionProvider" in io.err
+    assert "pip install 'netc[gpu]'" in io.err and "uninstall" in io.err
+    assert "Traceback" not in io.err and io.out == ""
+
+
+def test_session_reports_the_provider_it_ran_on():
+    from netc.deploy.providers import session
+    proto = compile_model(spec_path("mobilenet_v3.net")).to_onnx()
+    assert session(proto, "cpu").get_providers() == ["CPUExecutionProvider"]
+    with pytest.raises(NetcError, match="unknown provider"):
+        session(proto, "rocm")
+
+
+# --- reduced precision -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_fp16_is_half_the_size_and_within_tolerance(spec, fp32):
+    proto, cases = fp32[spec]
+    half = precision.to_fp16(proto)
+    onnx.checker.check_model(half)
+    ratio = proto.ByteSize() / half.ByteSize()
+    assert 1.95 < ratio < 2.05                          # every weight in float16 (measured 1.99)
+    assert {i.data_type for i in half.graph.initializer if i.dims and np.prod(i.dims) > 16} == {TensorProto.FLOAT16}
+    for feeds in cases:
+        for ref, got in zip(_run(proto, feeds), _run(half, feeds)):
+            assert got.dtype == np.float32
+            res = metrics.compare(ref, got, "fp16")
+            assert res["ok"], res
+            assert res["rel_l2"] > 1e-5                 # it really ran in float16
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_int8_is_about_four_times_smaller_and_within_tolerance(spec, fp32):
+    proto, cases = fp32[spec]
+    infos = calibration.input_infos(proto)
+    q = precision.to_int8(proto, calibration.synthetic(infos, 4, 0))
+    ops = {n.op_type for n in q.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    ratio = proto.ByteSize() / q.ByteSize()
+    assert 3.3 < ratio < 4.0                            # measured 3.61 (mobilenet_v3), 3.70 (openpose)
+    for feeds in cases:
+        for ref, got in zip(_run(proto, feeds), _run(q, feeds)):
+            res = metrics.compare(ref, got, "int8")
+            assert res["ok"] and res["finite"], res
+
+
+def test_int8_error_is_quantization_not_a_broken_artifact(fp32):
+    """On the calibrated range int8 tracks float32 (mobilenet_v3: rel. L2 ~0.7, correlation ~0.7); the same
+    model quantized with wrong scales (calibrated on inputs 100x too small) is far worse."""
+    proto, cases = fp32["mobilenet_v3.net"]
+    infos = calibration.input_infos(proto)
+    good = precision.to_int8(proto, calibration.synthetic(infos, 4, 0))
+    bad = precision.to_int8(proto, [{k: v / 100 for k, v in f.items()} for f in calibration.synthetic(infos, 4, 0)])
+    feeds = cases[2]                                    # uniform 0-255, like the calibration data
+    ref, g, b = _run(proto, feeds)[0], _run(good, feeds)[0], _run(bad, feeds)[0]
+    assert np.corrcoef(ref.ravel(), g.ravel())[0, 1] > 0.5
+    assert metrics.compare(ref, g, "int8")["rel_l2"] < 0.9 < metrics.compare(ref, b, "int8")["rel_l2"]
+
+
+def test_reduced_precision_builds_are_byte_identical(tmp_path, capsys):
+    for prec in ("fp16", "int8"):
+        a, b = tmp_path / f"a_{prec}.onnx", tmp_path / f"b_{prec}.onnx"
+        for out in (a, b):
+            extra = ["--calibrate", "2"] if prec == "int8" else []
+            code, io = _cli(["build", spec_path("mobilenet_v3.net"), "-o", str(out), "--precision", prec, *extra], capsys)
+            assert code == 0, io.err
+        assert a.read_bytes() == b.read_bytes()
+
+
+def test_fp16_io_dtype(tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    code, io = _cli(["build", spec_path("mobilenet_v3.net"), "-o", str(out), "--precision", "fp16",
+                     "--io-dtype", "float16"], capsys)
+    assert code == 0, io.err
+    m = onnx.load(str(out))
+    assert m.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT16
+    x = np.random.default_rng(0).uniform(0, 255, (1, 3, 224, 224)).astype(np.float16)
+    y = _run(m, {"img": x})[0]
+    assert y.dtype == np.float16 and y.shape == (1, 1280, 1, 1) and np.isfinite(y).all()
+
+
+def test_calibration_directory_of_images_and_npy(tmp_path):
+    from PIL import Image
+    infos = calibration.input_infos(compile_model(spec_path("mobilenet_v3.net")).to_onnx())
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (50, 80, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    np.save(tmp_path / "b.npy", rng.uniform(0, 255, (2, 3, 224, 224)).astype(np.float32))
+    (tmp_path / "notes.txt").write_text("ignored")
+    feeds = calibration.from_directory(str(tmp_path), infos)
+    assert len(feeds) == 3 and all(f["img"].shape == (1, 3, 224, 224) for f in feeds)
+    assert 0 <= feeds[0]["img"].min() and feeds[0]["img"].max() <= 255     # raw pixels, not normalised
+    np.save(tmp_path / "c.npy", np.zeros((1, 224, 224, 3), np.float32))     # NHWC for an NCHW model
+    with pytest.raises(NetcError, match="has shape"):
+        calibration.from_directory(str(tmp_path), infos)
+    with pytest.raises(NetcError, match="not a directory"):
+        calibration.from_directory(str(tmp_path / "missing"), infos)
+
+
+def test_int8_build_from_calibration_data(tmp_path, capsys):
+    data = tmp_path / "calib"
+    data.mkdir()
+    np.save(data / "x.npy", np.random.default_rng(1).uniform(0, 255, (3, 3, 224, 224)).astype(np.float32))
+    out = tmp_path / "m.onnx"
+    code, io = _cli(["build", spec_path("mobilenet_v3.net"), "-o", str(out), "--precision", "int8",
+                     "--calibration-data", str(data)], capsys)
+    assert code == 0, io.err
+    assert any(n.op_type == "QuantizeLinear" for n in onnx.load(str(out)).graph.node)
+
+
+def test_precision_option_errors(tmp_path, capsys):
+    code, io = _cli(["build", spec_path("mobilenet_v3.net"), "-o", str(tmp_path / "m.keras"), "--precision", "fp16"], capsys)
+    assert code == 2 and "give an `.onnx` output" in io.err
+    code, io = _cli(["build", spec_path("mobilenet_v3.net"), "-o", str(tmp_path / "m.onnx"), "--calibrate", "3"], capsys)
+    assert code == 2 and "go with --precision int8" in io.err
+    assert not os.listdir(tmp_path)
+
+
+def _classifier():
+    """A hand-made ONNX classifier (conv, global pool, flatten, dense, softmax) with a rank-2 output."""
+    rng = np.random.default_rng(0)
+    w = helper.make_tensor("w", TensorProto.FLOAT, [8, 3, 3, 3], rng.normal(0, 0.3, (8, 3, 3, 3)).ravel())
+    d = helper.make_tensor("d", TensorProto.FLOAT, [8, 10], rng.normal(0, 1, (8, 10)).ravel())
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("GlobalAveragePool", ["r"], ["p"]), helper.make_node("Flatten", ["p"], ["f"]),
+             helper.make_node("MatMul", ["f", "d"], ["l"]), helper.make_node("Softmax", ["l"], ["probs"])]
+    g = helper.make_graph(nodes, "cls", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 16, 16])],
+                          [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 10])], [w, d])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def test_classifier_top1_agreement_on_rank2_outputs():
+    proto = _classifier()
+    assert metrics.classifier_outputs(proto) == {"probs"}
+    x = np.random.default_rng(2).uniform(0, 1, (64, 3, 16, 16)).astype(np.float32)
+    ref = _run(proto, {"x": x})[0]
+    for prec in ("fp16", "int8"):
+        feeds = [{"x": x[i:i + 1]} for i in range(16)]
+        small = precision.convert(proto, prec, feeds=feeds)
+        res = metrics.compare(ref, _run(small, {"x": x})[0], prec, classifier=True)
+        assert res["top1"] is not None and res["top1"] >= 0.9, (prec, res)
+    assert metrics.top1_agreement(np.eye(4), np.eye(4)[::-1]) == 0.0
+
+
+# --- serving layouts -------------------------------------------------------------------------------------
+
+def _parse_triton(text):
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+    return text_format.Parse(text, model_config_pb2.ModelConfig())
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_triton_repository(spec, tmp_path, capsys):
+    repo = tmp_path / "repo"
+    code, io = _cli(["build", spec_path(spec), "--serve", "triton", "-o", str(repo)], capsys)
+    assert code == 0, io.err
+    name = spec.split(".")[0]
+    assert sorted(os.listdir(repo)) == [name] and sorted(os.listdir(repo / name)) == ["1", "config.pbtxt"]
+    model = onnx.load(str(repo / name / "1" / "model.onnx"))
+    cfg = _parse_triton((repo / name / "config.pbtxt").read_text())
+    assert cfg.name == name and cfg.platform == "onnxruntime_onnx" and cfg.max_batch_size == 8
+    assert cfg.HasField("dynamic_batching")
+    for declared, values in ((cfg.input, model.graph.input), (cfg.output, model.graph.output)):
+        assert [t.name for t in declared] == [v.name for v in values]
+        for t, v in zip(declared, values):
+            assert list(t.dims) == [d.dim_value for d in v.type.tensor_type.shape.dim][1:]
+            assert t.data_type == 11     # TYPE_FP32
+    want = {"mobilenet_v3.net": {"img": [3, 224, 224], "backbone": [1280, 1, 1]},
+            "openpose.net": {"img": [3, 224, 224], "stage_3": [19, 28, 28]}}[spec]
+    got = {t.name: list(t.dims) for t in [*cfg.input, *cfg.output]}
+    assert all(got[k] == v for k, v in want.items())
+
+
+def test_triton_fp16_io_names_dtype_and_dynamic_sizes(tmp_path):
+    proto = precision.to_fp16(compile_model("input img#norm1 ?x?x3\nb#:\n    select:img#\n    cn_bn_r1_k3_s2_c8_nre\noutput b#\n")
+                              .to_onnx(), "float16")
+    text = triton.config_pbtxt(proto, "tiny", max_batch_size=4)
+    cfg = _parse_triton(text)
+    assert cfg.input[0].data_type == cfg.output[0].data_type == 10     # TYPE_FP16
+    assert list(cfg.input[0].dims) == [3, -1, -1] and cfg.max_batch_size == 4
+    assert "max_batch_size: 0" in triton.config_pbtxt(proto, "tiny", max_batch_size=0)
+    assert not _parse_triton(triton.config_pbtxt(proto, "tiny", max_batch_size=0)).HasField("dynamic_batching")
+
+
+def test_serve_name_errors(tmp_path, capsys):
+    code, io = _cli(["build", spec_path("mobilenet_v3.net"), "--serve", "triton", "--name", "bad name",
+                     "-o", str(tmp_path / "r")], capsys)
+    assert code == 2 and "cannot name a served model" in io.err and not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.tf
+def test_tf_serving_layout_serves_the_spec_names(tmp_path, capsys):
+    import tensorflow as tf
+    code, io = _cli(["build", spec_path("openpose.net"), "--serve", "tf-serving", "-o", str(tmp_path / "models")], capsys)
+    assert code == 0, io.err
+    path = tmp_path / "models" / "openpose" / "1"
+    assert (path / "saved_model.pb").exists()
+    sig = tf.saved_model.load(str(path)).signatures["serving_default"]
+    assert list(sig.structured_input_signature[1]) == ["img"]
+    assert sorted(sig.structured_outputs) == ["stage_0", "stage_1", "stage_2", "stage_3"]
+    x = np.random.default_rng(0).uniform(0, 255, (2, 224, 224, 3)).astype(np.float32)
+    served = sig(img=tf.constant(x))
+    ref = _run(compile_model(spec_path("openpose.net")).to_onnx(), {"img": x.transpose(0, 3, 1, 2)})
+    for name, r in zip(["stage_0", "stage_1", "stage_2", "stage_3"], ref):
+        y = served[name].numpy()
+        assert y.shape == (2, 28, 28, 38 if name != "stage_3" else 19)
+        np.testing.assert_allclose(y, r.transpose(0, 2, 3, 1), atol=1e-4 * max(1.0, float(np.abs(r).max())))
