@@ -7,12 +7,15 @@ from netc.registry import REGISTRY, Args, BlockType, Param
 
 
 class _Pool(BlockType):
-    """k x k pooling, stride s (default k), VALID; channels unchanged."""
+    """k x k pooling, stride s (default k), VALID; zero padding `p` on every side first (Keras ResNet's
+    ZeroPadding2D before its max pool); channels unchanged."""
 
     kind: ClassVar[str]
-    params = {"r": Param(default=1), "k": Param(required=True), "s": Param(default=None)}
+    params = {"r": Param(default=1), "k": Param(required=True), "s": Param(default=None), "p": Param()}
 
     def lower(self, b: Builder, a: Args, x: Value) -> Value:
+        if a.p is not None:
+            x = b.pad(x, (a.p,) * 4, name="pad")
         return b.pool(self.kind, x, a.k, a.s or a.k, "valid", name="pool")
 
 
