@@ -77,6 +77,10 @@ class Spec:
     outputs_span: Span | None = None
     source_format: str = "net"
     comments: dict[int, tuple[int, str]] = field(default_factory=dict)  # line -> (column, text), `.net` only
+    width: float | None = None    # `width 1.4`: every scalable `c` times this, rounded to a multiple of 8
+    width_span: Span | None = None
+    depth: float | None = None    # `depth 2`: every `r` times this, rounded up
+    depth_span: Span | None = None
 
     @property
     def inputs(self) -> list[InputDecl]:

@@ -149,7 +149,7 @@ def test_add_op_sums_three_references():
 
 
 def test_resize_factor_and_mode():
-    g = _graph("    resize_f3_mnearest", "2x2x1")
+    g = _graph("    resize_f3_inearest", "2x2x1")
     assert g.nodes[-1].out.shape == (None, 6, 6, 1) and g.nodes[-1].attrs["mode"] == "nearest"
     y = interp.run(g, {}, {"x": np.arange(4.0).reshape(1, 2, 2, 1)})["b"][0, :, :, 0]
     np.testing.assert_array_equal(y[:3, :3], 0)
@@ -191,7 +191,7 @@ def test_repvgg_block_branches():
 
 def test_bad_new_arguments_are_located_errors():
     for body, msg in [("    dropout_dr1", "must be below 1"), ("    cn_k3_c4_bn_eps0", "must be greater than 0"),
-                      ("    resize_mcubic", "takes one of bilinear, nearest"), ("    ir_k3_c4_gatex", "takes one of"),
+                      ("    resize_icubic", "takes one of bilinear, nearest"), ("    ir_k3_c4_gatex", "takes one of"),
                       ("    cn_k3_c4_eps1e", "needs a decimal number"), ("    fc_c4", "needs a feature tensor")]:
         with pytest.raises(NetcError, match=msg) as e:
             _graph(body)
@@ -247,3 +247,62 @@ def test_check_classifier(spec, deploy, capsys):
     report = json.loads(capsys.readouterr().out)
     assert e.value.code == 0 and report["ok"], report["failing_outputs"]
     assert report["worst_norm"] <= 1e-4
+
+
+# ----------------------------------------------------------------------------- width and depth multipliers
+MOBILENET_V2_BASE = """width 1.4
+input img# 224x224x3
+backbone#:
+    select:img#
+    cn_bn_k3_s2_c32_nr6
+    ir_r1_k3_s1_e1_c16_nr6_mom0.999
+    ir_r2_k3_s2_e6_c24_nr6_mom0.999
+    ir_r3_k3_s2_e6_c32_nr6_mom0.999
+    ir_r4_k3_s2_e6_c64_nr6_mom0.999
+    ir_r3_k3_s1_e6_c96_nr6_mom0.999
+    ir_r3_k3_s2_e6_c160_nr6_mom0.999
+    ir_r1_k3_s1_e6_c320_nr6_mom0.999
+    cn_bn_k1_c1280_nr6
+    gap
+    fc_c1000
+    softmax
+output backbone#
+"""
+
+
+def test_width_multiplier_gives_keras_mobilenet_v2_140():
+    """MobileNetV2's alpha=1.0 channels with `width 1.4` are the written-out 1.4 spec, layer for layer
+    (Keras rounds with the same make_divisible; the classes are not scaled)."""
+    scaled = check_spec(MOBILENET_V2_BASE)
+    written = check_spec(spec_path("mobilenet_v2_140.net"))
+    assert scaled.params == written.params == 6_156_712
+    assert [n.out.shape for n in scaled.graph.nodes] == [n.out.shape for n in written.graph.nodes]
+
+
+def test_depth_multiplier_scales_repeats_above_one_rounding_up():
+    body = "input x# 16x16x8\nb#:\n    select:x#\n    cn_bn_k3_c8\n    ir_r3_k3_c8\n    gap\n    fc_c4\noutput b#\n"
+
+    def copies(text):
+        return [b.copies for st in check_spec(text).stacks for b in st.blocks]
+    assert copies(body) == [1, 3, 1, 1]
+    assert copies("depth 1.5\n" + body) == [1, 5, 1, 1]      # 3 x 1.5 = 4.5 -> 5
+    assert copies("depth 0.3\n" + body) == [1, 1, 1, 1]      # 0.9 -> 1
+    with pytest.raises(NetcError, match="`depth` is given twice"):
+        check_spec("depth 2\ndepth 3\n" + body)
+    with pytest.raises(NetcError, match="greater than 0"):
+        check_spec("width 0\n" + body)
+
+
+def test_multipliers_round_trip_through_fmt(tmp_path, capsys):
+    src = tmp_path / "m.net"
+    src.write_text("width 0.5\ndepth 2\n" + MOBILENET_V2_BASE.split("\n", 1)[1])
+    with pytest.raises(SystemExit):
+        main(["fmt", str(src), "--to", "yaml"])
+    yml = tmp_path / "m.yaml"
+    yml.write_text(capsys.readouterr().out)
+    assert "width_multiplier: 0.5" in yml.read_text() and "depth_multiplier: 2" in yml.read_text()
+    with pytest.raises(SystemExit):
+        main(["fmt", str(yml)])
+    back = capsys.readouterr().out
+    assert back.startswith("width 0.5\ndepth 2\n")
+    assert check_spec(str(src)).params == check_spec(str(yml)).params

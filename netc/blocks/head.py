@@ -37,6 +37,7 @@ class Dense(BlockType):
     params = {"r": Param(default=1), "c": Param(required=True), "n": Param()}
     stride_arg = None
     example_rank = 2
+    scales_width = False   # `c` is the number of classes
 
     def lower(self, b: Builder, a: Args, x: Value) -> Value:
         y = b.dense(x, a.c, bias=True, name="dense")

@@ -6,11 +6,11 @@ from netc.registry import REGISTRY, Args, BlockType, Param
 
 @REGISTRY.block
 class Resize(BlockType):
-    """H x W -> fH x fW; `mbilinear` (half-pixel centres, `tf.image.resize`; default) or `mnearest`."""
+    """H x W -> fH x fW; `ibilinear` (half-pixel centres, `tf.image.resize`; default) or `inearest`."""
 
     code = "resize"
     doc = "resize by an integer factor"
-    params = {"f": Param(default=2), "m": Param(default="bilinear")}
+    params = {"f": Param(default=2), "i": Param(default="bilinear")}
 
     def lower(self, b: Builder, a: Args, x: Value) -> Value:
-        return b.resize(x, a.f, a.m, name="resize")
+        return b.resize(x, a.f, a.i, name="resize")
