@@ -241,9 +241,13 @@ def test_repvgg_a0_deployed_has_one_conv_per_block():
 @pytest.mark.tf
 @pytest.mark.parametrize("deploy", [False, True], ids=["training", "deploy"])
 @pytest.mark.parametrize("spec", sorted(CLASSIFIERS))
-def test_check_classifier(spec, deploy, capsys):
+def test_check_classifier(spec, deploy, capsys, tmp_path):
+    """`netc check` (and `--deploy`) on a 96x96 twin of each classifier (the same blocks; ResNet-50 at 224 takes
+    ~80 s a run; test_artifacts checks every spec's training form at full size)."""
+    twin = tmp_path / spec
+    twin.write_text(open(spec_path(spec)).read().replace("224x224x3", "96x96x3"))
     with pytest.raises(SystemExit) as e:
-        main(["check", "--json", spec_path(spec), *(["--deploy"] if deploy else [])])
+        main(["check", "--json", str(twin), *(["--deploy"] if deploy else [])])
     report = json.loads(capsys.readouterr().out)
     assert e.value.code == 0 and report["ok"], report["failing_outputs"]
     assert report["worst_norm"] <= 1e-4
