@@ -16,7 +16,7 @@ from netc.ir.builder import Builder
 from netc.ir.passes import DEPLOY, run_passes
 from netc.ir.verify import verify_graph
 from netc.ir.weights import init_weights
-from netc.registry import Args, Limits
+from netc.registry import Args, FlagKind
 
 from conftest import spec_path
 
@@ -120,7 +120,8 @@ def test_every_block_reads_only_its_declared_arguments():
         b = Builder()
         x = b.input("x", (None, 12, 12, 8) if btype.example_rank == 4 else (None, 8))
         values = {c: p.default for c, p in btype.params.items()}
-        values.update({"c": 8, "k": 3})
+        values.update({c: True for c in btype.params if isinstance(REGISTRY.arg_codes[c].kind, FlagKind)})
+        values.update({"c": 8, "k": 3, "p": 1, "se": 4})
         from netc.ast import Block
         from netc.diagnostics import Span
         span = Span("<t>", 1, 1)
