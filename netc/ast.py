@@ -102,6 +102,10 @@ class Spec:
     comments: dict[int, tuple[int, str]] = field(default_factory=dict)  # line -> (column, text), `.net` only
     lines: list[str] = field(default_factory=list, repr=False)   # the source, split as its parser counts lines
     end: Span | None = None                                      # just past the last non-blank character
+    width: float | None = None    # `width 1.4`: every scalable `c` times this, rounded to a multiple of 8
+    width_span: Span | None = None
+    depth: float | None = None    # `depth 2`: every `r` times this, rounded up
+    depth_span: Span | None = None
 
     @property
     def inputs(self) -> list[InputDecl]:

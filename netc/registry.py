@@ -225,6 +225,8 @@ class BlockType:
     doc: ClassVar[str]
     params: ClassVar[dict[str, Param]] = {}
     repeatable: ClassVar[bool] = True
+    example_rank: ClassVar[int] = 4            # the rank of input the registry-wide test lowers it on
+    scales_width: ClassVar[bool] = True        # a spec's `width` multiplies its `c` (not a classifier's classes)
     stride_arg: ClassVar[str | None] = "s"     # set to 1 on copies 2..r
 
     def warnings(self, a: Args) -> list[tuple[str, Span]]:

@@ -60,14 +60,14 @@ TEMPLATE_SPEC = """input img# 128x128x3
 template two_c_k:
     cn_k{k}_c{c}_nre
     cn_k{k}_c{c}
-template add_n:
+template sum_n:
     spfuse_l1_tr_fs0.25_n{n}:{refs}
 
 a#:
     select:img#  maxpool_k2
     x#two_c8_k3
     y#two_c8_k1
-    add_nre:x#:y#
+    sum_nre:x#:y#
 output a#
 """
 

@@ -32,3 +32,8 @@ def prelu(b: Builder, x: Value, name: str) -> Value:
 @REGISTRY.activation("prc", "PReLU, one alpha per channel (netc extension)")
 def prelu_channel(b: Builder, x: Value, name: str) -> Value:
     return b.prelu(x, name, per_channel=True)
+
+
+@REGISTRY.activation("sg", "sigmoid")
+def sigmoid(b: Builder, x: Value, name: str) -> Value:
+    return b.sigmoid(x, name)

@@ -6,17 +6,23 @@ from netc.registry import REGISTRY, Args, BlockType, Param
 
 @REGISTRY.block
 class ConvBnAct(BlockType):
-    """Conv2D k x k, stride s, SAME; bias only without `bn`; BN (momentum 0.999); activation if `n`."""
+    """Conv2D k x k, stride s, groups g, SAME (or zero padding `p` on every side, then VALID); bias without
+    `bn` or with `bias`; BN (epsilon 1e-3, momentum 0.999 unless `eps`/`mom`); activation if `n`."""
 
     code = "cn"
     doc = "convolution (+ batch norm) (+ activation)"
     params = {"r": Param(default=1), "k": Param(required=True), "s": Param(default=1),
-              "c": Param(required=True), "bn": Param(default=False), "n": Param()}
+              "c": Param(required=True), "g": Param(default=1), "p": Param(), "bn": Param(default=False),
+              "bias": Param(default=False), "eps": Param(default=1e-3, below=1.0),
+              "mom": Param(default=0.999, below=1.0), "n": Param()}
 
     def lower(self, b: Builder, a: Args, x: Value) -> Value:
-        y = b.conv(x, a.c, a.k, a.s, "same", bias=not a.bn, name="conv")
+        y, padding = x, "same"
+        if a.p is not None:
+            y, padding = b.pad(x, (a.p,) * 4, name="pad"), "valid"
+        y = b.conv(y, a.c, a.k, a.s, padding, groups=a.g, bias=a.bias or not a.bn, name="conv")
         if a.bn:
-            y = b.batchnorm(y, "bn", epsilon=1e-3, momentum=0.999)
+            y = b.batchnorm(y, "bn", epsilon=a.eps, momentum=a.mom)
         if a.n is not None:
             y = a.n.lower(b, y, "act")
         return y

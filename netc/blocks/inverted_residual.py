@@ -14,8 +14,12 @@ def make_divisible(v: float, divisor: int = 8) -> int:
     return new
 
 
-def squeeze_excite(b: Builder, x: Value, se: int) -> Value:
-    """Global mean -> 1x1 conv (bias) -> ReLU -> 1x1 conv (bias) -> relu6(x + 3) * 0.16667 -> multiply."""
+GATE_SCALE = {"tf": 0.16667, "keras": 1.0 / 6.0}   # tf_netbuilder's rounded constant; Keras MobileNetV3's 1/6
+
+
+def squeeze_excite(b: Builder, x: Value, se: int, gate: str = "tf") -> Value:
+    """Global mean -> 1x1 conv (bias) -> ReLU -> 1x1 conv (bias) -> relu6(x + 3) * scale -> multiply, where
+    scale is 0.16667 (tf_netbuilder, ``gate="tf"``) or 1/6 (Keras MobileNetV3, ``gate="keras"``)."""
     chs = x.channels
     with b.scope("se"):
         s = b.global_avgpool(x, name="pool")
@@ -24,29 +28,29 @@ def squeeze_excite(b: Builder, x: Value, se: int) -> Value:
         s = b.conv(s, chs, 1, bias=True, name="excite")
         s = b.affine(s, 1.0, 3.0, name="gate_shift")
         s = b.relu(s, 6.0, name="gate_relu6")
-        s = b.affine(s, 0.16667, 0.0, name="gate_scale")
+        s = b.affine(s, GATE_SCALE[gate], 0.0, name="gate_scale")
         return b.mul(x, s, name="scale")
 
 
 def inverted_residual(b: Builder, x: Value, k: int, s: int, e: float, c: int,
-                      se: int | None, act: Activation | None) -> Value:
+                      se: int | None, act: Activation | None, momentum: float = 0.99, gate: str = "tf") -> Value:
     """Expand (only when the width grows), depthwise, SE, project, residual when shapes allow."""
     cin = x.channels
     mids = make_divisible(cin * e)
     y = x
     if mids > cin:
         y = b.conv(y, mids, 1, bias=False, name="expansion_conv")
-        y = b.batchnorm(y, "expansion_bn", epsilon=1e-3, momentum=0.99)
+        y = b.batchnorm(y, "expansion_bn", epsilon=1e-3, momentum=momentum)
         if act is not None:
             y = act.lower(b, y, "expansion_act")
     y = b.depthwise(y, k, s, "same", name="depthwise_conv")
-    y = b.batchnorm(y, "depthwise_bn", epsilon=1e-3, momentum=0.99)
+    y = b.batchnorm(y, "depthwise_bn", epsilon=1e-3, momentum=momentum)
     if act is not None:
         y = act.lower(b, y, "depthwise_act")
     if se is not None:
-        y = squeeze_excite(b, y, se)
+        y = squeeze_excite(b, y, se, gate)
     y = b.conv(y, c, 1, bias=False, name="projection_conv")
-    y = b.batchnorm(y, "projection_bn", epsilon=1e-3, momentum=0.99)
+    y = b.batchnorm(y, "projection_bn", epsilon=1e-3, momentum=momentum)
     if cin == c and s == 1:
         y = b.add(y, x, name="residual")
     return y
@@ -54,15 +58,18 @@ def inverted_residual(b: Builder, x: Value, k: int, s: int, e: float, c: int,
 
 @REGISTRY.block
 class InvertedResidual(BlockType):
-    """1x1 expand + BN + act (if wider), depthwise k x k + BN + act, optional SE, 1x1 project + BN, residual."""
+    """1x1 expand + BN + act (if wider), depthwise k x k + BN + act, optional SE, 1x1 project + BN, residual.
+    BN momentum 0.99 unless `mom` (Keras MobileNetV2/V3: `mom0.999`); SE gate scale `gatetf` (0.16667,
+    default) or `gatekeras` (1/6)."""
 
     code = "ir"
     doc = "inverted residual (MobileNetV3)"
     params = {"r": Param(default=1), "k": Param(required=True), "s": Param(default=1),
-              "e": Param(default=1.0), "c": Param(required=True), "se": Param(), "n": Param()}
+              "e": Param(default=1.0), "c": Param(required=True), "se": Param(), "n": Param(),
+              "mom": Param(default=0.99, below=1.0), "gate": Param(default="tf")}
 
     def lower(self, b: Builder, a: Args, x: Value) -> Value:
-        return inverted_residual(b, x, a.k, a.s, a.e, a.c, a.se, a.n)
+        return inverted_residual(b, x, a.k, a.s, a.e, a.c, a.se, a.n, a.mom, a.gate)
 
 
 @REGISTRY.block

@@ -17,3 +17,8 @@ def multiply(b: Builder, xs: list[Value], names: list[str]) -> Value:
 @REGISTRY.op("up_x2", "bilinear resize to 2H x 2W (half-pixel centres)", min_inputs=1, max_inputs=1)
 def upscale_x2(b: Builder, xs: list[Value], names: list[str]) -> Value:
     return b.resize(xs[0], 2, "bilinear", name="resize")
+
+
+@REGISTRY.op("add", "element-wise sum of two or more tensors (broadcasting)", min_inputs=2)
+def add(b: Builder, xs: list[Value], names: list[str]) -> Value:
+    return b.add_n(xs, name="add", names=names)

@@ -28,6 +28,9 @@ def to_net(spec: ast.Spec) -> str:
 
     if spec.input_stack != "inputs#":
         rows.append((line_of(spec.input_stack_span), f"inputs {spec.input_stack}", False))
+    for word in ("width", "depth"):
+        if getattr(spec, word) is not None:
+            rows.append((line_of(getattr(spec, f"{word}_span")), f"{word} {getattr(spec, word):g}", False))
     for group in spec.input_lines:
         if group:   # an empty YAML group has no `.net` form
             text = "  ".join(f"{d.text}{_size(d)}" for d in group)
@@ -88,6 +91,9 @@ def to_yaml(spec: ast.Spec) -> str:
         for g in st.lines:
             out.append("    - [" + ", ".join(_q(b.text) for b in g) + "]")
     out.append(f"model_ins: {_q(spec.input_stack)}")
+    for word in ("width", "depth"):
+        if getattr(spec, word) is not None:
+            out.append(f"{word}_multiplier: {getattr(spec, word):g}")
     out.append("model_outs: [" + ", ".join(_q(r.name) for r in spec.outputs) + "]")
     out.append("in_chs: [" + ", ".join(str(d.channels) for d in spec.inputs) + "]")
     size = next(iter(sizes), (None, None))

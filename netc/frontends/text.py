@@ -28,6 +28,8 @@ _EXPECTED_WORDS = {
     "INPUT": "`input`",
     "INPUTS": "`inputs`",
     "OUTPUT": "`output`",
+    "SCALE": "`width` or `depth`",
+    "NUMBER": "a number like `1.4`",
     "$END": "the end of the text",
 }
 
@@ -306,6 +308,20 @@ def split_templates(text: str, file: str) -> tuple[str, list[ast.Template]]:
     return "\n".join(lines), templates
 
 
+def set_scale(spec: ast.Spec, word: str, value: str, span: Span) -> None:
+    """Record `width X` / `depth X` (either at most once, X > 0) on the spec."""
+    if getattr(spec, word) is not None:
+        raise NetcError(f"`{word}` is given twice", span)
+    try:
+        number = float(value)
+    except ValueError:
+        raise NetcError(f"`{word}` needs a number like `1.4`, found `{value}`", span) from None
+    if not 0.0 < number <= 100.0:
+        raise NetcError(f"`{word}` must be greater than 0 and at most 100, found {value}", span)
+    setattr(spec, word, number)
+    setattr(spec, f"{word}_span", span)
+
+
 def parse_text(text: str, file: str) -> ast.Spec:
     """Parse a whole `.net` file."""
     text, templates = split_templates(text, file)
@@ -334,6 +350,9 @@ def parse_text(text: str, file: str) -> ast.Spec:
             if spec.outputs_span is None:
                 spec.outputs_span = _tok_span(file, st.children[0])
             spec.outputs += [ast.Ref(str(t), _tok_span(file, t)) for t in st.children[1:]]
+        elif kind == "scale_stmt":
+            word, num = st.children
+            set_scale(spec, str(word), str(num), _tok_span(file, num))
         elif kind == "block_line":
             blocks = [_block(b, file, text, None) for b in st.children]
             if stack is None:

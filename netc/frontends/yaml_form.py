@@ -13,12 +13,12 @@ from yaml.constructor import SafeConstructor
 
 from netc import ast
 from netc.diagnostics import YAML_BREAKS, DiagnosticBag, NetcError, Span, did_you_mean, printable
-from netc.frontends.text import parse_block_string, parse_input_string
+from netc.frontends.text import parse_block_string, parse_input_string, set_scale
 
 STR = "tag:yaml.org,2002:str"
 NULL = "tag:yaml.org,2002:null"
 INT = "tag:yaml.org,2002:int"
-KEYS = ("model_def", "model_ins", "model_outs", "in_chs", "input_size")
+KEYS = ("model_def", "model_ins", "model_outs", "in_chs", "input_size", "width_multiplier", "depth_multiplier")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*#")   # the `.net` grammar's HASHNAME
 
 
@@ -234,6 +234,13 @@ def parse_yaml(text: str, file: str) -> ast.Spec:
         _outputs(spec, fields["model_outs"][1], file)
     except NetcError as err:
         bag.add(err)
+    for word in ("width", "depth"):
+        if f"{word}_multiplier" in fields:
+            node = fields[f"{word}_multiplier"][1]
+            try:
+                set_scale(spec, word, str(node.value) if isinstance(node, yaml.ScalarNode) else "", _span(file, node))
+            except NetcError as err:
+                bag.add(err)
     if inputs_ok:
         try:
             _attach_sizes(spec, fields, file, n_inputs)

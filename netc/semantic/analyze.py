@@ -7,6 +7,7 @@ its stack, and whatever depends on them is skipped silently.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -331,6 +332,7 @@ class Analyzer:
     def _layer(self, blk: ast.Block, current, position: int, stack_name: str, row: BlockInfo):
         btype = self._block_type(blk)
         args, warns = REGISTRY.decode_args(blk, btype, self.limits)
+        args = scaled_args(self.spec, btype, args)
         for msg, span in warns + btype.warnings(args):
             self.warnings.append(Diagnostic(msg, span, "warning"))
         if isinstance(current, list):
@@ -450,6 +452,20 @@ def _with_via(err: NetcError, blk: ast.Block) -> NetcError:
             if blk.via not in d.notes:
                 d.notes.append(blk.via)
     return err
+
+
+def scaled_args(spec: ast.Spec, btype, args):
+    """Apply the spec's multipliers: `width` scales `c` (blocks with ``scales_width``) to a multiple of 8 as
+    timm and Ultralytics round (at least 8, never more than 10% below); `depth` scales a repeat count above 1
+    (`r3`), rounded up; single blocks stay single, as Ultralytics scales only repeated modules."""
+    from netc.blocks.inverted_residual import make_divisible
+    changes = {}
+    if spec.width is not None and spec.width != 1.0 and btype.scales_width and "c" in btype.params \
+            and args.c is not None:
+        changes["c"] = make_divisible(args.c * spec.width)
+    if spec.depth is not None and spec.depth != 1.0 and "r" in btype.params and args.r > 1:
+        changes["r"] = max(1, math.ceil(args.r * spec.depth - 1e-9))
+    return args.replace(**changes) if changes else args
 
 
 def _model_name(spec: ast.Spec) -> str:
