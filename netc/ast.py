@@ -5,6 +5,7 @@ Names keep their trailing `#` as the notation writes them (`img#`, `c3#`, `backb
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from netc.diagnostics import Span
 
@@ -39,6 +40,7 @@ class Block:
     args: tuple[ArgToken, ...] = ()
     refs: tuple[Ref, ...] = ()
     via: str | None = None   # "in the expansion of template `t` used at file:line:col" (expanded blocks)
+    kwargs: tuple = ()       # kind "module" (modular YAML): (name, value, name span, value span) each
 
 
 @dataclass
@@ -102,6 +104,7 @@ class Spec:
     comments: dict[int, tuple[int, str]] = field(default_factory=dict)  # line -> (column, text), `.net` only
     lines: list[str] = field(default_factory=list, repr=False)   # the source, split as its parser counts lines
     end: Span | None = None                                      # just past the last non-blank character
+    modular: Any = None   # the modular YAML form as written (netc.frontends.modular.ModularForm), for `fmt`
 
     @property
     def inputs(self) -> list[InputDecl]:

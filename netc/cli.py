@@ -35,6 +35,20 @@ limit_option = click.option("--limit", "limits", multiple=True, metavar="NAME=N"
                                  "params, nodes).")
 
 
+
+def plugin_option(fn):
+    """`--plugin FILE.py` (repeatable): load a plugin of user blocks for this command's compilation."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, plugins: tuple[str, ...] = (), **kwargs):
+        from netc.plugins import named
+        with named(plugins):
+            return fn(*args, **kwargs)
+    return click.option("--plugin", "plugins", multiple=True, metavar="FILE.py",
+                        help="Load a plugin registering user blocks, ops or modules (repeatable).")(wrapper)
+
+
 deploy_option = click.option("--deploy", is_flag=True,
                              help="Deploy-time form: every BN folded into its conv, RepVGG branches fused "
                                   "into one 3x3 conv.")
@@ -82,6 +96,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @deploy_option
 @limit_option
+@plugin_option
 def summary(spec: str, as_json: bool, deploy: bool, limits: tuple[str, ...]) -> None:
     """Layers, shapes, parameters and MACs of SPEC (no TensorFlow, no onnxruntime)."""
     from netc.compiler import check_spec
@@ -143,6 +158,7 @@ def _check_output(out: str, kind: str, via: str) -> None:
 @map_option
 @deploy_option
 @limit_option
+@plugin_option
 def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_layout: str, seed: int,
           weights: str | None, weights_map: str | None, deploy: bool, limits: tuple[str, ...]) -> None:
     """Compile SPEC into OUT (ONNX, native Keras, or a TF SavedModel directory)."""
@@ -187,6 +203,7 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
               help="Compare the deployed ONNX and Keras models (BNs folded, RepVGG branches fused) against the "
                    "training-form Keras model.")
 @limit_option
+@plugin_option
 def check(spec: str, weights: str | None, weights_map: str | None, seed: int, atol: float | None, rtol: float,
           provider: str, all_routes: bool, as_json: bool, deploy: bool, limits: tuple[str, ...]) -> None:
     """Build every backend from the same weights, run them on the same inputs, compare."""
@@ -209,6 +226,7 @@ def weights() -> None:
 @click.option("-o", "--output", "out", required=True, help="The .npz file to write.")
 @map_option
 @limit_option
+@plugin_option
 def weights_export(spec: str, source: str, out: str, weights_map: str | None, limits: tuple[str, ...]) -> None:
     """Write SPEC's weights from any source as a netc .npz (names and layouts in docs/weights.md)."""
     from netc.atomic import check_target
@@ -229,6 +247,7 @@ def weights_export(spec: str, source: str, out: str, weights_map: str | None, li
               help="Write the pairing found as a YAML map file, to review and keep.")
 @click.option("--json", "as_json", is_flag=True, help="Print the pairing as JSON.")
 @limit_option
+@plugin_option
 def weights_match(spec: str, source: str, weights_map: str | None, write_map: str | None, as_json: bool,
                   limits: tuple[str, ...]) -> None:
     """Pair SPEC's weights with a Keras model's layers by structure, and print the pairing."""
