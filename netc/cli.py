@@ -121,6 +121,10 @@ def fmt(spec: str, target: str) -> None:
     from netc.frontends.fmt import to_net, to_yaml
     from netc.frontends.load import load_spec
     parsed = load_spec(spec)
+    if parsed.modular is not None:   # the modular YAML form prints as itself, whatever `--to` says
+        from netc.frontends.modular import to_modular_yaml
+        click.echo(to_modular_yaml(parsed.modular), nl=False)
+        return
     click.echo(to_yaml(parsed) if target == "yaml" else to_net(parsed), nl=False)
 
 

@@ -261,3 +261,29 @@ def _template_use(name: str, located: list[tuple[str, Any, Span, Span]], span: S
         args.append(ast.ArgToken(f"{key}{value}", kspan))
     text = "_".join([name, *(a.text for a in args)])
     return ast.Block(text, span, "layer", name, span, args=tuple(args))
+
+
+def _flow(value: Any) -> str:
+    """One value in YAML flow style (`3`, `[64, 128, 256]`, `re`, `'3'`)."""
+    out = yaml.safe_dump(value, default_flow_style=True, width=1 << 30, sort_keys=False).rstrip("\n")
+    return out[:-4].rstrip("\n") if out.endswith("\n...") else out
+
+
+def to_modular_yaml(form: ModularForm) -> str:
+    """The canonical text of a modular spec: input, templates, net (name, prev, type, kwargs), output."""
+    lines = [f"input: {_flow(form.input if form.input is not None else DEFAULT_INPUT)}"]
+    if form.templates is not None:
+        lines.append("templates: |")
+        lines += ["  " + ln if ln.strip() else "" for ln in form.templates.rstrip("\n").split("\n")]
+    lines.append("net:")
+    for m in form.modules:
+        lines.append(f"  - name: {_flow(m.name)}")
+        if m.prev:
+            lines.append(f"    prev: {_flow(m.prev) if m.prev_is_list else _flow(m.prev[0])}")
+        lines.append(f"    type: {_flow(m.type)}")
+        if m.kwargs:
+            lines.append("    kwargs:")
+            lines += [f"      {_flow(k)}: {_flow(v)}" for k, v in m.kwargs]
+    if form.outputs is not None:
+        lines.append(f"output: {_flow(form.outputs)}")
+    return "\n".join(lines) + "\n"

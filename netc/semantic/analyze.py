@@ -285,7 +285,11 @@ class Analyzer:
         """What can be checked of a block whose input is unknown: its type, its arguments, the names it uses."""
         if blk.kind == "module":
             mt = module_type(self.reg, blk)
-            if mt is None:
+            if mt is None and blk.code in self.reg.ops:
+                op = self._op_type(as_layer_block(blk, "op"))
+                if op.params:
+                    self.reg.decode_args(as_layer_block(blk, "op"), op, self.limits)
+            elif mt is None:
                 self.reg.decode_args(as_layer_block(blk), self._block_type(blk), self.limits)
             else:
                 decode_kwargs(mt, blk)
@@ -316,7 +320,12 @@ class Analyzer:
     def _block(self, blk: ast.Block, st: ast.Stack, current, position: int, row: BlockInfo):
         n0 = len(self.b.graph.nodes)
         stack_name = _strip(st.name)
-        if blk.kind == "module" and module_type(self.reg, blk) is None:
+        if blk.kind == "module" and module_type(self.reg, blk) is None and blk.code in self.reg.ops:
+            blk = as_layer_block(blk, "op")
+            out = self._op(blk, st, current, position, stack_name)
+            position += 1
+            row.names.append(self._block_name(blk, position - 1, True))
+        elif blk.kind == "module" and module_type(self.reg, blk) is None:
             out, position = self._layer(as_layer_block(blk), current, position, stack_name, row)
         elif blk.kind == "module":
             out = self._module(blk, current, position, stack_name)

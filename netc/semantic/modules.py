@@ -14,13 +14,12 @@ def module_type(reg: Registry, blk: ast.Block) -> ModuleType | None:
     lists what is registered."""
     if blk.code in reg.modules:
         return reg.modules[blk.code]
-    if blk.code in reg.blocks:
+    if blk.code in reg.blocks or blk.code in reg.ops:
         return None
-    known = list(reg.modules) + list(reg.blocks)
+    known = list(reg.modules) + list(reg.blocks) + list(reg.ops)
     notes = [f"modules: {', '.join(reg.modules) or 'none (install a plugin or pass --plugin FILE.py)'}",
-             f"block types (kwargs are their argument codes): {', '.join(reg.blocks)}"]
-    if blk.code in reg.ops:
-        notes.insert(0, f"`{blk.code}` is an op: give it several modules in `prev` through a module or template")
+             f"block types (kwargs are their argument codes): {', '.join(reg.blocks)}",
+             f"ops (on the `prev` modules' tensors): {', '.join(o for o in reg.ops if o != 'select')}"]
     raise NetcError(f"unknown module type `{blk.code}`{did_you_mean(blk.code, known)}", blk.code_span, notes=notes)
 
 
@@ -64,8 +63,8 @@ def decode_kwargs(mt: ModuleType, blk: ast.Block) -> tuple[dict[str, Any], dict[
     return values, spans
 
 
-def as_layer_block(blk: ast.Block) -> ast.Block:
-    """A block type used as a module: its kwargs become argument tokens (`c: 64` -> `c64`, `bn: true` -> `bn`),
+def as_layer_block(blk: ast.Block, kind: str = "layer") -> ast.Block:
+    """A block type (or with ``kind`` "op", an op on the `prev` tensors) used as a module: its kwargs become argument tokens (`c: 64` -> `c64`, `bn: true` -> `bn`),
     each located at its kwarg's name."""
     args = []
     for key, value, kspan, vspan in blk.kwargs:
@@ -79,7 +78,9 @@ def as_layer_block(blk: ast.Block) -> ast.Block:
             raise NetcError(f"`{key}`: a block type's argument is a number, a word or a flag, found "
                             f"{_type_name(value)}", vspan)
     text = "_".join([blk.code, *(a.text for a in args)])
-    return ast.Block(text, blk.span, "layer", blk.code, blk.code_span, args=tuple(args))
+    if kind == "op":
+        text += ":"
+    return ast.Block(text, blk.span, kind, blk.code, blk.code_span, args=tuple(args))
 
 
 __all__ = ["KWARG_TYPES", "as_layer_block", "decode_kwargs", "module_type"]
