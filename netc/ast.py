@@ -40,7 +40,7 @@ class Block:
     args: tuple[ArgToken, ...] = ()
     refs: tuple[Ref, ...] = ()
     via: str | None = None   # "in the expansion of template `t` used at file:line:col" (expanded blocks)
-    kwargs: tuple = ()       # kind "module" (modular YAML): (name, value, name span, value span) each
+    kwargs: tuple = ()       # kind "module" (modular YAML): (name, value, name span, value span, item spans)
 
 
 @dataclass

@@ -233,7 +233,8 @@ def _module(item: yaml.Node, file: str, text: str, decl: ast.InputDecl, defined:
                 seen.add(key)
                 value = _value(v, file)
                 kwargs.append((key, value))
-                located.append((key, value, _text_span(file, k), _span(file, v)))
+                items = tuple(_span(file, i) for i in v.value) if isinstance(v, yaml.SequenceNode) else ()
+                located.append((key, value, _text_span(file, k), _span(file, v), items))
     defined[name] = name_span
     stack = ast.Stack(name + "#", name_span)
     select = ast.Block("select:" + ":".join(r.name for r in refs), sel_span, "op", "select", sel_span,
@@ -251,7 +252,7 @@ def _template_use(name: str, located: list[tuple[str, Any, Span, Span]], span: S
                   t: ast.Template) -> ast.Block:
     """A module whose type is a template: its kwargs are the template's parameters (`l: 4` is `l4`)."""
     args = []
-    for key, value, kspan, vspan in located:
+    for key, value, kspan, vspan, _ in located:
         if key not in t.params:
             raise NetcError(f"template `{name}` has no parameter `{key}`{did_you_mean(key, t.params)}", kspan,
                             notes=[f"`{name}` takes: {', '.join(t.params) or 'none'} (defined at {t.span})"])

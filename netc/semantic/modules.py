@@ -43,11 +43,17 @@ def decode_kwargs(mt: ModuleType, blk: ast.Block) -> tuple[dict[str, Any], dict[
     values: dict[str, Any] = {}
     spans: dict[str, Span] = {}
     takes = f"`{mt.name}` takes: {_expected(mt)}"
-    for key, value, kspan, vspan in blk.kwargs:
+    for key, value, kspan, vspan, items in blk.kwargs:
         decl = mt.kwargs.get(key)
         if decl is None:
             raise NetcError(f"module `{mt.name}` takes no kwarg `{key}`{did_you_mean(key, mt.kwargs)}", kspan,
                             notes=[takes])
+        if not decl.accepts(value) and decl.type.startswith("list[") and isinstance(value, list):
+            item_type = decl.type[5:-1]
+            for v, at in zip(value, items):
+                if not KWARG_TYPES[item_type](v):
+                    raise NetcError(f"kwarg `{key}` of `{mt.name}` must be {decl.type}: this item is "
+                                    f"{_type_name(v)} `{v!r}`, not {item_type}", at, notes=[takes])
         if not decl.accepts(value):
             raise NetcError(f"kwarg `{key}` of `{mt.name}` must be {decl.type}, found {_type_name(value)} "
                             f"`{value!r}`", vspan, notes=[takes])
@@ -67,7 +73,7 @@ def as_layer_block(blk: ast.Block, kind: str = "layer") -> ast.Block:
     """A block type (or with ``kind`` "op", an op on the `prev` tensors) used as a module: its kwargs become argument tokens (`c: 64` -> `c64`, `bn: true` -> `bn`),
     each located at its kwarg's name."""
     args = []
-    for key, value, kspan, vspan in blk.kwargs:
+    for key, value, kspan, vspan, _ in blk.kwargs:
         if value is True:
             args.append(ast.ArgToken(key, kspan))
         elif value is False or value is None:
