@@ -188,7 +188,7 @@ def test_wrong_list_item_type_and_registered_types_listed(tmp_path):
         check_spec(path, plugins=[PLUGIN])
     d = err.value.diagnostics[0]
     assert "must be list[int]: this item is str `'x'`, not int" in d.message
-    assert (d.span.line, d.span.col) == (5, 38)
+    assert (d.span.line, d.span.col) == (5, 40)
     path = _write(tmp_path, HEAD.replace("custom_net", "resnet"))
     with pytest.raises(NetcError) as err:
         check_spec(path, plugins=[PLUGIN])
