@@ -24,9 +24,34 @@ def _entry_points() -> list:
     """The installed `netc.blocks` entry points (read once a process)."""
     global _ENTRY_POINTS
     if _ENTRY_POINTS is None:
-        from importlib.metadata import entry_points
-        _ENTRY_POINTS = sorted(entry_points(group=GROUP), key=lambda ep: ep.name)
+        _ENTRY_POINTS = sorted(_scan(), key=lambda ep: ep.name)
     return _ENTRY_POINTS
+
+
+def _scan() -> list:
+    """The `netc.blocks` entry points, as ``importlib.metadata.entry_points(group=...)`` finds them, but
+    parsing only the distributions whose entry_points.txt mentions the group (a plain scan of every
+    installed distribution costs about 70 ms, a fifth of `netc summary`)."""
+    import glob
+    found, seen = [], set()
+    for base in sys.path:
+        if not base or not os.path.isdir(base):
+            continue
+        for path in glob.glob(os.path.join(glob.escape(base), "*.*-info", "entry_points.txt")):
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    if f"[{GROUP}]" not in fh.read():
+                        continue
+            except OSError:
+                continue
+            from importlib.metadata import Distribution
+            dist = Distribution.at(os.path.dirname(path))
+            name = (dist.metadata["Name"] or path).lower().replace("-", "_")
+            if name in seen:   # the first on sys.path wins, as for imports
+                continue
+            seen.add(name)
+            found += [ep for ep in dist.entry_points if ep.group == GROUP]
+    return found
 
 
 def _register_fn(obj, where: str) -> Callable[[Registry], None]:
