@@ -5,6 +5,7 @@ Names keep their trailing `#` as the notation writes them (`img#`, `c3#`, `backb
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from netc.diagnostics import Span
 
@@ -39,6 +40,7 @@ class Block:
     args: tuple[ArgToken, ...] = ()
     refs: tuple[Ref, ...] = ()
     via: str | None = None   # "in the expansion of template `t` used at file:line:col" (expanded blocks)
+    kwargs: tuple = ()       # kind "module" (modular YAML): (name, value, name span, value span, item spans)
 
 
 @dataclass
@@ -106,6 +108,7 @@ class Spec:
     width_span: Span | None = None
     depth: float | None = None    # `depth 2`: every `r` times this, rounded up
     depth_span: Span | None = None
+    modular: Any = None   # the modular YAML form as written (netc.frontends.modular.ModularForm), for `fmt`
 
     @property
     def inputs(self) -> list[InputDecl]:

@@ -35,6 +35,20 @@ limit_option = click.option("--limit", "limits", multiple=True, metavar="NAME=N"
                                  "params, nodes).")
 
 
+
+def plugin_option(fn):
+    """`--plugin FILE.py` (repeatable): load a plugin of user blocks for this command's compilation."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, plugins: tuple[str, ...] = (), **kwargs):
+        from netc.plugins import named
+        with named(plugins):
+            return fn(*args, **kwargs)
+    return click.option("--plugin", "plugins", multiple=True, metavar="FILE.py",
+                        help="Load a plugin registering user blocks, ops or modules (repeatable).")(wrapper)
+
+
 deploy_option = click.option("--deploy", is_flag=True,
                              help="Deploy-time form: every BN folded into its conv, RepVGG branches fused "
                                   "into one 3x3 conv.")
@@ -82,6 +96,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @deploy_option
 @limit_option
+@plugin_option
 def summary(spec: str, as_json: bool, deploy: bool, limits: tuple[str, ...]) -> None:
     """Layers, shapes, parameters and MACs of SPEC (no TensorFlow, no onnxruntime)."""
     from netc.compiler import check_spec
@@ -106,6 +121,10 @@ def fmt(spec: str, target: str) -> None:
     from netc.frontends.fmt import to_net, to_yaml
     from netc.frontends.load import load_spec
     parsed = load_spec(spec)
+    if parsed.modular is not None:   # the modular YAML form prints as itself, whatever `--to` says
+        from netc.frontends.modular import to_modular_yaml
+        click.echo(to_modular_yaml(parsed.modular), nl=False)
+        return
     click.echo(to_yaml(parsed) if target == "yaml" else to_net(parsed), nl=False)
 
 
@@ -158,6 +177,7 @@ def _check_output(out: str, kind: str, via: str) -> None:
 @click.option("--max-batch-size", type=click.IntRange(0, 1 << 20), default=8, show_default=True,
               help="Triton's max_batch_size (0: no batching).")
 @limit_option
+@plugin_option
 def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_layout: str, seed: int,
           weights: str | None, weights_map: str | None, deploy: bool, precision: str, io_dtype: str,
           calibrate: int | None, calibration_data: str | None, serve: str | None, name: str | None,
@@ -223,6 +243,7 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
               help="Compare the deployed ONNX and Keras models (BNs folded, RepVGG branches fused) against the "
                    "training-form Keras model.")
 @limit_option
+@plugin_option
 def check(spec: str, weights: str | None, weights_map: str | None, seed: int, atol: float | None, rtol: float | None,
           provider: str, precision: str, calibrate: int | None, all_routes: bool, as_json: bool, deploy: bool,
           limits: tuple[str, ...]) -> None:
@@ -249,6 +270,7 @@ def weights() -> None:
 @click.option("-o", "--output", "out", required=True, help="The .npz file to write.")
 @map_option
 @limit_option
+@plugin_option
 def weights_export(spec: str, source: str, out: str, weights_map: str | None, limits: tuple[str, ...]) -> None:
     """Write SPEC's weights from any source as a netc .npz (names and layouts in docs/weights.md)."""
     from netc.atomic import check_target
@@ -269,6 +291,7 @@ def weights_export(spec: str, source: str, out: str, weights_map: str | None, li
               help="Write the pairing found as a YAML map file, to review and keep.")
 @click.option("--json", "as_json", is_flag=True, help="Print the pairing as JSON.")
 @limit_option
+@plugin_option
 def weights_match(spec: str, source: str, weights_map: str | None, write_map: str | None, as_json: bool,
                   limits: tuple[str, ...]) -> None:
     """Pair SPEC's weights with a Keras model's layers by structure, and print the pairing."""

@@ -48,17 +48,22 @@ def sources_of(spec) -> Iterator[None]:
         raise err.with_source(spec.file, spec.lines)
 
 
-def check_spec(path_or_text: str, *, limits: Limits | None = None, fmt: str | None = None) -> CheckedModel:
-    """Parse and check a spec file (or spec text) without creating any weights."""
+def check_spec(path_or_text: str, *, limits: Limits | None = None, fmt: str | None = None,
+               plugins: list[str] | tuple[str, ...] | None = None) -> CheckedModel:
+    """Parse and check a spec file (or spec text) without creating any weights. ``plugins``: plugin files
+    (default: those named by the CLI's `--plugin`); installed `netc.blocks` plugins load too."""
+    from netc.plugins import active_files, registry_for
+    reg = registry_for(active_files() if plugins is None else plugins)
     with _gc_paused():
         if _looks_like_text(path_or_text):
             if fmt is None:
-                fmt = "yaml" if path_or_text.lstrip().startswith("model_def") else "net"
+                fmt = "yaml" if path_or_text.lstrip().startswith(("model_def", "net:", "input:", "templates:")) \
+                    else "net"
             spec = parse_source(path_or_text, "<string>", fmt)
         else:
             spec = load_spec(path_or_text)
         with sources_of(spec):
-            return analyze(spec, limits)
+            return analyze(spec, limits, reg)
 
 
 @dataclass
@@ -109,7 +114,8 @@ class Model:
 
 
 def compile(path_or_text: str, *, seed: int = 0, weights: str | None = None, randomize: bool = False,
-            limits: Limits | None = None, weights_map: str | None = None) -> Model:
+            limits: Limits | None = None, weights_map: str | None = None,
+            plugins: list[str] | tuple[str, ...] | None = None) -> Model:
     """Compile a spec (a path, or spec text) into a :class:`Model`.
 
     Weights: Keras' default initialisation drawn from ``seed`` (``randomize`` draws BN statistics, biases
@@ -118,7 +124,7 @@ def compile(path_or_text: str, *, seed: int = 0, weights: str | None = None, ran
     with ``weights_map`` (a YAML file) pinning pairs the structure leaves ambiguous.
     """
     with _gc_paused():
-        checked = check_spec(path_or_text, limits=limits)
+        checked = check_spec(path_or_text, limits=limits, plugins=plugins)
         if weights is not None:
             from netc.weights.load import load_weights
             with sources_of(checked.spec):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections import ChainMap
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Callable, ClassVar
@@ -251,6 +252,59 @@ class OpType:
     params: dict[str, Param] = field(default_factory=dict)
 
 
+KWARG_TYPES: dict[str, Callable[[Any], bool]] = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "bool": lambda v: isinstance(v, bool),
+}
+for _t in ("int", "float", "str", "bool"):
+    KWARG_TYPES[f"list[{_t}]"] = (lambda item: lambda v: isinstance(v, list) and all(map(item, v)))(KWARG_TYPES[_t])
+
+
+@dataclass(frozen=True)
+class Kwarg:
+    """A module's keyword argument in the modular YAML form: its type (``int``, ``float``, ``str``,
+    ``bool``, ``list[int]``, ...), required or its default, and a short description."""
+
+    type: str
+    required: bool = True
+    default: Any = None
+    doc: str = ""
+
+    def __post_init__(self):
+        if self.type not in KWARG_TYPES:
+            raise ValueError(f"unknown kwarg type `{self.type}`; types: {', '.join(KWARG_TYPES)}")
+
+    def accepts(self, value: Any) -> bool:
+        return KWARG_TYPES[self.type](value)
+
+
+class ModuleType:
+    """A module of the modular YAML form (`type: custom_net`): structured kwargs, lowered with the Builder.
+
+    Subclasses set ``name``, ``doc``, ``kwargs`` and ``lower``; ``lower(b, kw, xs)`` receives the decoded
+    kwargs (a dict, defaults filled in) and the tensors of the modules named in ``prev`` (the model input
+    for a first module), and returns the output tensor. Output shapes, parameters and MACs follow from the
+    Builder calls. ``check`` may refuse combinations of kwargs (raise ``NetcError(msg, spans[name])``)."""
+
+    name: ClassVar[str]
+    doc: ClassVar[str] = ""
+    kwargs: ClassVar[dict[str, Kwarg]] = {}
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int | None] = 1
+
+    def check(self, kw: dict[str, Any], spans: dict[str, Span]) -> None:
+        return None
+
+    def lower(self, b: Builder, kw: dict[str, Any], xs: list[Value]) -> Value:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class RegistryClash(ValueError):
+    """A name registered twice (a plugin registering `cn`, or two plugins the same name)."""
+
+
 @dataclass
 class Registry:
     arg_codes: dict[str, ArgCode] = field(default_factory=dict)
@@ -258,11 +312,30 @@ class Registry:
     ops: dict[str, OpType] = field(default_factory=dict)
     input_ops: dict[str, InputOp] = field(default_factory=dict)
     activations: dict[str, Activation] = field(default_factory=dict)
+    modules: dict[str, ModuleType] = field(default_factory=dict)
+
+    def layered(self) -> "Registry":
+        """A registry over this one: new entries go to the layer (this one stays as it is), lookups see both.
+        One per compilation with plugins, so plugins never leak into the built-ins or into each other."""
+        return Registry(**{f: ChainMap({}, getattr(self, f)) for f in self.__dataclass_fields__})
 
     def _put(self, table: dict, key: str, value: Any, what: str) -> None:
         if key in table:
-            raise ValueError(f"{what} `{key}` is registered twice")
+            builtin = isinstance(table, ChainMap) and any(key in m for m in table.maps[1:])
+            raise RegistryClash(f"{what} `{key}` is registered twice"
+                                + (" (it is a built-in name: choose another)" if builtin else ""))
         table[key] = value
+
+    def module(self, cls: type[ModuleType]) -> type[ModuleType]:
+        """Register a module type of the modular YAML form (usable as a decorator)."""
+        for k, v in cls.kwargs.items():
+            if not isinstance(v, Kwarg):
+                raise ValueError(f"module `{cls.name}`: kwarg `{k}` must be a Kwarg")
+        for table in (self.blocks, self.ops):
+            if cls.name in table:
+                raise RegistryClash(f"module `{cls.name}` has the name of a registered block or op")
+        self._put(self.modules, cls.name, cls(), "module")
+        return cls
 
     def arg(self, code: str, kind: str | ArgKind, doc: str, limit: str | None = None) -> None:
         """Register an argument code; ``kind`` is an :class:`ArgKind` or the name of a built-in one."""

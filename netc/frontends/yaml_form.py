@@ -157,6 +157,9 @@ def parse_yaml(text: str, file: str) -> ast.Spec:
                         Span(file, len(lines), len(lines[-1]) + 1)) from None
     except yaml.YAMLError as err:  # pragma: no cover - every other YAML error carries a mark
         raise NetcError(f"YAML error: {err}", Span(file, 1, 1)) from None
+    from netc.frontends.modular import is_modular, parse_modular
+    if is_modular(root):
+        return parse_modular(root, text, file)
     if root is None:
         raise NetcError("empty spec: expected a mapping with `model_def`, `model_ins`, `model_outs`, `in_chs`",
                         Span(file, 1, 1))

@@ -16,8 +16,9 @@ from netc.blocks import REGISTRY
 from netc.diagnostics import Diagnostic, DiagnosticBag, NetcError, Span, did_you_mean
 from netc.ir.builder import Builder
 from netc.ir.graph import Graph, Origin, Value
-from netc.registry import Limits
+from netc.registry import Limits, Registry
 from netc.semantic.budget import WorkBudget
+from netc.semantic.modules import as_layer_block, decode_kwargs, module_type
 
 
 class _Poisoned:
@@ -81,8 +82,9 @@ def _strip(name: str) -> str:
 
 
 class Analyzer:
-    def __init__(self, spec: ast.Spec, limits: Limits):
+    def __init__(self, spec: ast.Spec, limits: Limits, registry: Registry | None = None):
         self.spec, self.limits = spec, limits
+        self.reg = registry if registry is not None else REGISTRY
         self.b = Builder(name=_model_name(spec))
         self.env: dict[str, Value | list[Value] | _Poisoned] = {}
         self.defined: dict[str, Span] = {}     # every name the spec defines -> where
@@ -190,10 +192,10 @@ class Analyzer:
             self.b.origin = Origin(d.span, "", _strip(d.name), d.text)
             x = self.b.input(_strip(d.name), (None, h, w, d.channels))
             if d.op is not None:
-                op = REGISTRY.input_ops.get(d.op)
+                op = self.reg.input_ops.get(d.op)
                 if op is None:
-                    raise NetcError(f"unknown input op `{d.op}`{did_you_mean(d.op, REGISTRY.input_ops)}", d.op_span,
-                                    notes=["input ops: " + ", ".join(REGISTRY.input_ops)])
+                    raise NetcError(f"unknown input op `{d.op}`{did_you_mean(d.op, self.reg.input_ops)}", d.op_span,
+                                    notes=["input ops: " + ", ".join(self.reg.input_ops)])
                 x = op.lower(self.b, x)
             self.env[d.name] = x
             return BlockInfo("", [_strip(d.name)], d.text, d.span, x.shape)
@@ -257,14 +259,48 @@ class Analyzer:
         if blk.label is not None and blk.label not in self.env and self._owns(blk.label, blk.label_span):
             self.env[blk.label] = POISON
 
+    def _module(self, blk: ast.Block, current, position: int, stack_name: str):
+        """A module of the modular YAML form: kwargs checked, then its ``lower`` on the `prev` tensors."""
+        mt = module_type(self.reg, blk)
+        kw, _ = decode_kwargs(mt, blk)
+        xs = current if isinstance(current, list) else [current]
+        if len(xs) < mt.min_inputs or (mt.max_inputs is not None and len(xs) > mt.max_inputs):
+            want = (f"exactly {mt.min_inputs}" if mt.max_inputs == mt.min_inputs else
+                    f"at least {mt.min_inputs}" if mt.max_inputs is None else f"{mt.min_inputs} to {mt.max_inputs}")
+            raise NetcError(f"module `{mt.name}` takes {want} input{'s' if mt.max_inputs != 1 else ''}, "
+                            f"but `prev` gives {len(xs)}", blk.code_span)
+        name = self._block_name(blk, position, True)
+        self.b.origin = Origin(blk.span, stack_name, name, blk.text)
+        try:
+            out = mt.lower(self.b, kw, list(xs))
+        except NetcError as err:
+            for d in err.diagnostics:
+                if d.span is None:
+                    d.span = blk.code_span
+            raise
+        if not isinstance(out, Value):
+            raise TypeError(f"module `{mt.name}`'s lower returned {type(out).__name__}, not a Value")
+        return out
+
     def _check(self, blk: ast.Block, st: ast.Stack) -> None:
         """What can be checked of a block whose input is unknown: its type, its arguments, the names it uses."""
+        if blk.kind == "module":
+            mt = module_type(self.reg, blk)
+            if mt is None and blk.code in self.reg.ops:
+                op = self._op_type(as_layer_block(blk, "op"))
+                if op.params:
+                    self.reg.decode_args(as_layer_block(blk, "op"), op, self.limits)
+            elif mt is None:
+                self.reg.decode_args(as_layer_block(blk), self._block_type(blk), self.limits)
+            else:
+                decode_kwargs(mt, blk)
+            return
         if blk.kind == "layer":
-            REGISTRY.decode_args(blk, self._block_type(blk), self.limits)
+            self.reg.decode_args(blk, self._block_type(blk), self.limits)
             return
         op = self._op_type(blk)
         if op.params:
-            REGISTRY.decode_args(blk, op, self.limits)
+            self.reg.decode_args(blk, op, self.limits)
         for ref in blk.refs:
             self._resolve(ref, self._ref_pos(blk, st))
 
@@ -285,7 +321,18 @@ class Analyzer:
     def _block(self, blk: ast.Block, st: ast.Stack, current, position: int, row: BlockInfo):
         n0 = len(self.b.graph.nodes)
         stack_name = _strip(st.name)
-        if blk.kind == "op":
+        if blk.kind == "module" and module_type(self.reg, blk) is None and blk.code in self.reg.ops:
+            blk = as_layer_block(blk, "op")
+            out = self._op(blk, st, current, position, stack_name)
+            position += 1
+            row.names.append(self._block_name(blk, position - 1, True))
+        elif blk.kind == "module" and module_type(self.reg, blk) is None:
+            out, position = self._layer(as_layer_block(blk), current, position, stack_name, row)
+        elif blk.kind == "module":
+            out = self._module(blk, current, position, stack_name)
+            position += 1
+            row.names.append(self._block_name(blk, position - 1, True))
+        elif blk.kind == "op":
             out = self._op(blk, st, current, position, stack_name)
             position += 1
             row.names.append(self._block_name(blk, position - 1, True))
@@ -319,19 +366,19 @@ class Analyzer:
         return name
 
     def _block_type(self, blk: ast.Block):
-        btype = REGISTRY.blocks.get(blk.code)
+        btype = self.reg.blocks.get(blk.code)
         if btype is None:
             body = blk.text[len(blk.label or ""):]
-            op = next((o for o in REGISTRY.ops if body == o or body.startswith(o + "_")), None)   # `up_x2`
+            op = next((o for o in self.reg.ops if body == o or body.startswith(o + "_")), None)   # `up_x2`
             if op is not None:
                 raise NetcError(f"`{op}` is an op: write it with a colon, `{op}:`", blk.code_span)
-            raise NetcError(f"unknown block type `{blk.code}`{did_you_mean(blk.code, REGISTRY.blocks)}",
-                            blk.code_span, notes=["block types: " + ", ".join(REGISTRY.blocks)])
+            raise NetcError(f"unknown block type `{blk.code}`{did_you_mean(blk.code, self.reg.blocks)}",
+                            blk.code_span, notes=["block types: " + ", ".join(self.reg.blocks)])
         return btype
 
     def _layer(self, blk: ast.Block, current, position: int, stack_name: str, row: BlockInfo):
         btype = self._block_type(blk)
-        args, warns = REGISTRY.decode_args(blk, btype, self.limits)
+        args, warns = self.reg.decode_args(blk, btype, self.limits)
         args = scaled_args(self.spec, btype, args)
         for msg, span in warns + btype.warnings(args):
             self.warnings.append(Diagnostic(msg, span, "warning"))
@@ -360,18 +407,18 @@ class Analyzer:
     def _op_type(self, blk: ast.Block):
         if blk.code == "select":
             raise NetcError("`select:` may only start a stack", blk.code_span)
-        op = REGISTRY.ops.get(blk.code)
+        op = self.reg.ops.get(blk.code)
         if op is not None and blk.args and not op.params:
             op = None
         if op is None:   # an op whose name holds `_` (`up_x2:`) and takes no arguments
-            op = REGISTRY.ops.get("_".join([blk.code, *(a.text for a in blk.args)]))
+            op = self.reg.ops.get("_".join([blk.code, *(a.text for a in blk.args)]))
             if op is not None:
                 return op
         if op is None:
-            if blk.code in REGISTRY.blocks:
+            if blk.code in self.reg.blocks:
                 raise NetcError(f"`{blk.code}` is a layer block, not an op: write it without the colon",
                                 blk.code_span)
-            ops = [f"{o}:" for o in REGISTRY.ops]
+            ops = [f"{o}:" for o in self.reg.ops]
             raise NetcError(f"unknown op `{blk.code}:`{did_you_mean(blk.code + ':', ops)}", blk.code_span,
                             notes=["ops: " + ", ".join(ops)])
         return op
@@ -406,7 +453,7 @@ class Analyzer:
         name = self._block_name(blk, position, True)
         self.b.origin = Origin(blk.span, stack_name, name, blk.text)
         if op.params:
-            args, warns = REGISTRY.decode_args(blk, op, self.limits)
+            args, warns = self.reg.decode_args(blk, op, self.limits)
             for msg, span in warns:
                 self.warnings.append(Diagnostic(msg, span, "warning"))
             return op.lower(self.b, list(vals), names, args)
@@ -474,13 +521,14 @@ def _model_name(spec: ast.Spec) -> str:
     return os.path.splitext(base)[0] or "netc_model"
 
 
-def analyze(spec: ast.Spec, limits: Limits | None = None) -> CheckedModel:
+def analyze(spec: ast.Spec, limits: Limits | None = None, registry: Registry | None = None) -> CheckedModel:
     """Check ``spec`` and lower it to the IR; raises :class:`NetcError` listing every independent error.
     The IR verifier checks the lowered graph (a failure there is netc's bug, not the spec's)."""
     from netc.ir.verify import verify_graph
     from netc.semantic.templates import expand
-    spec = expand(spec, set(REGISTRY.blocks) | set(REGISTRY.ops))
-    checked = Analyzer(spec, limits or Limits()).run()
+    reg = registry if registry is not None else REGISTRY
+    spec = expand(spec, set(reg.blocks) | set(reg.ops) | set(reg.modules))
+    checked = Analyzer(spec, limits or Limits(), reg).run()
     verify_graph(checked.graph)
     return checked
 
