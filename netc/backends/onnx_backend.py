@@ -295,11 +295,78 @@ def emit_sigmoid(em: _Emitter, node: Node) -> None:
     em.add("Sigmoid", [em.xin(node)], em.out(node), node)
 
 
+#: PReLU forms :func:`prelu_form` chooses from (plus "prelu", ONNX's own PRelu op, and "relu_min").
+PRELU_FORMS = ("prelu", "leaky", "max", "min", "where", "relu_min")
+#: Test and benchmark hook: emit every PReLU in this form (one of PRELU_FORMS) instead of the chosen one.
+PRELU_FORCE: str | None = None
+
+
+def prelu_form(slope: np.ndarray) -> str:
+    """The fastest ONNX form that computes PRelu(x, slope) bit-exactly for every x (signed zeros, infinities
+    and NaN included), from the compile-time slopes; docs/benchmarks.md has the measured order.
+
+    - one slope for every element: ``leaky``, LeakyRelu(alpha), the same formula; onnxruntime fuses it into
+      the Conv before it;
+    - all slopes in (0, 1]: ``max``, Max(x, x * s) (x * s lies between x and 0 for x < 0 and below x for
+      x > 0; -0 * s is -0). A zero slope is left out: +inf * 0 is NaN;
+    - all slopes in [1, inf): ``min``, Min(x, x * s), by the mirror argument;
+    - otherwise ``where``, Where(x < 0, x * s, x): PRelu's own definition (x < 0 is false for -0 and NaN).
+    """
+    s = np.asarray(slope, dtype=np.float32).ravel()
+    if s.size == 0 or bool(np.all(s == s[0])):
+        return "leaky"
+    if bool(np.all((s > 0) & (s <= 1))):
+        return "max"
+    if bool(np.all((s >= 1) & np.isfinite(s))):
+        return "min"
+    return "where"
+
+
 def emit_prelu(em: _Emitter, node: Node) -> None:
+    """PReLU in the form :func:`prelu_form` picks (or :data:`PRELU_FORCE`); slopes are NCHW (C, H, W)."""
     alpha = em.weight(node, "alpha")
     h, w, c = alpha.shape
     slope = alpha.reshape(c, h, w) if "prelu_layout" in FAULTS else alpha.transpose(2, 0, 1)
-    em.add("PRelu", [em.xin(node), em.init(node.weights["alpha"].name, slope)], em.out(node), node)
+    form = PRELU_FORCE or prelu_form(slope)
+    _PRELU_EMITTERS[form](em, node, em.xin(node), em.out(node), slope)
+
+
+def _prelu_op(em: _Emitter, node: Node, x: str, out: str, slope: np.ndarray) -> None:
+    em.add("PRelu", [x, em.init(node.weights["alpha"].name, slope)], out, node)
+
+
+def _prelu_leaky(em: _Emitter, node: Node, x: str, out: str, slope: np.ndarray) -> None:
+    alpha = float(slope.flat[0]) if slope.size else 0.0
+    em.add("LeakyRelu", [x], out, node, alpha=alpha)
+
+
+def _prelu_minmax(op: str) -> Callable[[_Emitter, Node, str, str, np.ndarray], None]:
+    def emit(em: _Emitter, node: Node, x: str, out: str, slope: np.ndarray) -> None:
+        scaled = em.temp(node, "scaled")
+        em.add("Mul", [x, em.init(node.weights["alpha"].name, slope)], scaled, node, "mul")
+        em.add(op, [x, scaled], out, node)
+    emit.__doc__ = f"{op}(x, x * slope)."
+    return emit
+
+
+def _prelu_where(em: _Emitter, node: Node, x: str, out: str, slope: np.ndarray) -> None:
+    negative, scaled = em.temp(node, "negative"), em.temp(node, "scaled")
+    em.add("Less", [x, em.scalar(0.0)], negative, node, "less")
+    em.add("Mul", [x, em.init(node.weights["alpha"].name, slope)], scaled, node, "mul")
+    em.add("Where", [negative, scaled, x], out, node)
+
+
+def _prelu_relu_min(em: _Emitter, node: Node, x: str, out: str, slope: np.ndarray) -> None:
+    """Relu(x) + s * Min(x, 0): equal in value, but the sign of a zero result can differ (benchmarks only)."""
+    pos, neg, scaled = em.temp(node, "relu"), em.temp(node, "min0"), em.temp(node, "scaled")
+    em.add("Relu", [x], pos, node, "relu")
+    em.add("Min", [x, em.scalar(0.0)], neg, node, "min")
+    em.add("Mul", [neg, em.init(node.weights["alpha"].name, slope)], scaled, node, "mul")
+    em.add("Add", [pos, scaled], out, node)
+
+
+_PRELU_EMITTERS = {"prelu": _prelu_op, "leaky": _prelu_leaky, "max": _prelu_minmax("Max"),
+                   "min": _prelu_minmax("Min"), "where": _prelu_where, "relu_min": _prelu_relu_min}
 
 
 def emit_affine(em: _Emitter, node: Node) -> None:
