@@ -295,22 +295,24 @@ def emit_sigmoid(em: _Emitter, node: Node) -> None:
     em.add("Sigmoid", [em.xin(node)], em.out(node), node)
 
 
-#: PReLU forms :func:`prelu_form` chooses from (plus "prelu", ONNX's own PRelu op, and "relu_min").
+#: PReLU forms: those :func:`prelu_form` chooses ("leaky", "max", "min", "prelu": ONNX's own PRelu op), and
+#: two general forms kept for the benchmark's comparison only ("where", "relu_min"; see :func:`_prelu_where`).
 PRELU_FORMS = ("prelu", "leaky", "max", "min", "where", "relu_min")
 #: Test and benchmark hook: emit every PReLU in this form (one of PRELU_FORMS) instead of the chosen one.
 PRELU_FORCE: str | None = None
 
 
 def prelu_form(slope: np.ndarray) -> str:
-    """The fastest ONNX form that computes PRelu(x, slope) bit-exactly for every x (signed zeros, infinities
-    and NaN included), from the compile-time slopes; docs/benchmarks.md has the measured order.
+    """The fastest ONNX form that computes PRelu(x, slope) bit for bit on onnxruntime for every x (signed
+    zeros, infinities and NaN included), chosen from the compile-time slopes (measured order: docs/benchmarks.md):
 
-    - one slope for every element: ``leaky``, LeakyRelu(alpha), the same formula; onnxruntime fuses it into
-      the Conv before it;
-    - all slopes in (0, 1]: ``max``, Max(x, x * s) (x * s lies between x and 0 for x < 0 and below x for
-      x > 0; -0 * s is -0). A zero slope is left out: +inf * 0 is NaN;
+    - one slope for every element: ``leaky``, LeakyRelu(alpha), PRelu's formula; onnxruntime fuses it into the
+      Conv before it;
+    - all slopes in (0, 1]: ``max``, Max(x, x * s): for x < 0, x * s lies between x and 0, for x > 0 below x;
+      -0 * s is -0. A zero slope is left out (+inf * 0 is NaN);
     - all slopes in [1, inf): ``min``, Min(x, x * s), by the mirror argument;
-    - otherwise ``where``, Where(x < 0, x * s, x): PRelu's own definition (x < 0 is false for -0 and NaN).
+    - otherwise ``prelu``, ONNX's PRelu op: the general forms built of standard ops are no faster on
+      onnxruntime and not bit-exact (its Where, and any sum of two halves, turn a -0 result into +0).
     """
     s = np.asarray(slope, dtype=np.float32).ravel()
     if s.size == 0 or bool(np.all(s == s[0])):
@@ -319,7 +321,7 @@ def prelu_form(slope: np.ndarray) -> str:
         return "max"
     if bool(np.all((s >= 1) & np.isfinite(s))):
         return "min"
-    return "where"
+    return "prelu"
 
 
 def emit_prelu(em: _Emitter, node: Node) -> None:
@@ -350,6 +352,7 @@ def _prelu_minmax(op: str) -> Callable[[_Emitter, Node, str, str, np.ndarray], N
 
 
 def _prelu_where(em: _Emitter, node: Node, x: str, out: str, slope: np.ndarray) -> None:
+    """Where(x < 0, x * s, x): PRelu's definition, but onnxruntime's Where returns +0 for a -0 it selects."""
     negative, scaled = em.temp(node, "negative"), em.temp(node, "scaled")
     em.add("Less", [x, em.scalar(0.0)], negative, node, "less")
     em.add("Mul", [x, em.init(node.weights["alpha"].name, slope)], scaled, node, "mul")

@@ -1,0 +1,114 @@
+"""Interleaved A/B latency of ONNX models in one process, and the machine's fp32 peak, on onnxruntime.
+
+``python bench/ab.py THREADS ROUNDS RUNS BATCHES MODEL...`` prints one JSON object. All sessions share
+onnxruntime's global thread pool (``THREADS`` intra-op threads), so no session's idle pool spins while another
+runs. Each round times every model, in an order rotated from round to round, ``RUNS`` times at each batch size
+(after warm-up), and keeps the round's median per model: the ratio of two models' medians in the same round is
+one *paired* ratio; the machine's load drifts between rounds but hits both models of a round alike.
+
+The peak is a float32 MatMul of two 2048 x 2048 matrices (one for each thread's share of the work, so both
+cores run it) in the same process and thread pool: 2 * 2048^3 flops per product, the best of 10 runs. It is
+what MLAS's SGEMM kernel reaches, the fastest float32 loop onnxruntime has on this CPU, not the data sheet's
+number.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+
+WARMUP = 3
+PEAK_N = 2048
+
+
+def _session(model, threads: int):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.use_per_session_threads = False   # the global pool: see the module docstring
+    opts.log_severity_level = 3
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+
+
+def _feeds(sess, batch: int, seed: int = 0) -> dict:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return {i.name: rng.uniform(0, 255, [d if isinstance(d, int) else batch for d in i.shape]).astype(np.float32)
+            for i in sess.get_inputs()}
+
+
+def peak_gflops(threads: int, runs: int = 10) -> dict:
+    """Best float32 MatMul throughput (GFLOP/s) on the global pool; see the module docstring."""
+    import numpy as np
+    from onnx import TensorProto, helper
+
+    n = PEAK_N
+    g = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "peak",
+                          [helper.make_tensor_value_info("a", TensorProto.FLOAT, ["B", n, n]),
+                           helper.make_tensor_value_info("b", TensorProto.FLOAT, ["B", n, n])],
+                          [helper.make_tensor_value_info("c", TensorProto.FLOAT, ["B", n, n])])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    sess = _session(model.SerializeToString(), threads)
+    rng = np.random.default_rng(0)
+    feeds = {k: rng.standard_normal((threads, n, n), dtype=np.float32) for k in ("a", "b")}
+    for _ in range(WARMUP):
+        sess.run(None, feeds)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        sess.run(None, feeds)
+        times.append(time.perf_counter() - t0)
+    flops = 2.0 * n ** 3 * threads
+    return {"gflops": flops / min(times) / 1e9, "median_gflops": flops / statistics.median(times) / 1e9,
+            "matmul": f"{threads} x ({n}x{n} @ {n}x{n})"}
+
+
+def ab(models: list[str], threads: int, rounds: int, runs: int, batches: list[int]) -> dict:
+    """Per model and batch: every sample and each round's median; rotation of the order per round."""
+    sessions = [_session(m, threads) for m in models]
+    out: dict = {"threads": threads, "rounds": rounds, "runs_per_round": runs, "models": models, "batches": {}}
+    for batch in batches:
+        feeds = [_feeds(s, batch) for s in sessions]
+        for s, f in zip(sessions, feeds):
+            for _ in range(WARMUP):
+                s.run(None, f)
+        samples: list[list[float]] = [[] for _ in models]
+        medians: list[list[float]] = [[] for _ in models]
+        for r in range(rounds):
+            order = [(r + k) % len(models) for k in range(len(models))]
+            for i in order:
+                t = []
+                for _ in range(runs):
+                    t0 = time.perf_counter()
+                    sessions[i].run(None, feeds[i])
+                    t.append(time.perf_counter() - t0)
+                samples[i] += t
+                medians[i].append(statistics.median(t))
+        out["batches"][str(batch)] = {"samples": samples, "round_medians": medians}
+    return out
+
+
+def main(argv: list[str]) -> None:
+    import onnxruntime as ort
+
+    threads, rounds, runs = int(argv[0]), int(argv[1]), int(argv[2])
+    batches = [int(b) for b in argv[3].split(",")]
+    ort.set_global_thread_pool_sizes(threads, 1)
+    result = {"peak": peak_gflops(threads), **ab(argv[4:], threads, rounds, runs, batches)}
+    result["peak_after"] = peak_gflops(threads)   # the load may change while the models run
+    print(json.dumps(result), flush=True)
+
+
+def paired(result: dict, batch: int, a: int, b: int) -> dict:
+    """Median latency of models ``a`` and ``b`` and their per-round ratios a / b (with the median ratio)."""
+    entry = result["batches"][str(batch)]
+    ratios = [x / y for x, y in zip(entry["round_medians"][a], entry["round_medians"][b])]
+    return {"a_s": statistics.median(entry["samples"][a]), "b_s": statistics.median(entry["samples"][b]),
+            "ratios": ratios, "ratio": statistics.median(ratios)}
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
