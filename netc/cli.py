@@ -121,9 +121,12 @@ def _format_for(out: str, fmt_opt: str | None) -> str:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the weight initialisation.")
 @click.option("--weights", type=click.Path(), default=None,
               help="Trained weights: a tf_netbuilder checkpoint prefix or a netc .npz.")
+@click.option("--external-data/--no-external-data", default=None,
+              help="ONNX: weights in OUT.data beside OUT (ONNX external data). Default: only for models "
+                   "past protobuf's 2 GiB limit.")
 @limit_option
 def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_layout: str, seed: int,
-          weights: str | None, limits: tuple[str, ...]) -> None:
+          weights: str | None, limits: tuple[str, ...], external_data: bool | None = None) -> None:
     """Compile SPEC into OUT (ONNX, native Keras, or a TF SavedModel directory)."""
     from netc.compiler import compile as compile_model
     t0 = time.perf_counter()
@@ -132,12 +135,14 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
         raise NetcError("`--via tf2onnx` produces ONNX: give an `.onnx` output")
     if io_layout != "nchw" and kind != "onnx":
         raise NetcError("`--io-layout` applies to ONNX outputs only")
+    if external_data and not (kind == "onnx" and via == "direct"):
+        raise NetcError("`--external-data` applies to netc's own ONNX route only (`.onnx` output, `--via direct`)")
     direct = kind == "onnx" and via == "direct"
     with _gc_one_shot(active=direct):   # the other routes run TensorFlow: keep its collector
         model = compile_model(spec, seed=seed, weights=weights, limits=_limits(limits))
         _warn(model.checked)
         if direct:
-            model.to_onnx(out, opset=opset, io_layout=io_layout)
+            model.to_onnx(out, opset=opset, io_layout=io_layout, external_data=external_data)
     if via == "tf2onnx":
         from netc.backends.onnx_backend import save_onnx
         from netc.backends.tf2onnx_route import keras_to_onnx

@@ -65,14 +65,17 @@ class Model:
         from netc.semantic.summary import summary_data, summary_table
         return summary_data(self.checked) if as_json else summary_table(self.checked)
 
-    def to_onnx(self, path: str | None = None, *, opset: int = 17, io_layout: str = "nchw"):
-        """The ONNX ModelProto (written atomically to ``path`` when given). Imports no TensorFlow."""
-        from netc.backends.onnx_backend import save_onnx, to_onnx
+    def to_onnx(self, path: str | None = None, *, opset: int = 17, io_layout: str = "nchw",
+                external_data: bool | None = None):
+        """The ONNX ModelProto (written atomically to ``path`` when given). Imports no TensorFlow.
+
+        ``external_data`` (with ``path``): weights in ``<path>.data``; None chooses it above 2 GiB."""
+        from netc.backends.onnx_backend import to_onnx, write_onnx
         with _gc_paused():
-            proto = to_onnx(self.graph, self.weights, opset=opset, io_layout=io_layout)
             if path is not None:
-                save_onnx(proto, path)
-        return proto
+                return write_onnx(self.graph, self.weights, path, external_data=external_data, opset=opset,
+                                  io_layout=io_layout)
+            return to_onnx(self.graph, self.weights, opset=opset, io_layout=io_layout)
 
     def to_keras(self):
         """A Keras 3 functional model of stock layers with these weights, to embed and train."""

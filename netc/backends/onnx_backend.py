@@ -30,8 +30,8 @@ TO_NCHW, TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
 class _Emitter:
     """State of one conversion: tensor names per IR value, nodes and initializers so far."""
 
-    def __init__(self, graph: Graph, weights: WeightValues, opset: int):
-        self.graph, self.weights, self.opset = graph, weights, opset
+    def __init__(self, graph: Graph, weights: WeightValues, opset: int, sink: "ExternalData | None" = None):
+        self.graph, self.weights, self.opset, self.sink = graph, weights, opset, sink
         self.tensors, self.node_names = UniqueNames(), UniqueNames()  # ONNX keeps the two apart
         self.node_names.used.update(n.name for n in graph.nodes)
         self.names: dict[int, str] = {}
@@ -59,11 +59,13 @@ class _Emitter:
         """Add a float32 initializer; returns its (unique) name."""
         name = self.tensors.unique(base)
         arr = np.asarray(array, dtype="<f4")
-        if not arr.flags.c_contiguous:   # (ascontiguousarray would make scalars 1-D)
-            arr = np.ascontiguousarray(arr)
         t = self.body.initializer.add()
         t.name, t.data_type = name, TensorProto.FLOAT
         t.dims.extend(arr.shape)
+        if self.sink is not None and self.sink.add(t, arr):
+            return name
+        if not arr.flags.c_contiguous:   # (ascontiguousarray would make scalars 1-D)
+            arr = np.ascontiguousarray(arr)
         t.raw_data = arr.tobytes()
         return name
 
@@ -513,15 +515,16 @@ def _check_args(graph: Graph, opset: int, io_layout: str) -> None:
 
 
 def to_onnx(graph: Graph, weights: WeightValues, *, opset: int = 17, io_layout: str = "nchw",
-            fold_bn: bool = True) -> onnx.ModelProto:
+            fold_bn: bool = True, sink: "ExternalData | None" = None) -> onnx.ModelProto:
     """Convert ``graph`` with weight values ``weights`` (IR layout) to an ONNX model.
 
     Inside, tensors are NCHW; with ``io_layout="nhwc"`` a Transpose follows each input and
     precedes each output. ``fold_bn`` folds BNs and affines into the conv whose output feeds only them
-    (:func:`_fold_plan`).
+    (:func:`_fold_plan`). With a ``sink``, initializers of 1 KiB and more go to its file as they are made
+    (ONNX external data, see :func:`write_onnx`) and the model only refers to them.
     """
     _check_args(graph, opset, io_layout)
-    em = _Emitter(graph, weights, opset)
+    em = _Emitter(graph, weights, opset, sink)
     if fold_bn:
         em.runs = _fold_plan(graph)
         em.skip = {id(n) for run in em.runs.values() for n in run[:-1]}
@@ -599,6 +602,92 @@ def _write_model(model: onnx.ModelProto, f: Any) -> None:
     f.write(tail)
 
 
+#: Protobuf cannot parse a message of 2 GiB or more: above this many bytes of weights, external data.
+EXTERNAL_AUTO_BYTES = 2**31 - 2**26   # 2 GiB less 64 MiB for the graph itself
+
+
+class ExternalData:
+    """ONNX external data written as the backend makes it: each initializer of ``threshold`` bytes or more is
+    appended to one data file (at an offset aligned to ``ALIGN`` bytes, so onnxruntime can map it from the
+    file instead of copying it), and its TensorProto gets ``data_location = EXTERNAL`` with location, offset
+    and length instead of ``raw_data``. A strided array (a transposed kernel) is written in slabs, so the
+    file is written without a whole second copy of any tensor in memory."""
+
+    ALIGN = 4096
+    SLAB_BYTES = 16 * 2**20
+
+    def __init__(self, f: Any, location: str, threshold: int = 1024):
+        self.f, self.location, self.threshold, self.offset = f, location, threshold, 0
+
+    def add(self, t: onnx.TensorProto, arr: np.ndarray) -> bool:
+        """Write ``arr`` (float32, any strides) for ``t``; False (nothing done) when it is too small."""
+        if arr.nbytes < self.threshold:
+            return False
+        pad = -self.offset % self.ALIGN
+        if pad:
+            self.f.write(b"\0" * pad)
+        start = self.offset + pad
+        if arr.flags.c_contiguous:
+            self.f.write(memoryview(arr).cast("B"))
+        else:   # each slab copied in its source's memory order first (reads runs, not single floats)
+            rows = max(1, self.SLAB_BYTES // max(1, arr[0].nbytes))
+            for i in range(0, arr.shape[0], rows):
+                slab = np.ascontiguousarray(np.array(arr[i:i + rows], order="K"))
+                self.f.write(memoryview(slab).cast("B"))
+        self.offset = start + arr.nbytes
+        t.data_location = TensorProto.EXTERNAL
+        for key, value in (("location", self.location), ("offset", str(start)), ("length", str(arr.nbytes))):
+            entry = t.external_data.add()
+            entry.key, entry.value = key, value
+        return True
+
+
+def needs_external_data(weights: WeightValues) -> bool:
+    """Whether a model of these weights passes protobuf's 2 GiB limit (:data:`EXTERNAL_AUTO_BYTES`)."""
+    return sum(int(np.asarray(a).nbytes) for a in weights.values()) > EXTERNAL_AUTO_BYTES
+
+
+def write_onnx(graph: Graph, weights: WeightValues, path: str | os.PathLike, *,
+               external_data: bool | None = None, **kwargs: Any) -> onnx.ModelProto:
+    """Convert (:func:`to_onnx`, ``kwargs``) and write ``path`` atomically; returns the model as written.
+
+    ``external_data``: True puts the weights in ``<path>.data`` beside the model (ONNX external data, the
+    location relative to the model), False keeps them inside, None (default) chooses external data when
+    the weights pass protobuf's 2 GiB limit. The data file is written while the model is made, and renamed
+    into place before the model, so the model never refers to a missing or partial file."""
+    if external_data is None:
+        external_data = needs_external_data(weights)
+    if not external_data:
+        model = to_onnx(graph, weights, **kwargs)
+        save_onnx(model, path)
+        return model
+    path = os.fspath(path)
+    data_path = path + ".data"
+    fd, tmp = tempfile.mkstemp(prefix=".netc-", suffix=".data.tmp", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            model = to_onnx(graph, weights, sink=ExternalData(f, os.path.basename(data_path)), **kwargs)
+        _publish(tmp, data_path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:
+        save_onnx(model, path)
+    except BaseException:
+        os.unlink(data_path)   # no data file without its model
+        raise
+    return model
+
+
+def _publish(tmp: str, path: str) -> None:
+    """Give ``tmp`` the usual file mode and rename it to ``path``."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 def save_onnx(model: onnx.ModelProto, path: str | os.PathLike) -> None:
     """Write ``model`` to ``path`` atomically (temporary file in the same folder, then rename)."""
     path = os.fspath(path)
@@ -607,10 +696,7 @@ def save_onnx(model: onnx.ModelProto, path: str | os.PathLike) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             _write_model(model, f)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
