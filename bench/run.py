@@ -22,7 +22,10 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+import latency
+
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))   # this tree's netc, whatever the virtualenv installed
 PY = sys.executable
 WORKERS = str(ROOT / "bench" / "workers.py")
 BATCHES = (1, 8)
@@ -30,7 +33,8 @@ CHAIN_SIZES = (1000, 5000, 10000)
 CHAIN_BLOCKS = ("cn_bn_k3_s1_c16_nre", "ir_k3_s1_e2_c16_se4_nhs")
 TF2ONNX_BUDGET_S = 150.0   # stop repeating the slow route once this much time is spent on one spec
 ORT_ROUNDS = 6             # onnxruntime latency: alternating rounds of one process per model
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",   # children import this tree's netc
+       "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
 
 # ----------------------------------------------------------------------------- processes
@@ -164,17 +168,60 @@ def bench_spec(spec: Path, tmp: str, a: argparse.Namespace, cores: int, log) -> 
     models = [netc_onnx] + ([t2o_onnx] if runs else [])
     r["counts"] = {k: onnx_counts(m) for k, m in zip(("netc", "tf2onnx"), models)}
 
-    log(f"{rel}: onnxruntime latency, {a.runs} runs per batch size and model")
-    r["ort"] = ort_latency(models, a.runs, cores, profile=True)
+    log(f"{rel}: onnxruntime graph sizes and profile")
+    r["ort"] = ort_latency(models, 3, cores, profile=True)
+    threads = latency.threads_for(cores)
+    has_prelu = any(n.prim.value == "prelu" for n in _graph(rel).nodes)
+    sets = {"default": models}
     if runs:   # trained-like weights: default ones repeat (all-zero PReLU alphas...), which tf2onnx dedupes
         rand = [os.path.join(tmp, f"{name}.{k}.random.onnx") for k in ("netc", "tf2onnx")]
         log(f"{rel}: the same with trained-like (random) weights")
         worker("tf2onnx", rel, rand[1], rand[0])
-        r["ort_random"] = ort_latency(rand, a.runs, cores)
         r["counts_random"] = {k: onnx_counts(m) for k, m in zip(("netc", "tf2onnx"), rand)}
+        r["ort_random"] = ort_latency(rand, 3, cores, profile=True)
+        sets["random"] = rand
+        if has_prelu:   # the same weights with ONNX's PRelu op (netc before issue 13), as a third model
+            for key, slopes in (("default", "default"), ("random", "random")):
+                sets[key] = sets[key] + [latency.prelu_variants(run_child, PY, rel, tmp, slopes, ("prelu",))["prelu"]]
+        r["ab"] = {}
+        for key, ms in sets.items():
+            for t in threads:
+                log(f"{rel}: A/B latency, {key} weights, {t} thread(s), {a.ab_rounds} rounds x {a.ab_runs} runs")
+                r["ab"].setdefault(key, {})[str(t)] = latency.run_ab(run_child, PY, ms, t, a.ab_rounds, a.ab_runs)
+        twin = latency.repvgg_twin(spec)
+        if twin is not None:   # RepVGG: netc's deployed form against the training form through tf2onnx
+            deployed = os.path.join(tmp, f"{name}.deploy.onnx")
+            run_child(netc_cmd() + ["build", str(twin), "-o", deployed])
+            r["ab"]["deployed"] = {str(t): latency.run_ab(run_child, PY, [deployed, t2o_onnx], t, a.ab_rounds,
+                                                          a.ab_runs) for t in threads}
+    if has_prelu and not a.quick:
+        r["prelu_study"] = {}
+        for slopes, forms in latency.STUDY.items():
+            log(f"{rel}: PReLU forms, slopes {slopes}: {', '.join(forms)}")
+            paths = latency.prelu_variants(run_child, PY, rel, tmp, slopes, forms)
+            chosen = _chosen_form(paths["chosen"])
+            res = latency.run_ab(run_child, PY, [paths[f] for f in forms], latency.STUDY_THREADS, a.ab_rounds,
+                                 a.ab_runs)
+            r["prelu_study"][slopes] = {"forms": list(forms), "chosen": chosen, "ab": res}
+            for path in paths.values():
+                latency.file_gone(path)
     log(f"{rel}: TensorFlow latency")
     r["tf"] = worker("tf", rel, ",".join(map(str, BATCHES)), str(a.runs), str(cores))
     return r
+
+
+def _graph(rel: str):
+    from netc.compiler import check_spec
+    return check_spec(str(ROOT / rel)).graph
+
+
+def _chosen_form(path: str) -> str:
+    """Which PReLU form a netc ONNX file uses (the ops it has)."""
+    ops = onnx_counts(path)["ops"]
+    for op, form in (("PRelu", "prelu"), ("Max", "max"), ("Min", "min"), ("LeakyRelu", "leaky")):
+        if ops.get(op):
+            return form
+    return "?"
 
 
 def ort_latency(models: list[str], runs: int, cores: int, profile: bool = False) -> dict:
@@ -231,20 +278,6 @@ def _ok(flag: bool) -> str:
     return "**met**" if flag else "**not met**"
 
 
-def _latency_rows(r: dict, ort: dict, label: str) -> list[str]:
-    rows = []
-    on, ot = ort["netc"], ort.get("tf2onnx")
-    for batch in BATCHES:
-        key, flops = str(batch), 2 * r["macs"] * batch
-        ln, lt = on["latency"][key], ot["latency"][key] if ot else None
-
-        def cell(x: dict) -> str:
-            return f"{_ms(x['median_s'])} ({flops / x['median_s'] / 1e9:.1f} GFLOP/s; min {_ms(x['min_s'])})"
-        rows.append(f"| onnxruntime CPU latency, batch {batch}, {label} (median of {ln['runs']}) | {cell(ln)} | "
-                    + (f"{cell(lt)} | netc / tf2onnx = {ln['median_s'] / lt['median_s']:.2f} |" if lt else "- | |"))
-    return rows
-
-
 def _spec_section(r: dict, targets: list) -> list[str]:
     """The table of one spec (tf2onnx columns say "failed" where that route failed); appends its targets."""
     spec, b, c, tf = r["spec"], r["build"], r["counts"], r["tf"]
@@ -272,21 +305,34 @@ def _spec_section(r: dict, targets: list) -> list[str]:
         cr = r["counts_random"]
         L.append(f"| ONNX file size, trained-like weights | {_mb(cr['netc']['bytes'])} | {_mb(cr['tf2onnx']['bytes'])} | |")
     L.append(f"| peak memory (max RSS) of `netc build` | {_mb(b['maxrss_bytes'])} | | |")
-    L += _latency_rows(r, r["ort"], "default initialisation")
-    if "ort_random" in r:
-        L += _latency_rows(r, r["ort_random"], "trained-like weights")
+    ab_all = r.get("ab", {}).get("default", {}).get(str(tf["threads"]))
     for batch in BATCHES:
         key, flops = str(batch), 2 * r["macs"] * batch
-        ln, ltf = on["latency"][key]["median_s"], tf["latency"][key]["median_s"]
-        L.append(f"| TensorFlow latency of the Keras model, batch {batch} (median of {tf['latency'][key]['runs']}) | "
-                 f"| {_ms(ltf)} ({flops / ltf / 1e9:.1f} GFLOP/s) | netc on onnxruntime / TF = {ln / ltf:.2f} |")
-    if "profile" in on:
-        prof = {k: r["ort"][k]["profile"] for k in ("netc", "tf2onnx") if "profile" in r["ort"].get(k, {})}
+        ltf = tf["latency"][key]["median_s"]
+        ln = latency.paired(ab_all, batch, 0, 1)["a_s"] if ab_all else on["latency"][key]["median_s"]
+        L.append(f"| TensorFlow latency of the Keras model, batch {batch}, {tf['threads']} threads (median of "
+                 f"{tf['latency'][key]['runs']}) | | {_ms(ltf)} ({flops / ltf / 1e9:.1f} GFLOP/s) | "
+                 f"netc on onnxruntime / TF = {ln / ltf:.2f} |")
+    for key, label in (("ort", "default initialisation"), ("ort_random", "trained-like weights")):
+        prof = {k: r[key][k]["profile"] for k in ("netc", "tf2onnx") if "profile" in r.get(key, {}).get(k, {})}
+        if not prof:
+            continue
         ops = sorted({op for p in prof.values() for op in p}, key=lambda op: -max(p.get(op, 0.0) for p in prof.values()))
-        L += ["", "onnxruntime time per operator type, batch 1, default initialisation (its profiler, 15 runs; "
-              "ms per run):", "", "| operator | " + " | ".join(prof) + " |", "|---|" + "---|" * len(prof)]
+        L += ["", f"onnxruntime time per operator type, batch 1, {label} (its profiler, 15 runs, "
+              f"{r[key]['threads']} threads; ms per run):", "", "| operator | " + " | ".join(prof) + " |",
+              "|---|" + "---|" * len(prof)]
         L += [f"| {op} | " + " | ".join(f"{p.get(op, 0.0):.2f}" for p in prof.values()) + " |" for op in ops]
         L.append("| total | " + " | ".join(f"{sum(p.values()):.2f}" for p in prof.values()) + " |")
+    if "ab" in r:
+        L += ["", "onnxruntime CPU latency, interleaved A/B in one process (bench/ab.py): median latency, the median "
+              "of the per-round paired ratios netc / tf2onnx (lowest-highest round), and the share of the "
+              f"machine's measured fp32 peak ({latency.peaks_line(r)}; GFLOP/s = 2 x MACs x batch / latency):", ""]
+        L += latency.ab_table(r)
+    if "prelu_study" in r:
+        L += ["", f"PReLU forms (same weights but the slopes, {latency.STUDY_THREADS} threads, interleaved A/B): "
+              "`chosen` is what netc emits for these slopes (netc/backends/onnx_backend.py, prelu_form); `prelu` "
+              "ONNX's PRelu op; `where` Where(x < 0, x * s, x); `relu_min` Relu(x) + s * Min(x, 0):", ""]
+        L += latency.study_table(r)
     L += ["", "ONNX ops, netc: " + ", ".join(f"{k} {n}" for k, n in sorted(c["netc"]["ops"].items())) + "."]
     if ct:
         L.append("ONNX ops, tf2onnx: " + ", ".join(f"{k} {n}" for k, n in sorted(ct["ops"].items())) + ".")
@@ -297,12 +343,9 @@ def _spec_section(r: dict, targets: list) -> list[str]:
                         _x(speedup) if t else failed, speedup >= 15))
     targets.append((f"{spec}: `netc summary` < 0.5 s", f"{r['summary']['median_s']:.3f} s",
                     r["summary"]["median_s"] < 0.5))
-    for key, label in (("ort", "default initialisation"), ("ort_random", "trained-like weights")):
-        if key in r and "tf2onnx" in r[key]:
-            lat = r[key]
-            ratio = lat["netc"]["latency"]["1"]["median_s"] / lat["tf2onnx"]["latency"]["1"]["median_s"]
-            targets.append((f"{spec}: netc's ONNX latency <= 0.8x tf2onnx's on onnxruntime, batch 1, {label}",
-                            _x(ratio), ratio <= 0.8))
+    if "ab" in r:
+        targets.extend(latency.targets({**r, "ab": {k: v for k, v in r["ab"].items() if k != "deployed"}},
+                                       0.8 if "openpose" in spec else None))
     targets.append((f"{spec}: 0 Transpose nodes in netc's graph", str(c["netc"]["transposes"]),
                     c["netc"]["transposes"] == 0))
     limit = 2 * weights + 150 * 2**20
@@ -374,6 +417,7 @@ def main() -> None:
     p.add_argument("--spec", action="append", default=None, help="Bench only these specs (repeatable).")
     a = p.parse_args()
     a.repeat, a.runs = (1, 10) if a.quick else (3, 50)
+    a.ab_rounds, a.ab_runs = (2, 2) if a.quick else (5, 3)
     a.chains = () if a.no_chains else (1000,) if a.quick else CHAIN_SIZES
     t0 = time.perf_counter()
 
