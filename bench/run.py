@@ -261,6 +261,54 @@ def bench_chains(tmp: str, a: argparse.Namespace, log) -> list[dict]:
     return rows
 
 
+BIG_SPEC = "input img# 1x1x4\n\nbig#:\n    select:img#\n    cn_k3_c4096\n    cn_r4_k3_c4096\n\noutput big#\n"
+_LOAD_BIG = ("import sys, time, numpy as np, onnxruntime as ort; t = time.perf_counter(); "
+             "s = ort.InferenceSession(sys.argv[1], providers=['CPUExecutionProvider']); "
+             "y = s.run(None, {'img': np.ones((1, 4, 1, 1), np.float32)})[0]; "
+             "print(time.perf_counter() - t, bool(np.isfinite(y).all()))")
+
+
+def bench_big(tmp: str, log) -> dict:
+    """A spec of 2.25 GiB of weights (tests/test_external_data.py): `netc build` (external data chosen by
+    itself) wall time and peak memory, then a fresh process loading and running it on onnxruntime."""
+    spec, out = os.path.join(tmp, "big.net"), os.path.join(tmp, "big.onnx")
+    Path(spec).write_text(BIG_SPEC)
+    log("a model past 2 GiB: netc build, then onnxruntime")
+    build = run_child(netc_cmd() + ["build", spec, "-o", out, "--limit", "params=700000000"])
+    summary = json.loads(run_child(netc_cmd() + ["summary", spec, "--json", "--limit", "params=700000000"])["stdout"])
+    load = run_child([PY, "-c", _LOAD_BIG, out])
+    seconds, finite = load["stdout"].split()
+    res = {"params": summary["params"], "weight_bytes": 4 * summary["params"], "build_s": build["wall_s"],
+           "build_maxrss_bytes": build["maxrss_bytes"], "onnx_bytes": os.path.getsize(out),
+           "data_bytes": os.path.getsize(out + ".data"), "ort_load_run_s": float(seconds),
+           "ort_maxrss_bytes": load["maxrss_bytes"], "finite": finite == "True"}
+    for path in (out, out + ".data"):
+        os.unlink(path)
+    return res
+
+
+def _big_section(big: dict, targets: list) -> list[str]:
+    limit = 2 * big["weight_bytes"] + 150 * 2**20
+    targets.append((f"model past 2 GiB ({big['weight_bytes'] / 2**30:.2f} GiB of weights) builds with peak memory "
+                    f"<= 2 x weights + 150 MiB ({_mb(limit)}) and runs on onnxruntime",
+                    f"{_mb(big['build_maxrss_bytes'])}, runs: {'yes' if big['finite'] else 'no'}",
+                    big["build_maxrss_bytes"] <= limit and big["finite"]))
+    return ["## A model past 2 GiB", "",
+            "`input img# 1x1x4`, then `cn_k3_c4096` and `cn_r4_k3_c4096`: " + f"{big['params']:,} parameters, "
+            f"{big['weight_bytes'] / 2**30:.2f} GiB of float32 weights. `netc build big.net -o big.onnx` (no flag: "
+            "past 2 GiB netc writes ONNX external data by itself, `big.onnx.data`, streamed as the model is made):",
+            "", "| | |", "|---|---|",
+            f"| wall time (fresh process) | {big['build_s']:.1f} s |",
+            f"| peak memory (max RSS) | {_mb(big['build_maxrss_bytes'])} (bound {_mb(limit)}) |",
+            f"| files | big.onnx {big['onnx_bytes']:,} bytes, big.onnx.data {big['data_bytes']:,} bytes |",
+            f"| onnxruntime: load and one run, fresh process | {big['ort_load_run_s']:.1f} s, peak memory "
+            f"{_mb(big['ort_maxrss_bytes'])}, outputs finite: {big['finite']} |",
+            "", "No single tensor may reach 2 GiB even so: onnxruntime 1.31's NCHWc layout pass (ORT_ENABLE_ALL) "
+            "copies a conv kernel into a new initializer that it must hold inside the graph, and refuses one of "
+            "2 GiB or more (a 8192 -> 8192 3x3 kernel, 2.25 GiB, fails there; it loads with ORT_ENABLE_EXTENDED).",
+            ""]
+
+
 # ----------------------------------------------------------------------------- report
 def _ms(s: float) -> str:
     return f"{s * 1e3:.1f} ms"
@@ -383,6 +431,8 @@ def report(data: dict) -> str:
                  + ", ".join(f"{w:.2f}" for w in ch["walls_s"]) + f" s | {ch['us_per_block']:.0f} us | {marginal} | "
                  f"{_mb(ch['maxrss_bytes'])} |")
         prev = ch
+    if data.get("big"):
+        L += [""] + _big_section(data["big"], targets)
     big = [ch for ch in data["chains"] if ch["blocks"] == 10000]
     if big:
         targets.append(("10,000-block chain compiles in <= 10 s", f"{big[0]['wall_s']:.2f} s", big[0]["wall_s"] <= 10))
@@ -395,15 +445,26 @@ def report(data: dict) -> str:
           "(`netc.compile(spec).to_keras()`, standing in for hand-written Keras code), "
           "`tf2onnx.convert.from_keras` at opset 17 (`netc/backends/tf2onnx_route.py`), save; repeated up to "
           f"{data['repeat']} times while under {TF2ONNX_BUDGET_S:.0f} s in total (n in the table).",
-          "- Latency: random inputs in 0..255, onnxruntime CPUExecutionProvider, ORT_ENABLE_ALL, intra-op "
-          f"threads = cores, one process per model (two sessions in one process time each other's spinning "
-          f"threads), {ORT_ROUNDS} alternating rounds (5 warm-up runs, then an equal share of the timed runs), samples "
-          "pooled; the table gives the median (and the fastest run). Default initialisation (what `netc build` "
-          "writes) repeats tensors (all-zero PReLU alphas, unit BN statistics) that tf2onnx stores once, so "
-          "both routes are also timed with trained-like weights (every weight drawn at random, the same for "
-          "both routes), as trained models have. TensorFlow: a "
-          "`tf.function` calling `model(x, training=False)`, intra-op threads = cores, output copied to numpy. "
-          "GFLOP/s = 2 x MACs (from `netc summary`) x batch / latency.",
+          "- onnxruntime latency (`bench/ab.py`): random inputs in 0..255, CPUExecutionProvider, ORT_ENABLE_ALL; "
+          "netc's ONNX and tf2onnx's (and, for specs with PReLU, netc's with ONNX's PRelu op, as netc wrote it "
+          "before) are sessions of ONE process sharing onnxruntime's global thread pool (1 or 2 intra-op "
+          "threads), so no idle pool spins while the other model runs; batch 1 and 8; "
+          f"{data.get('ab_rounds', '?')} rounds, each timing every model {data.get('ab_runs', '?')} times in an "
+          "order rotated per round (after 3 warm-up runs). The ratio of two models' medians within a round is "
+          "a paired ratio: the load of the shared machine drifts between rounds but hits both models of a round "
+          "alike, so the tables give the median of the paired ratios and their range; the latencies are "
+          "medians of all samples. Default initialisation (what `netc build` writes) has all-zero PReLU "
+          "slopes and unit BN statistics, so both routes are also timed with trained-like weights (every "
+          "weight drawn at random, PReLU slopes in [0.05, 0.3], the same for both routes).",
+          "- Fraction of peak: GFLOP/s = 2 x MACs (from `netc summary`) x batch / latency, divided by the "
+          "machine's fp32 peak measured in the same process and thread pool: a float32 MatMul of 1024 x 1024 "
+          "matrices, one per thread, timed 4 times before the first round and after every round, the best run "
+          "(MLAS's SGEMM, the fastest float32 loop onnxruntime has here; on a shared machine the best run is "
+          "the least disturbed one). On an overloaded machine the peak and the latencies are measured at "
+          "different moments, so a share above 100% or a 2-thread run slower than a 1-thread one says the "
+          "machine was contended; the paired ratios are what counts.",
+          "- TensorFlow: a `tf.function` calling `model(x, training=False)`, intra-op threads = cores, output "
+          "copied to numpy, in its own process.",
           "- netc's ONNX is NCHW (its input is NCHW); tf2onnx's keeps Keras' NHWC input.", ""]
     return "\n".join(L)
 
@@ -415,9 +476,20 @@ def main() -> None:
     p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     p.add_argument("--json", default=None, help="Also write the raw measurements here.")
     p.add_argument("--spec", action="append", default=None, help="Bench only these specs (repeatable).")
+    p.add_argument("--from-json", default=None, help="Only write the report again from a --json file.")
+    p.add_argument("--big", action=argparse.BooleanOptionalAction, default=None,
+                   help="Build and run a model past 2 GiB (default: yes, except with --quick or --from-json).")
     a = p.parse_args()
     a.repeat, a.runs = (1, 10) if a.quick else (3, 50)
     a.ab_rounds, a.ab_runs = (2, 2) if a.quick else (5, 3)
+    if a.from_json:   # the report again; with --big, the past-2-GiB part measured now and added
+        data = json.loads(Path(a.from_json).read_text())
+        if a.big:
+            with tempfile.TemporaryDirectory(prefix="netc-bench-") as tmp:
+                data["big"] = bench_big(tmp, print)
+            Path(a.from_json).write_text(json.dumps(data, indent=1, default=str))
+        Path(a.out).write_text(report(data))
+        return
     a.chains = () if a.no_chains else (1000,) if a.quick else CHAIN_SIZES
     t0 = time.perf_counter()
 
@@ -427,12 +499,15 @@ def main() -> None:
     mach = machine()
     mach["load_before"] = os.getloadavg()
     data = {"date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), "machine": mach,
-            "versions": versions(), "quick": a.quick, "repeat": a.repeat, "specs": [], "chains": []}
+            "versions": versions(), "quick": a.quick, "repeat": a.repeat, "ab_rounds": a.ab_rounds,
+            "ab_runs": a.ab_runs, "specs": [], "chains": []}
     todo = [ROOT / s for s in a.spec] if a.spec else specs()
     with tempfile.TemporaryDirectory(prefix="netc-bench-") as tmp:
         for spec in todo:
             data["specs"].append(bench_spec(spec.resolve(), tmp, a, mach["cores"], log))
         data["chains"] = bench_chains(tmp, a, log)
+        if a.big if a.big is not None else not a.quick:
+            data["big"] = bench_big(tmp, log)
     data["total_s"] = time.perf_counter() - t0
     mach["load_after"] = os.getloadavg()
     text = report(data)
