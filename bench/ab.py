@@ -3,8 +3,9 @@
 ``python bench/ab.py THREADS ROUNDS RUNS BATCHES MODEL...`` prints one JSON object. All sessions share
 onnxruntime's global thread pool (``THREADS`` intra-op threads), so no session's idle pool spins while another
 runs. Each round times every model, in an order rotated from round to round, ``RUNS`` times at each batch size
-(after warm-up), and keeps the round's median per model: the ratio of two models' medians in the same round is
-one *paired* ratio; the machine's load drifts between rounds but hits both models of a round alike.
+(more for a fast model: about ``ROUND_S`` seconds; after warm-up), and keeps the round's median per model:
+the ratio of two models' medians in the same round is one *paired* ratio; the machine's load drifts between
+rounds but hits both models of a round alike.
 
 The peak is a float32 MatMul of 1024 x 1024 matrices, one product per thread (so every core runs one), in
 the same process and thread pool: 2 * 1024^3 flops per product, timed 4 times before the first round and after
@@ -22,6 +23,8 @@ import time
 WARMUP = 3
 PEAK_N = 1024
 PEAK_RUNS = 4
+ROUND_S = 0.3      # a round times each model at least RUNS times and for about this long
+MAX_RUNS = 30
 
 
 def _session(model, threads: int):
@@ -79,23 +82,27 @@ def ab(models: list[str], threads: int, rounds: int, runs: int, batches: list[in
     out: dict = {"threads": threads, "rounds": rounds, "runs_per_round": runs, "models": models, "batches": {}}
     for batch in batches:
         feeds = [_feeds(s, batch) for s in sessions]
+        slowest = 0.0
         for s, f in zip(sessions, feeds):
             for _ in range(WARMUP):
+                t0 = time.perf_counter()
                 s.run(None, f)
+                slowest = max(slowest, time.perf_counter() - t0)
+        n = max(runs, min(MAX_RUNS, int(ROUND_S / max(slowest, 1e-6))))   # fast models: more runs per round
         samples: list[list[float]] = [[] for _ in models]
         medians: list[list[float]] = [[] for _ in models]
         for r in range(rounds):
             order = [(r + k) % len(models) for k in range(len(models))]
             for i in order:
                 t = []
-                for _ in range(runs):
+                for _ in range(n):
                     t0 = time.perf_counter()
                     sessions[i].run(None, feeds[i])
                     t.append(time.perf_counter() - t0)
                 samples[i] += t
                 medians[i].append(statistics.median(t))
             peaks += _peak_sample(peak)
-        out["batches"][str(batch)] = {"samples": samples, "round_medians": medians}
+        out["batches"][str(batch)] = {"samples": samples, "round_medians": medians, "runs_per_round": n}
     out["peak"] = {"gflops": max(peaks), "median_gflops": statistics.median(peaks), "samples": len(peaks),
                    "matmul": f"{threads} x ({PEAK_N}x{PEAK_N} @ {PEAK_N}x{PEAK_N})"}
     return out
