@@ -367,7 +367,9 @@ def _spec_section(r: dict, targets: list) -> list[str]:
             continue
         ops = sorted({op for p in prof.values() for op in p}, key=lambda op: -max(p.get(op, 0.0) for p in prof.values()))
         L += ["", f"onnxruntime time per operator type, batch 1, {label} (its profiler, 15 runs, "
-              f"{r[key]['threads']} threads; ms per run):", "", "| operator | " + " | ".join(prof) + " |",
+              f"{r[key]['threads']} threads; ms per run; one process per model, one after the other, so compare "
+              "shares within a column rather than times across columns):", "", "| operator | "
+              + " | ".join(prof) + " |",
               "|---|" + "---|" * len(prof)]
         L += [f"| {op} | " + " | ".join(f"{p.get(op, 0.0):.2f}" for p in prof.values()) + " |" for op in ops]
         L.append("| total | " + " | ".join(f"{sum(p.values()):.2f}" for p in prof.values()) + " |")
@@ -381,6 +383,18 @@ def _spec_section(r: dict, targets: list) -> list[str]:
               "`chosen` is what netc emits for these slopes (netc/backends/onnx_backend.py, prelu_form); `prelu` "
               "ONNX's PRelu op; `where` Where(x < 0, x * s, x); `relu_min` Relu(x) + s * Min(x, 0):", ""]
         L += latency.study_table(r)
+        L += ["", "Exactness: each chosen form computes PRelu bit for bit on onnxruntime (tests/test_prelu_forms.py: "
+              "signed zeros, infinities, NaN, denormals; per-element and per-channel slopes inside and outside "
+              "[0, 1]). `where` and `relu_min` are equal in value but return +0 where PRelu returns -0, and are "
+              "slower, so slopes of mixed sign (or on both sides of 1, or a zero among positive slopes) keep "
+              "ONNX's PRelu op. Why trained-like slopes stay above 0.8x of tf2onnx: a per-element slope is a "
+              "constant (C, H, W) operand, and onnxruntime's NCHWc layout keeps neither a Mul by a constant nor "
+              "Max blocked, so each PReLU between two convs costs a reorder pair and two element-wise passes "
+              "(the trained-like profile: Mul, Max, Reorder*), as tf2onnx's Relu/Neg/Mul/Add form does; only a "
+              "uniform slope becomes LeakyRelu and fuses into the Conv (default initialisation). On this CPU "
+              "ONNX's PRelu kernel is nearly as fast as Max (the `prelu` rows), so the per-node form moves "
+              "little; what remains of the ratio is what the rest of netc's graph (folded BNs, no Transposes) "
+              "saves. Going further needs onnxruntime's internal blocked ops (not standard ONNX).", ""]
     L += ["", "ONNX ops, netc: " + ", ".join(f"{k} {n}" for k, n in sorted(c["netc"]["ops"].items())) + "."]
     if ct:
         L.append("ONNX ops, tf2onnx: " + ", ".join(f"{k} {n}" for k, n in sorted(ct["ops"].items())) + ".")
