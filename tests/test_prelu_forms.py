@@ -24,6 +24,7 @@ RNG = np.random.default_rng(13)
 SLOPES = {
     "uniform_zero": (np.zeros(H * W * C), "leaky"),            # Keras' default initialisation
     "uniform_negative": (np.full(H * W * C, -0.7), "leaky"),
+    "signed_zeros": (np.r_[-0.0, np.zeros(H * W * C - 1)], "prelu"),
     "in_0_1": (RNG.uniform(0.05, 0.3, H * W * C), "max"),      # netc's random initialisation
     "in_0_1_with_one": (np.r_[1.0, RNG.uniform(1e-6, 1.0, H * W * C - 1)], "max"),
     "zero_and_positive": (np.r_[0.0, RNG.uniform(0.05, 1.0, H * W * C - 1)], "prelu"),   # +inf * 0 is NaN
@@ -113,11 +114,12 @@ def test_choice_follows_the_slopes(case: str, expected: str) -> None:
 
 def test_choice_edge_cases() -> None:
     assert prelu_form(np.array([0.25], np.float32)) == "leaky"
-    assert prelu_form(np.array([np.nan, np.nan], np.float32)) == "prelu"   # NaN != NaN: not uniform
+    assert prelu_form(np.array([np.nan, np.nan], np.float32)) == "leaky"   # the same bits: one slope
     assert prelu_form(np.array([0.5, 1.0], np.float32)) == "max"
     assert prelu_form(np.array([1.0, 2.0], np.float32)) == "min"
     assert prelu_form(np.array([0.0, 0.5], np.float32)) == "prelu"
-    assert prelu_form(np.array([-0.0, 0.0], np.float32)) == "leaky"          # -0.0 == 0.0: one slope, 0
+    assert prelu_form(np.array([-0.0, -0.0], np.float32)) == "leaky"
+    assert prelu_form(np.array([-0.0, 0.0], np.float32)) == "prelu"   # two slopes: x * -0 is +0 for x < 0
 
 
 @pytest.mark.parametrize("per_channel", [False, True], ids=["pre", "prc"])

@@ -297,10 +297,7 @@ def emit_sigmoid(em: _Emitter, node: Node) -> None:
     em.add("Sigmoid", [em.xin(node)], em.out(node), node)
 
 
-#: PReLU forms: those :func:`prelu_form` chooses ("leaky", "max", "min", "prelu": ONNX's own PRelu op), and
-#: two general forms kept for the benchmark's comparison only ("where", "relu_min"; see :func:`_prelu_where`).
-PRELU_FORMS = ("prelu", "leaky", "max", "min", "where", "relu_min")
-#: Test and benchmark hook: emit every PReLU in this form (one of PRELU_FORMS) instead of the chosen one.
+#: Test and benchmark hook: emit every PReLU in this form (one of :data:`PRELU_FORMS`), not the chosen one.
 PRELU_FORCE: str | None = None
 
 
@@ -308,16 +305,17 @@ def prelu_form(slope: np.ndarray) -> str:
     """The fastest ONNX form that computes PRelu(x, slope) bit for bit on onnxruntime for every x (signed
     zeros, infinities and NaN included), chosen from the compile-time slopes (measured order: docs/benchmarks.md):
 
-    - one slope for every element: ``leaky``, LeakyRelu(alpha), PRelu's formula; onnxruntime fuses it into the
-      Conv before it;
+    - one slope (the same bits) for every element: ``leaky``, LeakyRelu(alpha), PRelu's formula; onnxruntime
+      fuses it into the Conv before it;
     - all slopes in (0, 1]: ``max``, Max(x, x * s): for x < 0, x * s lies between x and 0, for x > 0 below x;
       -0 * s is -0. A zero slope is left out (+inf * 0 is NaN);
     - all slopes in [1, inf): ``min``, Min(x, x * s), by the mirror argument;
     - otherwise ``prelu``, ONNX's PRelu op: the general forms built of standard ops are no faster on
       onnxruntime and not bit-exact (its Where, and any sum of two halves, turn a -0 result into +0).
     """
-    s = np.asarray(slope, dtype=np.float32).ravel()
-    if s.size == 0 or bool(np.all(s == s[0])):
+    s = np.ascontiguousarray(slope, dtype=np.float32).ravel()
+    bits = s.view(np.uint32)
+    if s.size == 0 or bool(np.all(bits == bits[0])):   # bits: -0.0 and 0.0 are two slopes
         return "leaky"
     if bool(np.all((s > 0) & (s <= 1))):
         return "max"
@@ -332,6 +330,8 @@ def emit_prelu(em: _Emitter, node: Node) -> None:
     h, w, c = alpha.shape
     slope = alpha.reshape(c, h, w) if "prelu_layout" in FAULTS else alpha.transpose(2, 0, 1)
     form = PRELU_FORCE or prelu_form(slope)
+    if form not in _PRELU_EMITTERS:
+        raise ValueError(f"unknown PReLU form {form!r} (expected one of {', '.join(PRELU_FORMS)})")
     _PRELU_EMITTERS[form](em, node, em.xin(node), em.out(node), slope)
 
 
@@ -372,6 +372,9 @@ def _prelu_relu_min(em: _Emitter, node: Node, x: str, out: str, slope: np.ndarra
 
 _PRELU_EMITTERS = {"prelu": _prelu_op, "leaky": _prelu_leaky, "max": _prelu_minmax("Max"),
                    "min": _prelu_minmax("Min"), "where": _prelu_where, "relu_min": _prelu_relu_min}
+#: PReLU forms: those :func:`prelu_form` chooses ("prelu" is ONNX's own PRelu op), and two general forms kept
+#: for the benchmark's comparison only ("where", "relu_min": not bit-exact, see their docstrings).
+PRELU_FORMS = tuple(_PRELU_EMITTERS)
 
 
 def emit_affine(em: _Emitter, node: Node) -> None:
