@@ -22,7 +22,10 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+import latency
+
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))   # this tree's netc, whatever the virtualenv installed
 PY = sys.executable
 WORKERS = str(ROOT / "bench" / "workers.py")
 BATCHES = (1, 8)
@@ -30,7 +33,8 @@ CHAIN_SIZES = (1000, 5000, 10000)
 CHAIN_BLOCKS = ("cn_bn_k3_s1_c16_nre", "ir_k3_s1_e2_c16_se4_nhs")
 TF2ONNX_BUDGET_S = 150.0   # stop repeating the slow route once this much time is spent on one spec
 ORT_ROUNDS = 6             # onnxruntime latency: alternating rounds of one process per model
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",   # children import this tree's netc
+       "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
 
 # ----------------------------------------------------------------------------- processes
@@ -164,17 +168,60 @@ def bench_spec(spec: Path, tmp: str, a: argparse.Namespace, cores: int, log) -> 
     models = [netc_onnx] + ([t2o_onnx] if runs else [])
     r["counts"] = {k: onnx_counts(m) for k, m in zip(("netc", "tf2onnx"), models)}
 
-    log(f"{rel}: onnxruntime latency, {a.runs} runs per batch size and model")
-    r["ort"] = ort_latency(models, a.runs, cores, profile=True)
+    log(f"{rel}: onnxruntime graph sizes and profile")
+    r["ort"] = ort_latency(models, 3, cores, profile=True)
+    threads = latency.threads_for(cores)
+    has_prelu = any(n.prim.value == "prelu" for n in _graph(rel).nodes)
+    sets = {"default": models}
     if runs:   # trained-like weights: default ones repeat (all-zero PReLU alphas...), which tf2onnx dedupes
         rand = [os.path.join(tmp, f"{name}.{k}.random.onnx") for k in ("netc", "tf2onnx")]
         log(f"{rel}: the same with trained-like (random) weights")
         worker("tf2onnx", rel, rand[1], rand[0])
-        r["ort_random"] = ort_latency(rand, a.runs, cores)
         r["counts_random"] = {k: onnx_counts(m) for k, m in zip(("netc", "tf2onnx"), rand)}
+        r["ort_random"] = ort_latency(rand, 3, cores, profile=True)
+        sets["random"] = rand
+        if has_prelu:   # the same weights with ONNX's PRelu op (netc before issue 13), as a third model
+            for key, slopes in (("default", "default"), ("random", "random")):
+                sets[key] = sets[key] + [latency.prelu_variants(run_child, PY, rel, tmp, slopes, ("prelu",))["prelu"]]
+        r["ab"] = {}
+        for key, ms in sets.items():
+            for t in threads:
+                log(f"{rel}: A/B latency, {key} weights, {t} thread(s), {a.ab_rounds} rounds x {a.ab_runs} runs")
+                r["ab"].setdefault(key, {})[str(t)] = latency.run_ab(run_child, PY, ms, t, a.ab_rounds, a.ab_runs)
+        twin = latency.repvgg_twin(spec)
+        if twin is not None:   # RepVGG: netc's deployed form against the training form through tf2onnx
+            deployed = os.path.join(tmp, f"{name}.deploy.onnx")
+            run_child(netc_cmd() + ["build", str(twin), "-o", deployed])
+            r["ab"]["deployed"] = {str(t): latency.run_ab(run_child, PY, [deployed, t2o_onnx], t, a.ab_rounds,
+                                                          a.ab_runs) for t in threads}
+    if has_prelu and not a.quick:
+        r["prelu_study"] = {}
+        for slopes, forms in latency.STUDY.items():
+            log(f"{rel}: PReLU forms, slopes {slopes}: {', '.join(forms)}")
+            paths = latency.prelu_variants(run_child, PY, rel, tmp, slopes, forms)
+            chosen = _chosen_form(paths["chosen"])
+            res = latency.run_ab(run_child, PY, [paths[f] for f in forms], latency.STUDY_THREADS, a.ab_rounds,
+                                 a.ab_runs)
+            r["prelu_study"][slopes] = {"forms": list(forms), "chosen": chosen, "ab": res}
+            for path in paths.values():
+                latency.file_gone(path)
     log(f"{rel}: TensorFlow latency")
     r["tf"] = worker("tf", rel, ",".join(map(str, BATCHES)), str(a.runs), str(cores))
     return r
+
+
+def _graph(rel: str):
+    from netc.compiler import check_spec
+    return check_spec(str(ROOT / rel)).graph
+
+
+def _chosen_form(path: str) -> str:
+    """Which PReLU form a netc ONNX file uses (the ops it has)."""
+    ops = onnx_counts(path)["ops"]
+    for op, form in (("PRelu", "prelu"), ("Max", "max"), ("Min", "min"), ("LeakyRelu", "leaky")):
+        if ops.get(op):
+            return form
+    return "?"
 
 
 def ort_latency(models: list[str], runs: int, cores: int, profile: bool = False) -> dict:
@@ -215,6 +262,54 @@ def bench_chains(tmp: str, a: argparse.Namespace, log) -> list[dict]:
     return rows
 
 
+BIG_SPEC = "input img# 1x1x4\n\nbig#:\n    select:img#\n    cn_k3_c4096\n    cn_r4_k3_c4096\n\noutput big#\n"
+_LOAD_BIG = ("import sys, time, numpy as np, onnxruntime as ort; t = time.perf_counter(); "
+             "s = ort.InferenceSession(sys.argv[1], providers=['CPUExecutionProvider']); "
+             "y = s.run(None, {'img': np.ones((1, 4, 1, 1), np.float32)})[0]; "
+             "print(time.perf_counter() - t, bool(np.isfinite(y).all()))")
+
+
+def bench_big(tmp: str, log) -> dict:
+    """A spec of 2.25 GiB of weights (tests/test_external_data.py): `netc build` (external data chosen by
+    itself) wall time and peak memory, then a fresh process loading and running it on onnxruntime."""
+    spec, out = os.path.join(tmp, "big.net"), os.path.join(tmp, "big.onnx")
+    Path(spec).write_text(BIG_SPEC)
+    log("a model past 2 GiB: netc build, then onnxruntime")
+    build = run_child(netc_cmd() + ["build", spec, "-o", out, "--limit", "params=700000000"])
+    summary = json.loads(run_child(netc_cmd() + ["summary", spec, "--json", "--limit", "params=700000000"])["stdout"])
+    load = run_child([PY, "-c", _LOAD_BIG, out])
+    seconds, finite = load["stdout"].split()
+    res = {"params": summary["params"], "weight_bytes": 4 * summary["params"], "build_s": build["wall_s"],
+           "build_maxrss_bytes": build["maxrss_bytes"], "onnx_bytes": os.path.getsize(out),
+           "data_bytes": os.path.getsize(out + ".data"), "ort_load_run_s": float(seconds),
+           "ort_maxrss_bytes": load["maxrss_bytes"], "finite": finite == "True"}
+    for path in (out, out + ".data"):
+        os.unlink(path)
+    return res
+
+
+def _big_section(big: dict, targets: list) -> list[str]:
+    limit = 2 * big["weight_bytes"] + 150 * 2**20
+    targets.append((f"model past 2 GiB ({big['weight_bytes'] / 2**30:.2f} GiB of weights) builds with peak memory "
+                    f"<= 2 x weights + 150 MiB ({_mb(limit)}) and runs on onnxruntime",
+                    f"{_mb(big['build_maxrss_bytes'])}, runs: {'yes' if big['finite'] else 'no'}",
+                    big["build_maxrss_bytes"] <= limit and big["finite"]))
+    return ["## A model past 2 GiB", "",
+            "`input img# 1x1x4`, then `cn_k3_c4096` and `cn_r4_k3_c4096`: " + f"{big['params']:,} parameters, "
+            f"{big['weight_bytes'] / 2**30:.2f} GiB of float32 weights. `netc build big.net -o big.onnx` (no flag: "
+            "past 2 GiB netc writes ONNX external data by itself, `big.onnx.data`, streamed as the model is made):",
+            "", "| | |", "|---|---|",
+            f"| wall time (fresh process) | {big['build_s']:.1f} s |",
+            f"| peak memory (max RSS) | {_mb(big['build_maxrss_bytes'])} (bound {_mb(limit)}) |",
+            f"| files | big.onnx {big['onnx_bytes']:,} bytes, big.onnx.data {big['data_bytes']:,} bytes |",
+            f"| onnxruntime: load and one run, fresh process | {big['ort_load_run_s']:.1f} s, peak memory "
+            f"{_mb(big['ort_maxrss_bytes'])}, outputs finite: {big['finite']} |",
+            "", "No single tensor may reach 2 GiB even so: onnxruntime 1.31's NCHWc layout pass (ORT_ENABLE_ALL) "
+            "copies a conv kernel into a new initializer that it must hold inside the graph, and refuses one of "
+            "2 GiB or more (a 8192 -> 8192 3x3 kernel, 2.25 GiB, fails there; it loads with ORT_ENABLE_EXTENDED).",
+            ""]
+
+
 # ----------------------------------------------------------------------------- report
 def _ms(s: float) -> str:
     return f"{s * 1e3:.1f} ms"
@@ -230,20 +325,6 @@ def _x(v: float) -> str:
 
 def _ok(flag: bool) -> str:
     return "**met**" if flag else "**not met**"
-
-
-def _latency_rows(r: dict, ort: dict, label: str) -> list[str]:
-    rows = []
-    on, ot = ort["netc"], ort.get("tf2onnx")
-    for batch in BATCHES:
-        key, flops = str(batch), 2 * r["macs"] * batch
-        ln, lt = on["latency"][key], ot["latency"][key] if ot else None
-
-        def cell(x: dict) -> str:
-            return f"{_ms(x['median_s'])} ({flops / x['median_s'] / 1e9:.1f} GFLOP/s; min {_ms(x['min_s'])})"
-        rows.append(f"| onnxruntime CPU latency, batch {batch}, {label} (median of {ln['runs']}) | {cell(ln)} | "
-                    + (f"{cell(lt)} | netc / tf2onnx = {ln['median_s'] / lt['median_s']:.2f} |" if lt else "- | |"))
-    return rows
 
 
 def _spec_section(r: dict, targets: list) -> list[str]:
@@ -273,21 +354,48 @@ def _spec_section(r: dict, targets: list) -> list[str]:
         cr = r["counts_random"]
         L.append(f"| ONNX file size, trained-like weights | {_mb(cr['netc']['bytes'])} | {_mb(cr['tf2onnx']['bytes'])} | |")
     L.append(f"| peak memory (max RSS) of `netc build` | {_mb(b['maxrss_bytes'])} | | |")
-    L += _latency_rows(r, r["ort"], "default initialisation")
-    if "ort_random" in r:
-        L += _latency_rows(r, r["ort_random"], "trained-like weights")
+    ab_all = r.get("ab", {}).get("default", {}).get(str(tf["threads"]))
     for batch in BATCHES:
         key, flops = str(batch), 2 * r["macs"] * batch
-        ln, ltf = on["latency"][key]["median_s"], tf["latency"][key]["median_s"]
-        L.append(f"| TensorFlow latency of the Keras model, batch {batch} (median of {tf['latency'][key]['runs']}) | "
-                 f"| {_ms(ltf)} ({flops / ltf / 1e9:.1f} GFLOP/s) | netc on onnxruntime / TF = {ln / ltf:.2f} |")
-    if "profile" in on:
-        prof = {k: r["ort"][k]["profile"] for k in ("netc", "tf2onnx") if "profile" in r["ort"].get(k, {})}
+        ltf = tf["latency"][key]["median_s"]
+        ln = latency.paired(ab_all, batch, 0, 1)["a_s"] if ab_all else on["latency"][key]["median_s"]
+        L.append(f"| TensorFlow latency of the Keras model, batch {batch}, {tf['threads']} threads (median of "
+                 f"{tf['latency'][key]['runs']}) | | {_ms(ltf)} ({flops / ltf / 1e9:.1f} GFLOP/s) | "
+                 f"netc on onnxruntime / TF = {ln / ltf:.2f} |")
+    for key, label in (("ort", "default initialisation"), ("ort_random", "trained-like weights")):
+        prof = {k: r[key][k]["profile"] for k in ("netc", "tf2onnx") if "profile" in r.get(key, {}).get(k, {})}
+        if not prof:
+            continue
         ops = sorted({op for p in prof.values() for op in p}, key=lambda op: -max(p.get(op, 0.0) for p in prof.values()))
-        L += ["", "onnxruntime time per operator type, batch 1, default initialisation (its profiler, 15 runs; "
-              "ms per run):", "", "| operator | " + " | ".join(prof) + " |", "|---|" + "---|" * len(prof)]
+        L += ["", f"onnxruntime time per operator type, batch 1, {label} (its profiler, 15 runs, "
+              f"{r[key]['threads']} threads; ms per run; one process per model, one after the other, so compare "
+              "shares within a column rather than times across columns):", "", "| operator | "
+              + " | ".join(prof) + " |",
+              "|---|" + "---|" * len(prof)]
         L += [f"| {op} | " + " | ".join(f"{p.get(op, 0.0):.2f}" for p in prof.values()) + " |" for op in ops]
         L.append("| total | " + " | ".join(f"{sum(p.values()):.2f}" for p in prof.values()) + " |")
+    if "ab" in r:
+        L += ["", "onnxruntime CPU latency, interleaved A/B in one process (bench/ab.py): median latency, the median "
+              "of the per-round paired ratios netc / tf2onnx (lowest-highest round), and the share of the "
+              f"machine's measured fp32 peak ({latency.peaks_line(r)}; GFLOP/s = 2 x MACs x batch / latency):", ""]
+        L += latency.ab_table(r)
+    if "prelu_study" in r:
+        L += ["", f"PReLU forms (same weights but the slopes, {latency.STUDY_THREADS} threads, interleaved A/B): "
+              "`chosen` is what netc emits for these slopes (netc/backends/onnx_backend.py, prelu_form); `prelu` "
+              "ONNX's PRelu op; `where` Where(x < 0, x * s, x); `relu_min` Relu(x) + s * Min(x, 0):", ""]
+        L += latency.study_table(r)
+        L += ["", "Exactness: each chosen form computes PRelu bit for bit on onnxruntime (tests/test_prelu_forms.py: "
+              "signed zeros, infinities, NaN, denormals; per-element and per-channel slopes inside and outside "
+              "[0, 1]). `where` and `relu_min` are equal in value but return +0 where PRelu returns -0, and are "
+              "slower, so slopes of mixed sign (or on both sides of 1, or a zero among positive slopes) keep "
+              "ONNX's PRelu op. Why trained-like slopes stay above 0.8x of tf2onnx: a per-element slope is a "
+              "constant (C, H, W) operand, and onnxruntime's NCHWc layout keeps neither a Mul by a constant nor "
+              "Max blocked, so each PReLU between two convs costs a reorder pair and two element-wise passes "
+              "(the trained-like profile: Mul, Max, Reorder*), as tf2onnx's Relu/Neg/Mul/Add form does; only a "
+              "uniform slope becomes LeakyRelu and fuses into the Conv (default initialisation). On this CPU "
+              "ONNX's PRelu kernel is nearly as fast as Max (the `prelu` rows), so the per-node form moves "
+              "little; what remains of the ratio is what the rest of netc's graph (folded BNs, no Transposes) "
+              "saves. Going further needs onnxruntime's internal blocked ops (not standard ONNX).", ""]
     L += ["", "ONNX ops, netc: " + ", ".join(f"{k} {n}" for k, n in sorted(c["netc"]["ops"].items())) + "."]
     if ct:
         L.append("ONNX ops, tf2onnx: " + ", ".join(f"{k} {n}" for k, n in sorted(ct["ops"].items())) + ".")
@@ -298,12 +406,9 @@ def _spec_section(r: dict, targets: list) -> list[str]:
                         _x(speedup) if t else failed, speedup >= 15))
     targets.append((f"{spec}: `netc summary` < 0.5 s", f"{r['summary']['median_s']:.3f} s",
                     r["summary"]["median_s"] < 0.5))
-    for key, label in (("ort", "default initialisation"), ("ort_random", "trained-like weights")):
-        if key in r and "tf2onnx" in r[key]:
-            lat = r[key]
-            ratio = lat["netc"]["latency"]["1"]["median_s"] / lat["tf2onnx"]["latency"]["1"]["median_s"]
-            targets.append((f"{spec}: netc's ONNX latency <= 0.8x tf2onnx's on onnxruntime, batch 1, {label}",
-                            _x(ratio), ratio <= 0.8))
+    if "ab" in r:
+        targets.extend(latency.targets({**r, "ab": {k: v for k, v in r["ab"].items() if k != "deployed"}},
+                                       0.8 if "openpose" in spec else None))
     targets.append((f"{spec}: 0 Transpose nodes in netc's graph", str(c["netc"]["transposes"]),
                     c["netc"]["transposes"] == 0))
     limit = 2 * weights + 150 * 2**20
@@ -341,6 +446,8 @@ def report(data: dict) -> str:
                  + ", ".join(f"{w:.2f}" for w in ch["walls_s"]) + f" s | {ch['us_per_block']:.0f} us | {marginal} | "
                  f"{_mb(ch['maxrss_bytes'])} |")
         prev = ch
+    if data.get("big"):
+        L += [""] + _big_section(data["big"], targets)
     big = [ch for ch in data["chains"] if ch["blocks"] == 10000]
     if big:
         targets.append(("10,000-block chain compiles in <= 10 s", f"{big[0]['wall_s']:.2f} s", big[0]["wall_s"] <= 10))
@@ -353,15 +460,26 @@ def report(data: dict) -> str:
           "(`netc.compile(spec).to_keras()`, standing in for hand-written Keras code), "
           "`tf2onnx.convert.from_keras` at opset 17 (`netc/backends/tf2onnx_route.py`), save; repeated up to "
           f"{data['repeat']} times while under {TF2ONNX_BUDGET_S:.0f} s in total (n in the table).",
-          "- Latency: random inputs in 0..255, onnxruntime CPUExecutionProvider, ORT_ENABLE_ALL, intra-op "
-          f"threads = cores, one process per model (two sessions in one process time each other's spinning "
-          f"threads), {ORT_ROUNDS} alternating rounds (5 warm-up runs, then an equal share of the timed runs), samples "
-          "pooled; the table gives the median (and the fastest run). Default initialisation (what `netc build` "
-          "writes) repeats tensors (all-zero PReLU alphas, unit BN statistics) that tf2onnx stores once, so "
-          "both routes are also timed with trained-like weights (every weight drawn at random, the same for "
-          "both routes), as trained models have. TensorFlow: a "
-          "`tf.function` calling `model(x, training=False)`, intra-op threads = cores, output copied to numpy. "
-          "GFLOP/s = 2 x MACs (from `netc summary`) x batch / latency.",
+          "- onnxruntime latency (`bench/ab.py`): random inputs in 0..255, CPUExecutionProvider, ORT_ENABLE_ALL; "
+          "netc's ONNX and tf2onnx's (and, for specs with PReLU, netc's with ONNX's PRelu op, as netc wrote it "
+          "before) are sessions of ONE process sharing onnxruntime's global thread pool (1 or 2 intra-op "
+          "threads), so no idle pool spins while the other model runs; batch 1 and 8; "
+          f"{data.get('ab_rounds', '?')} rounds, each timing every model {data.get('ab_runs', '?')} times in an "
+          "order rotated per round (after 3 warm-up runs). The ratio of two models' medians within a round is "
+          "a paired ratio: the load of the shared machine drifts between rounds but hits both models of a round "
+          "alike, so the tables give the median of the paired ratios and their range; the latencies are "
+          "medians of all samples. Default initialisation (what `netc build` writes) has all-zero PReLU "
+          "slopes and unit BN statistics, so both routes are also timed with trained-like weights (every "
+          "weight drawn at random, PReLU slopes in [0.05, 0.3], the same for both routes).",
+          "- Fraction of peak: GFLOP/s = 2 x MACs (from `netc summary`) x batch / latency, divided by the "
+          "machine's fp32 peak measured in the same process and thread pool: a float32 MatMul of 1024 x 1024 "
+          "matrices, one per thread, timed 4 times before the first round and after every round, the best run "
+          "(MLAS's SGEMM, the fastest float32 loop onnxruntime has here; on a shared machine the best run is "
+          "the least disturbed one). On an overloaded machine the peak and the latencies are measured at "
+          "different moments, so a share above 100% or a 2-thread run slower than a 1-thread one says the "
+          "machine was contended; the paired ratios are what counts.",
+          "- TensorFlow: a `tf.function` calling `model(x, training=False)`, intra-op threads = cores, output "
+          "copied to numpy, in its own process.",
           "- netc's ONNX is NCHW (its input is NCHW); tf2onnx's keeps Keras' NHWC input.", ""]
     return "\n".join(L)
 
@@ -373,8 +491,20 @@ def main() -> None:
     p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     p.add_argument("--json", default=None, help="Also write the raw measurements here.")
     p.add_argument("--spec", action="append", default=None, help="Bench only these specs (repeatable).")
+    p.add_argument("--from-json", default=None, help="Only write the report again from a --json file.")
+    p.add_argument("--big", action=argparse.BooleanOptionalAction, default=None,
+                   help="Build and run a model past 2 GiB (default: yes, except with --quick or --from-json).")
     a = p.parse_args()
     a.repeat, a.runs = (1, 10) if a.quick else (3, 50)
+    a.ab_rounds, a.ab_runs = (2, 2) if a.quick else (5, 3)
+    if a.from_json:   # the report again; with --big, the past-2-GiB part measured now and added
+        data = json.loads(Path(a.from_json).read_text())
+        if a.big:
+            with tempfile.TemporaryDirectory(prefix="netc-bench-") as tmp:
+                data["big"] = bench_big(tmp, print)
+            Path(a.from_json).write_text(json.dumps(data, indent=1, default=str))
+        Path(a.out).write_text(report(data))
+        return
     a.chains = () if a.no_chains else (1000,) if a.quick else CHAIN_SIZES
     t0 = time.perf_counter()
 
@@ -384,12 +514,15 @@ def main() -> None:
     mach = machine()
     mach["load_before"] = os.getloadavg()
     data = {"date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), "machine": mach,
-            "versions": versions(), "quick": a.quick, "repeat": a.repeat, "specs": [], "chains": []}
+            "versions": versions(), "quick": a.quick, "repeat": a.repeat, "ab_rounds": a.ab_rounds,
+            "ab_runs": a.ab_runs, "specs": [], "chains": []}
     todo = [ROOT / s for s in a.spec] if a.spec else specs()
     with tempfile.TemporaryDirectory(prefix="netc-bench-") as tmp:
         for spec in todo:
             data["specs"].append(bench_spec(spec.resolve(), tmp, a, mach["cores"], log))
         data["chains"] = bench_chains(tmp, a, log)
+        if a.big if a.big is not None else not a.quick:
+            data["big"] = bench_big(tmp, log)
     data["total_s"] = time.perf_counter() - t0
     mach["load_after"] = os.getloadavg()
     text = report(data)

@@ -176,12 +176,15 @@ def _check_output(out: str, kind: str, via: str) -> None:
 @click.option("--name", default=None, help="Served model name (default: the spec file's name).")
 @click.option("--max-batch-size", type=click.IntRange(0, 1 << 20), default=8, show_default=True,
               help="Triton's max_batch_size (0: no batching).")
+@click.option("--external-data/--no-external-data", default=None,
+              help="ONNX: weights in OUT.data beside OUT (ONNX external data). Default: only for models "
+                   "past protobuf's 2 GiB limit.")
 @limit_option
 @plugin_option
 def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_layout: str, seed: int,
           weights: str | None, weights_map: str | None, deploy: bool, precision: str, io_dtype: str,
           calibrate: int | None, calibration_data: str | None, serve: str | None, name: str | None,
-          max_batch_size: int, limits: tuple[str, ...]) -> None:
+          max_batch_size: int, limits: tuple[str, ...], external_data: bool | None = None) -> None:
     """Compile SPEC into OUT (ONNX, native Keras, or a TF SavedModel directory)."""
     from netc.backends import backend_for
     from netc.compiler import compile as compile_model
@@ -205,6 +208,10 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
     options = {k: v for k, v in (("opset", opset), ("io_layout", io_layout)) if k in backend.options}
     if io_layout != "nchw" and "io_layout" not in backend.options:
         raise NetcError("`--io-layout` applies to ONNX outputs only")
+    if external_data and not (backend.name == "onnx" and via == "direct"):
+        raise NetcError("`--external-data` applies to netc's own ONNX route only (`.onnx` output, `--via direct`)")
+    if backend.name == "onnx":
+        options["external_data"] = external_data
     _check_output(out, backend.name, via)
     direct = via == "direct"
     with _gc_one_shot(active=direct and backend.name == "onnx"):   # other routes run TensorFlow: keep its GC

@@ -96,15 +96,20 @@ class Model:
         """Build the artifact the path's suffix (or ``backend``) names and write it atomically."""
         from netc.backends import backend_for
         b = backend_for(path, backend)
-        art = self.artifact(b.name, deploy=deploy, **options)
-        b.save(art, path)
-        return art
+        if b.name != "onnx":
+            from netc.optional import require_tensorflow
+            require_tensorflow("building a Keras model")
+        with _gc_paused(), sources_of(self.checked.spec):
+            return b.write(self.graph, self.weights, path, deploy=deploy, **options)
 
-    def to_onnx(self, path: str | None = None, *, opset: int = 17, io_layout: str = "nchw", deploy: bool = False):
+    def to_onnx(self, path: str | None = None, *, opset: int = 17, io_layout: str = "nchw", deploy: bool = False,
+                external_data: bool | None = None):
         """The ONNX ModelProto (written atomically to ``path`` when given). Imports no TensorFlow.
-        BNs are always folded into the convs before them; ``deploy`` also fuses RepVGG branches."""
+        BNs are always folded into the convs before them; ``deploy`` also fuses RepVGG branches.
+        ``external_data`` (with ``path``): weights in ``<path>.data``; None chooses it past 2 GiB."""
         if path is not None:
-            return self.save(path, backend="onnx", deploy=deploy, opset=opset, io_layout=io_layout)
+            return self.save(path, backend="onnx", deploy=deploy, opset=opset, io_layout=io_layout,
+                             external_data=external_data)
         return self.artifact("onnx", deploy=deploy, opset=opset, io_layout=io_layout)
 
     def to_keras(self, deploy: bool = False):

@@ -48,13 +48,26 @@ class Backend:
             passes.append(decomposer(frozenset(lacking)))
         return passes
 
-    def build(self, graph: Graph, weights: WeightValues, *, deploy: bool = False, **options: Any) -> Any:
-        """Run this backend's passes, then emit."""
+    def lower(self, graph: Graph, weights: WeightValues, *, deploy: bool = False,
+              **options: Any) -> tuple[Graph, WeightValues]:
+        """The graph and weights :meth:`emit` takes: this backend's passes applied."""
         unknown = set(options) - set(self.options)
         if unknown:
             raise NetcError(f"the {self.name} backend takes no option {', '.join(sorted(unknown))}")
-        graph, weights = run_passes(graph, weights, self.lowering_passes(deploy=deploy, **options))
+        return run_passes(graph, weights, self.lowering_passes(deploy=deploy, **options))
+
+    def build(self, graph: Graph, weights: WeightValues, *, deploy: bool = False, **options: Any) -> Any:
+        """Run this backend's passes, then emit."""
+        graph, weights = self.lower(graph, weights, deploy=deploy, **options)
         return self.emit(graph, weights, **options)
+
+    def write(self, graph: Graph, weights: WeightValues, path: str, *, deploy: bool = False,
+              **options: Any) -> Any:
+        """Run the passes, emit and save ``path`` (a backend may stream while it emits); returns the artifact."""
+        graph, weights = self.lower(graph, weights, deploy=deploy, **options)
+        artifact = self.emit(graph, weights, **options)
+        self.save(artifact, path)
+        return artifact
 
     def claims(self, path: str) -> bool:
         return path.lower().endswith(self.suffixes) if self.suffixes else False
@@ -65,9 +78,18 @@ class OnnxBackend(Backend):
         from netc.backends.onnx_backend import emitted_prims
         return emitted_prims(opset)
 
-    def emit(self, graph: Graph, weights: WeightValues, opset: int = 17, io_layout: str = "nchw") -> Any:
+    def emit(self, graph: Graph, weights: WeightValues, opset: int = 17, io_layout: str = "nchw",
+             external_data: bool | None = None) -> Any:
         from netc.backends.onnx_backend import to_onnx
         return to_onnx(graph, weights, opset=opset, io_layout=io_layout)
+
+    def write(self, graph: Graph, weights: WeightValues, path: str, *, deploy: bool = False,
+              external_data: bool | None = None, **options: Any) -> Any:
+        """ONNX streams initializers into ``<path>.data`` while it emits when ``external_data`` (None: only
+        past protobuf's 2 GiB)."""
+        from netc.backends.onnx_backend import write_onnx
+        graph, weights = self.lower(graph, weights, deploy=deploy, **options)
+        return write_onnx(graph, weights, path, external_data=external_data, **options)
 
     def save(self, artifact: Any, path: str) -> None:
         from netc.backends.onnx_backend import save_onnx
@@ -92,7 +114,8 @@ class KerasBackend(Backend):
 
 
 ONNX = OnnxBackend("onnx", "ONNX model (direct emitter, no TensorFlow)", suffixes=(".onnx",),
-                   passes=(strip_inference_identities, fold_batchnorm), options=("opset", "io_layout"))
+                   passes=(strip_inference_identities, fold_batchnorm),
+                   options=("opset", "io_layout", "external_data"))
 KERAS = KerasBackend("keras", "native Keras 3 model file", suffixes=(".keras",))
 SAVEDMODEL = KerasBackend("savedmodel", "TensorFlow SavedModel directory (from the Keras model)", directory=True)
 

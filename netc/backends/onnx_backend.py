@@ -28,8 +28,8 @@ TO_NCHW, TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
 class _Emitter:
     """State of one conversion: tensor names per IR value, nodes and initializers so far."""
 
-    def __init__(self, graph: Graph, weights: WeightValues, opset: int):
-        self.graph, self.weights, self.opset = graph, weights, opset
+    def __init__(self, graph: Graph, weights: WeightValues, opset: int, sink: "ExternalData | None" = None):
+        self.graph, self.weights, self.opset, self.sink = graph, weights, opset, sink
         self.tensors, self.node_names = UniqueNames(), UniqueNames()  # ONNX keeps the two apart
         self.node_names.used.update(n.name for n in graph.nodes)
         self.names: dict[int, str] = {}
@@ -54,12 +54,14 @@ class _Emitter:
         """Add a float32 (or int64) initializer; returns its (unique) name."""
         name = self.tensors.unique(base)
         arr = np.asarray(array, dtype=np.dtype(dtype).newbyteorder("<"))
-        if not arr.flags.c_contiguous:   # (ascontiguousarray would make scalars 1-D)
-            arr = np.ascontiguousarray(arr)
         t = self.body.initializer.add()
         t.name = name
         t.data_type = TensorProto.INT64 if arr.dtype.kind == "i" else TensorProto.FLOAT
         t.dims.extend(arr.shape)
+        if self.sink is not None and arr.dtype.kind == "f" and self.sink.add(t, arr):
+            return name   # streamed as it is (a transposed view is written in slabs, never copied whole)
+        if not arr.flags.c_contiguous:   # (ascontiguousarray would make scalars 1-D)
+            arr = np.ascontiguousarray(arr)
         t.raw_data = arr.tobytes()
         return name
 
@@ -188,10 +190,83 @@ def emit_sigmoid(em: _Emitter, node: Node) -> None:
     em.add("Sigmoid", [em.xin(node)], em.out(node), node)
 
 
+#: Test and benchmark hook: emit every PReLU in this form (one of :data:`PRELU_FORMS`), not the chosen one.
+PRELU_FORCE: str | None = None
+
+
+def prelu_form(slope: np.ndarray) -> str:
+    """The fastest ONNX form that computes PRelu(x, slope) bit for bit on onnxruntime for every x (signed
+    zeros, infinities and NaN included), chosen from the compile-time slopes (measured order: docs/benchmarks.md):
+
+    - one slope (the same bits) for every element: ``leaky``, LeakyRelu(alpha), PRelu's formula; onnxruntime
+      fuses it into the Conv before it;
+    - all slopes in (0, 1]: ``max``, Max(x, x * s): for x < 0, x * s lies between x and 0, for x > 0 below x;
+      -0 * s is -0. A zero slope is left out (+inf * 0 is NaN);
+    - all slopes in [1, inf): ``min``, Min(x, x * s), by the mirror argument;
+    - otherwise ``prelu``, ONNX's PRelu op: the general forms built of standard ops are no faster on
+      onnxruntime and not bit-exact (its Where, and any sum of two halves, turn a -0 result into +0).
+    """
+    s = np.ascontiguousarray(slope, dtype=np.float32).ravel()
+    bits = s.view(np.uint32)
+    if s.size == 0 or bool(np.all(bits == bits[0])):   # bits: -0.0 and 0.0 are two slopes
+        return "leaky"
+    if bool(np.all((s > 0) & (s <= 1))):
+        return "max"
+    if bool(np.all((s >= 1) & np.isfinite(s))):
+        return "min"
+    return "prelu"
+
+
 def emit_prelu(em: _Emitter, node: Node) -> None:
+    """PReLU in the form :func:`prelu_form` picks (or :data:`PRELU_FORCE`); slopes are NCHW (C, H, W)."""
     alpha = em.weight(node, "alpha")
     slope = alpha.transpose(2, 0, 1) if alpha.ndim == 3 else alpha   # (H, W, C) -> (C, H, W); (C,) as is
-    em.add("PRelu", [em.xin(node), em.init(node.weights["alpha"].name, slope)], em.out(node), node)
+    form = PRELU_FORCE or prelu_form(slope)
+    if form not in _PRELU_EMITTERS:
+        raise ValueError(f"unknown PReLU form {form!r} (expected one of {', '.join(PRELU_FORMS)})")
+    _PRELU_EMITTERS[form](em, node, em.xin(node), em.out(node), slope)
+
+
+def _prelu_op(em: _Emitter, node: Node, x: str, out: str, slope: np.ndarray) -> None:
+    em.add("PRelu", [x, em.init(node.weights["alpha"].name, slope)], out, node)
+
+
+def _prelu_leaky(em: _Emitter, node: Node, x: str, out: str, slope: np.ndarray) -> None:
+    alpha = float(slope.flat[0]) if slope.size else 0.0
+    em.add("LeakyRelu", [x], out, node, alpha=alpha)
+
+
+def _prelu_minmax(op: str) -> Callable[[_Emitter, Node, str, str, np.ndarray], None]:
+    def emit(em: _Emitter, node: Node, x: str, out: str, slope: np.ndarray) -> None:
+        scaled = em.temp(node, "scaled")
+        em.add("Mul", [x, em.init(node.weights["alpha"].name, slope)], scaled, node, "mul")
+        em.add(op, [x, scaled], out, node)
+    emit.__doc__ = f"{op}(x, x * slope)."
+    return emit
+
+
+def _prelu_where(em: _Emitter, node: Node, x: str, out: str, slope: np.ndarray) -> None:
+    """Where(x < 0, x * s, x): PRelu's definition, but onnxruntime's Where returns +0 for a -0 it selects."""
+    negative, scaled = em.temp(node, "negative"), em.temp(node, "scaled")
+    em.add("Less", [x, em.scalar(0.0)], negative, node, "less")
+    em.add("Mul", [x, em.init(node.weights["alpha"].name, slope)], scaled, node, "mul")
+    em.add("Where", [negative, scaled, x], out, node)
+
+
+def _prelu_relu_min(em: _Emitter, node: Node, x: str, out: str, slope: np.ndarray) -> None:
+    """Relu(x) + s * Min(x, 0): equal in value, but the sign of a zero result can differ (benchmarks only)."""
+    pos, neg, scaled = em.temp(node, "relu"), em.temp(node, "min0"), em.temp(node, "scaled")
+    em.add("Relu", [x], pos, node, "relu")
+    em.add("Min", [x, em.scalar(0.0)], neg, node, "min")
+    em.add("Mul", [neg, em.init(node.weights["alpha"].name, slope)], scaled, node, "mul")
+    em.add("Add", [pos, scaled], out, node)
+
+
+_PRELU_EMITTERS = {"prelu": _prelu_op, "leaky": _prelu_leaky, "max": _prelu_minmax("Max"),
+                   "min": _prelu_minmax("Min"), "where": _prelu_where, "relu_min": _prelu_relu_min}
+#: PReLU forms: those :func:`prelu_form` chooses ("prelu" is ONNX's own PRelu op), and two general forms kept
+#: for the benchmark's comparison only ("where", "relu_min": not bit-exact, see their docstrings).
+PRELU_FORMS = tuple(_PRELU_EMITTERS)
 
 
 def emit_affine(em: _Emitter, node: Node) -> None:
@@ -381,19 +456,22 @@ def check_options(opset: int, io_layout: str) -> None:
         raise NetcError(f"unknown io layout `{io_layout}` (expected one of {', '.join(IO_LAYOUTS)})")
 
 
-def to_onnx(graph: Graph, weights: WeightValues, *, opset: int = 17, io_layout: str = "nchw") -> onnx.ModelProto:
+def to_onnx(graph: Graph, weights: WeightValues, *, opset: int = 17, io_layout: str = "nchw",
+            sink: "ExternalData | None" = None) -> onnx.ModelProto:
     """Emit ``graph`` with weight values ``weights`` (IR layout) as an ONNX model, node for node.
 
     Inside, image tensors are NCHW; with ``io_layout="nhwc"`` a Transpose follows each image input and
     precedes each image output. The graph must hold only primitives of :func:`emitted_prims` (the
-    backend object :data:`netc.backends.ONNX` runs the folding and decomposition passes first).
+    backend object :data:`netc.backends.ONNX` runs the folding and decomposition passes first). With a
+    ``sink``, initializers of 1 KiB and more go to its file as they are made (ONNX external data, see
+    :func:`write_onnx`) and the model only refers to them.
     """
     check_options(opset, io_layout)
     supported = emitted_prims(opset)
     for node in graph.nodes:
         if node.prim not in supported:
             raise NetcError(f"the ONNX backend cannot express {node.prim}", node.origin.span)
-    em = _Emitter(graph, weights, opset)
+    em = _Emitter(graph, weights, opset, sink)
     inputs = _wire_inputs(em, graph, io_layout)
     _reserve_outputs(em, graph, io_layout)
     _name_values(em, graph)
@@ -461,6 +539,78 @@ def _write_model(model: onnx.ModelProto, f: Any) -> None:
         f.writelines((tag, _varint(n), t.SerializeToString()))
     f.write(g_tail)
     f.write(tail)
+
+
+#: Protobuf cannot parse a message of 2 GiB or more: above this many bytes of weights, external data.
+EXTERNAL_AUTO_BYTES = 2**31 - 2**26   # 2 GiB less 64 MiB for the graph itself
+
+
+class ExternalData:
+    """ONNX external data written as the backend makes it: each initializer of ``threshold`` bytes or more is
+    appended to one data file (at an offset aligned to ``ALIGN`` bytes, so onnxruntime can map it from the
+    file instead of copying it), and its TensorProto gets ``data_location = EXTERNAL`` with location, offset
+    and length instead of ``raw_data``. A strided array (a transposed kernel) is written in slabs, so the
+    file is written without a whole second copy of any tensor in memory."""
+
+    ALIGN = 4096
+    SLAB_BYTES = 16 * 2**20
+
+    def __init__(self, f: Any, location: str, threshold: int = 1024):
+        self.f, self.location, self.threshold, self.offset = f, location, threshold, 0
+
+    def add(self, t: onnx.TensorProto, arr: np.ndarray) -> bool:
+        """Write ``arr`` (float32, any strides) for ``t``; False (nothing done) when it is too small."""
+        if arr.nbytes < self.threshold:
+            return False
+        pad = -self.offset % self.ALIGN
+        if pad:
+            self.f.write(b"\0" * pad)
+        start = self.offset + pad
+        if arr.flags.c_contiguous:
+            self.f.write(memoryview(arr).cast("B"))
+        else:   # each slab copied in its source's memory order first (reads runs, not single floats)
+            rows = max(1, self.SLAB_BYTES // max(1, arr[0].nbytes))
+            for i in range(0, arr.shape[0], rows):
+                slab = np.ascontiguousarray(np.array(arr[i:i + rows], order="K"))
+                self.f.write(memoryview(slab).cast("B"))
+        self.offset = start + arr.nbytes
+        t.data_location = TensorProto.EXTERNAL
+        for key, value in (("location", self.location), ("offset", str(start)), ("length", str(arr.nbytes))):
+            entry = t.external_data.add()
+            entry.key, entry.value = key, value
+        return True
+
+
+def needs_external_data(weights: WeightValues) -> bool:
+    """Whether a model of these weights passes protobuf's 2 GiB limit (:data:`EXTERNAL_AUTO_BYTES`)."""
+    return 4 * sum(int(np.asarray(a).size) for a in weights.values()) > EXTERNAL_AUTO_BYTES   # float32 as written
+
+
+def write_onnx(graph: Graph, weights: WeightValues, path: str | os.PathLike, *,
+               external_data: bool | None = None, **kwargs: Any) -> onnx.ModelProto:
+    """Convert (:func:`to_onnx`, ``kwargs``) and write ``path`` atomically; returns the model as written.
+
+    ``external_data``: True puts the weights in ``<path>.data`` beside the model (ONNX external data, the
+    location relative to the model), False keeps them inside, None (default) chooses external data when
+    the weights pass protobuf's 2 GiB limit. The data file is written while the model is made, and renamed
+    into place before the model, so the model never refers to a missing or partial file."""
+    if external_data is None:
+        external_data = needs_external_data(weights)
+    if not external_data:
+        model = to_onnx(graph, weights, **kwargs)
+        save_onnx(model, path)
+        return model
+    from netc.atomic import atomic_file
+    path = os.fspath(path)
+    data_path = path + ".data"
+    with atomic_file(data_path, suffix=".data.tmp") as (_, f):
+        model = to_onnx(graph, weights, sink=ExternalData(f, os.path.basename(data_path)), **kwargs)
+    try:
+        save_onnx(model, path)
+    except BaseException:
+        os.unlink(data_path)   # no data file without its model
+        raise
+    return model
 
 
 def save_onnx(model: onnx.ModelProto, path: str | os.PathLike) -> None:

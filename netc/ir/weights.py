@@ -18,10 +18,21 @@ def _rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed & 0xFFFFFFFF, zlib.crc32(name.encode())])
 
 
+_CHUNK = 1 << 22   # values drawn at a time for a big kernel: its float64 draws stay at 32 MiB
+
+
 def _glorot(w: Weight, rng: np.random.Generator) -> np.ndarray:
+    """Glorot-uniform in ``ext_shape`` order; a big kernel is drawn in chunks (the same stream, so the same
+    values as one draw) into float32, never holding the whole kernel in float64."""
     fan_in, fan_out = w.fans
     limit = np.sqrt(6.0 / max(1, fan_in + fan_out))
-    return rng.uniform(-limit, limit, size=w.ext_shape).astype(np.float32).reshape(w.shape)
+    size = int(np.prod(w.ext_shape))
+    if size <= _CHUNK:
+        return rng.uniform(-limit, limit, size=w.ext_shape).astype(np.float32).reshape(w.shape)
+    out = np.empty(size, np.float32)
+    for i in range(0, size, _CHUNK):
+        out[i:i + _CHUNK] = rng.uniform(-limit, limit, size=min(_CHUNK, size - i))
+    return out.reshape(w.shape)
 
 
 def init_value(w: Weight, seed: int, randomize: bool = False) -> np.ndarray:
