@@ -118,12 +118,14 @@ def targets(r: dict, goal: float | None) -> list[tuple[str, str, bool]]:
     return out
 
 
-def repvgg_twin(spec: Path) -> Path | None:
-    """The deployed form of a RepVGG spec (``repvgg*.net``): ``<stem>_deploy.net`` beside it, if any."""
-    if not spec.stem.startswith("repvgg") or spec.stem.endswith("_deploy"):
-        return None
-    twin = spec.with_name(f"{spec.stem}_deploy{spec.suffix}")
-    return twin if twin.exists() else None
+def has_fusable_branches(graph) -> bool:
+    """Whether `--deploy` fuses parallel branches (RepVGG blocks) in this graph, beyond what the default ONNX
+    route folds: its deployed form is then timed against the training form through tf2onnx."""
+    from netc.ir.passes import fold_batchnorm, fuse_branches, run_passes
+    from netc.ir.weights import init_weights
+    folded, w = run_passes(graph, init_weights(graph), [fold_batchnorm])
+    fused, _ = run_passes(folded, w, [fuse_branches])
+    return len(fused.nodes) < len(folded.nodes)
 
 
 def file_gone(path: str) -> None:

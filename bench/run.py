@@ -188,10 +188,9 @@ def bench_spec(spec: Path, tmp: str, a: argparse.Namespace, cores: int, log) -> 
             for t in threads:
                 log(f"{rel}: A/B latency, {key} weights, {t} thread(s), {a.ab_rounds} rounds x {a.ab_runs} runs")
                 r["ab"].setdefault(key, {})[str(t)] = latency.run_ab(run_child, PY, ms, t, a.ab_rounds, a.ab_runs)
-        twin = latency.repvgg_twin(spec)
-        if twin is not None:   # RepVGG: netc's deployed form against the training form through tf2onnx
+        if latency.has_fusable_branches(_graph(rel)):   # RepVGG: deployed form vs training form via tf2onnx
             deployed = os.path.join(tmp, f"{name}.deploy.onnx")
-            run_child(netc_cmd() + ["build", str(twin), "-o", deployed])
+            run_child(netc_cmd() + ["build", str(spec), "--deploy", "-o", deployed])
             r["ab"]["deployed"] = {str(t): latency.run_ab(run_child, PY, [deployed, t2o_onnx], t, a.ab_rounds,
                                                           a.ab_runs) for t in threads}
     if has_prelu and not a.quick:
