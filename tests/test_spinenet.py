@@ -15,6 +15,8 @@ from conftest import spec_path
 
 # Parameter counts of seed 003's own code (TF Model Garden SpineNet, Keras count_params) at 640x640x3.
 MODEL_GARDEN = {"spinenet49s.net": 9_146_351, "spinenet49.net": 21_920_192, "spinenet96.net": 36_385_728}
+# The larger members, counted by the reference plan (tests/refmodels/spinenet.py, checked there against Keras).
+REFERENCE_PLAN = {"spinenet143.net": ("143", 60_413_888, 256), "spinenet190.net": ("190", 126_849_216, 512)}
 
 
 def _outputs(checked) -> dict[str, tuple]:
@@ -38,7 +40,21 @@ def test_family_counts(name):
     assert [s[-1] for s in _outputs(checked).values()] == [width] * 5
 
 
-@pytest.mark.parametrize("name", sorted(MODEL_GARDEN))
+@pytest.mark.parametrize("name", sorted(REFERENCE_PLAN))
+def test_large_family_counts_and_shapes(name):
+    from refmodels.spinenet import plan
+    model_id, count, width = REFERENCE_PLAN[name]
+    ref = plan(model_id, 640)
+    assert ref.params() == count
+    checked = analyze(load_spec(spec_path(name)))
+    assert checked.params == count
+    assert _outputs(checked) == {f"p{lv}": (None, 640 >> lv, 640 >> lv, width) for lv in range(3, 8)}
+    assert sorted(ref.endpoints) == [3, 4, 5, 6, 7] and ref.endpoints_num_filters == width
+    bn_stats = sum(w.size for n in checked.graph.nodes for w in n.weights.values() if not w.trainable)
+    assert bn_stats == ref.bn_params()
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_GARDEN) + sorted(REFERENCE_PLAN))
 def test_fmt_round_trip(name):
     path = spec_path(name)
     text = pathlib.Path(path).read_text()
@@ -49,7 +65,7 @@ def test_fmt_round_trip(name):
 
 def test_family_differs_only_in_template_lines():
     base = pathlib.Path(spec_path("spinenet49.net")).read_text().splitlines()
-    for name in ("spinenet49s.net", "spinenet96.net"):
+    for name in ("spinenet49s.net", "spinenet96.net", "spinenet143.net", "spinenet190.net"):
         other = pathlib.Path(spec_path(name)).read_text().splitlines()
         assert len(other) == len(base)
         changed = [a for a, b in zip(base, other) if a != b and not a.startswith("//")]
