@@ -110,7 +110,7 @@ def test_error_inside_template_names_template_line_and_use_site():
     err = _error(TEMPLATE_SPEC.replace("cn_k{k}_c{c}_nre", "cn_k{k}_c{c}_nxx"))
     d = err.diagnostics[0]
     assert "unknown activation `xx`" in d.message
-    assert d.span.line == 3                                # the template line (its column is the filled text's)
+    assert (d.span.line, d.span.col, d.span.end_col) == (3, 19, 21)   # `xx` in the template line as written
     assert any("used at t.net:10:5" in n for n in d.notes)  # the use site
 
 
