@@ -159,3 +159,39 @@ def test_check_passes_small_input(name, tmp_path):
                                                                [4, 4, report["rows"][0]["shape"][-1]],
                                                                [2, 2, report["rows"][0]["shape"][-1]],
                                                                [1, 1, report["rows"][0]["shape"][-1]]]
+
+
+def test_yaml_twin_gives_the_same_network():
+    from netc.frontends.fmt import to_yaml
+    net, yml = load_spec(spec_path("spinenet49.net")), load_spec(spec_path("spinenet49.yaml"))
+    a, b = analyze(net), analyze(yml)
+    assert a.params == b.params == 21_920_192 and _outputs(a) == _outputs(b)
+    def nodes(c):
+        return [(n.prim, n.name, [v.name for v in n.inputs], n.out.shape, sorted(n.attrs.items(), key=str))
+                for n in c.graph.nodes]
+    assert nodes(a) == nodes(b)
+    assert to_yaml(net) == to_yaml(yml)                       # the twin is the `.net` spec, comments aside
+    assert [t.header for t in yml.templates] == ["template blk_l_t:", "template sp_l_t_pk:", "template ep:"]
+
+
+def test_error_inside_yaml_template_located_at_template_line():
+    text = pathlib.Path(spec_path("spinenet49.yaml")).read_text().replace("_nre:{refs}", "_nrx:{refs}")
+    with pytest.raises(NetcError) as exc:
+        analyze(parse_source(text, "s.yaml"))
+    d = exc.value.diagnostics[0]
+    lines = text.splitlines()
+    assert "unknown activation `rx`" in d.message
+    assert lines[d.span.line - 1].strip().startswith("spfuse_") and \
+        lines[d.span.line - 1][d.span.col - 1:d.span.end_col - 1] == "rx"
+    use = next(n for n in d.notes if "used at s.yaml:" in n)
+    ln, col = map(int, use.rsplit(":", 2)[-2:])
+    assert lines[ln - 1][col - 1:].startswith("block1#sp_l2_tb_pkbb")
+
+
+def test_yaml_templates_block_refuses_stray_lines():
+    text = pathlib.Path(spec_path("spinenet49.yaml")).read_text().replace("  template ep:", "  templat ep:")
+    with pytest.raises(NetcError) as exc:
+        parse_source(text, "s.yaml")
+    d = exc.value.diagnostics[0]
+    assert "templat ep:" in d.message
+    assert text.splitlines()[d.span.line - 1][d.span.col - 1:].startswith("templat ep:")
