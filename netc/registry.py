@@ -439,8 +439,7 @@ class Registry:
         return Args(values, spans, block), warnings
 
     def _value(self, spec: ArgCode, raw: str, tok: ArgToken, limits: Limits) -> Any:
-        vspan = Span(tok.span.file, tok.span.line, tok.span.col + len(spec.code), tok.span.line,
-                     tok.span.col + len(spec.code) + max(1, len(raw)))
+        vspan = tok.span.shifted(len(spec.code), max(1, len(raw)))   # shifted: maps template columns too
         if len(raw) > MAX_DIGITS:   # past every limit, and past what int() converts
             raise NetcError(f"`{spec.code}`: the {spec.doc} `{raw[:12]}...` ({len(raw)} characters) is beyond "
                             f"any limit", vspan)

@@ -15,6 +15,8 @@ from conftest import spec_path
 
 # Parameter counts of seed 003's own code (TF Model Garden SpineNet, Keras count_params) at 640x640x3.
 MODEL_GARDEN = {"spinenet49s.net": 9_146_351, "spinenet49.net": 21_920_192, "spinenet96.net": 36_385_728}
+# The larger members, counted by the reference plan (tests/refmodels/spinenet.py, checked there against Keras).
+REFERENCE_PLAN = {"spinenet143.net": ("143", 60_413_888, 256), "spinenet190.net": ("190", 126_849_216, 512)}
 
 
 def _outputs(checked) -> dict[str, tuple]:
@@ -38,7 +40,21 @@ def test_family_counts(name):
     assert [s[-1] for s in _outputs(checked).values()] == [width] * 5
 
 
-@pytest.mark.parametrize("name", sorted(MODEL_GARDEN))
+@pytest.mark.parametrize("name", sorted(REFERENCE_PLAN))
+def test_large_family_counts_and_shapes(name):
+    from refmodels.spinenet import plan
+    model_id, count, width = REFERENCE_PLAN[name]
+    ref = plan(model_id, 640)
+    assert ref.params() == count
+    checked = analyze(load_spec(spec_path(name)))
+    assert checked.params == count
+    assert _outputs(checked) == {f"p{lv}": (None, 640 >> lv, 640 >> lv, width) for lv in range(3, 8)}
+    assert sorted(ref.endpoints) == [3, 4, 5, 6, 7] and ref.endpoints_num_filters == width
+    bn_stats = sum(w.size for n in checked.graph.nodes for w in n.weights.values() if not w.trainable)
+    assert bn_stats == ref.bn_params()
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_GARDEN) + sorted(REFERENCE_PLAN))
 def test_fmt_round_trip(name):
     path = spec_path(name)
     text = pathlib.Path(path).read_text()
@@ -49,7 +65,7 @@ def test_fmt_round_trip(name):
 
 def test_family_differs_only_in_template_lines():
     base = pathlib.Path(spec_path("spinenet49.net")).read_text().splitlines()
-    for name in ("spinenet49s.net", "spinenet96.net"):
+    for name in ("spinenet49s.net", "spinenet96.net", "spinenet143.net", "spinenet190.net"):
         other = pathlib.Path(spec_path(name)).read_text().splitlines()
         assert len(other) == len(base)
         changed = [a for a, b in zip(base, other) if a != b and not a.startswith("//")]
@@ -94,7 +110,7 @@ def test_error_inside_template_names_template_line_and_use_site():
     err = _error(TEMPLATE_SPEC.replace("cn_k{k}_c{c}_nre", "cn_k{k}_c{c}_nxx"))
     d = err.diagnostics[0]
     assert "unknown activation `xx`" in d.message
-    assert d.span.line == 3                                # the template line (its column is the filled text's)
+    assert (d.span.line, d.span.col, d.span.end_col) == (3, 19, 21)   # `xx` in the template line as written
     assert any("used at t.net:10:5" in n for n in d.notes)  # the use site
 
 
@@ -143,3 +159,39 @@ def test_check_passes_small_input(name, tmp_path):
                                                                [4, 4, report["rows"][0]["shape"][-1]],
                                                                [2, 2, report["rows"][0]["shape"][-1]],
                                                                [1, 1, report["rows"][0]["shape"][-1]]]
+
+
+def test_yaml_twin_gives_the_same_network():
+    from netc.frontends.fmt import to_yaml
+    net, yml = load_spec(spec_path("spinenet49.net")), load_spec(spec_path("spinenet49.yaml"))
+    a, b = analyze(net), analyze(yml)
+    assert a.params == b.params == 21_920_192 and _outputs(a) == _outputs(b)
+    def nodes(c):
+        return [(n.prim, n.name, [v.name for v in n.inputs], n.out.shape, sorted(n.attrs.items(), key=str))
+                for n in c.graph.nodes]
+    assert nodes(a) == nodes(b)
+    assert to_yaml(net) == to_yaml(yml)                       # the twin is the `.net` spec, comments aside
+    assert [t.header for t in yml.templates] == ["template blk_l_t:", "template sp_l_t_pk:", "template ep:"]
+
+
+def test_error_inside_yaml_template_located_at_template_line():
+    text = pathlib.Path(spec_path("spinenet49.yaml")).read_text().replace("_nre:{refs}", "_nrx:{refs}")
+    with pytest.raises(NetcError) as exc:
+        analyze(parse_source(text, "s.yaml"))
+    d = exc.value.diagnostics[0]
+    lines = text.splitlines()
+    assert "unknown activation `rx`" in d.message
+    assert lines[d.span.line - 1].strip().startswith("spfuse_") and \
+        lines[d.span.line - 1][d.span.col - 1:d.span.end_col - 1] == "rx"
+    use = next(n for n in d.notes if "used at s.yaml:" in n)
+    ln, col = map(int, use.rsplit(":", 2)[-2:])
+    assert lines[ln - 1][col - 1:].startswith("block1#sp_l2_tb_pkbb")
+
+
+def test_yaml_templates_block_refuses_stray_lines():
+    text = pathlib.Path(spec_path("spinenet49.yaml")).read_text().replace("  template ep:", "  templat ep:")
+    with pytest.raises(NetcError) as exc:
+        parse_source(text, "s.yaml")
+    d = exc.value.diagnostics[0]
+    assert "templat ep:" in d.message
+    assert text.splitlines()[d.span.line - 1][d.span.col - 1:].startswith("templat ep:")

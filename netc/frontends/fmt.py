@@ -72,10 +72,21 @@ def _q(s: str) -> str:
     return s if _PLAIN.fullmatch(s) else json.dumps(s)
 
 
+def _yaml_templates(templates: list[ast.Template]) -> list[str]:
+    """`templates: |`, then each template as in `.net` (header, indented lines), a blank line between."""
+    if not templates:
+        return []
+    out = ["templates: |"]
+    for i, t in enumerate(templates):
+        if i:
+            out.append("")
+        out.append("  " + t.header)
+        out += ["  " + INDENT + tl.text for tl in t.lines]
+    return out
+
+
 def to_yaml(spec: ast.Spec) -> str:
     """The YAML contract: model_def / model_ins / model_outs / in_chs / input_size."""
-    if spec.templates:
-        raise NetcError("the YAML form has no templates yet; keep this spec in `.net`", spec.templates[0].span)
     for d in spec.inputs:
         if d.channels is None:
             raise NetcError(f"input `{d.name}` has no size; the YAML form needs its channels (`in_chs`)", d.span)
@@ -83,7 +94,7 @@ def to_yaml(spec: ast.Spec) -> str:
     if len(sizes) > 1:
         raise NetcError("the YAML form gives every input the same size (`input_size`), but these inputs differ: "
                         + ", ".join(f"{d.name}{_size(d)}" for d in spec.inputs), spec.inputs[1].span)
-    out = ["model_def:"]
+    out = _yaml_templates(spec.templates) + ["model_def:"]
     groups = ", ".join("[" + ", ".join(_q(d.text) for d in g) + "]" for g in spec.input_lines)
     out.append(f"  {_q(spec.input_stack)}: [{groups}]")
     for st in spec.stacks:

@@ -102,7 +102,7 @@ def parse_modular(root: yaml.MappingNode, text: str, file: str) -> ast.Spec:
     if "templates" in fields:
         node = fields["templates"][1]
         templates_text = _str(node, "templates in the notation (a `|` block of `template NAME_p:` lines)", file)
-        spec.templates = _templates(templates_text, node, file, text)
+        spec.templates = templates_block(templates_text, node, file, text)
     template_names = {t.name: t for t in spec.templates}
 
     net = fields["net"][1]
@@ -147,19 +147,27 @@ def parse_modular(root: yaml.MappingNode, text: str, file: str) -> ast.Spec:
     return spec
 
 
-def _templates(body: str, node: yaml.ScalarNode, file: str, text: str) -> list[ast.Template]:
-    """Templates written in the notation, in a `|` block: lines counted from the node's first line."""
+def templates_block(body: str, node: yaml.ScalarNode, file: str, text: str) -> list[ast.Template]:
+    """Templates written in the notation, in a `|` block (both YAML forms): lines counted from the node's first
+    line, columns from the block's indentation."""
     if node.style != "|":
         raise NetcError("write `templates` as a literal block (`templates: |` and the template lines below)",
                         _span(file, node))
-    _, templates = split_templates(body, file)
+    rest, templates = split_templates(body, file)
     shift = node.start_mark.line + 1   # value line i is file line shift + i (the `|` stands on the line before)
     src = text.splitlines()
-    first = src[shift] if shift < len(src) else ""
+    first = next((ln for ln in src[shift:] if ln.strip()), "")
     indent = len(first) - len(first.lstrip(" "))
+    for i, line in enumerate(rest.split("\n")):
+        stmt = line.split("//")[0].strip()
+        if stmt:
+            col = len(line) - len(line.lstrip()) + 1 + indent
+            raise NetcError(f"`templates` holds `template NAME_p_q:` headers, each with its indented block lines; "
+                            f"found `{stmt[:40]}`", Span(file, i + 1 + shift, col, i + 1 + shift, col + len(stmt)))
     out = []
     for t in templates:
-        span = Span(file, t.span.line + shift, t.span.col + indent)
+        span = Span(file, t.span.line + shift, t.span.col + indent, t.span.line + shift,
+                    t.span.col + indent + len(t.name))
         lines = [ast.TemplateLine(tl.text, tl.line + shift, tl.col + indent) for tl in t.lines]
         out.append(ast.Template(t.name, t.params, span, lines, t.header))
     return out

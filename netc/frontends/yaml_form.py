@@ -18,7 +18,8 @@ from netc.frontends.text import parse_block_string, parse_input_string, set_scal
 STR = "tag:yaml.org,2002:str"
 NULL = "tag:yaml.org,2002:null"
 INT = "tag:yaml.org,2002:int"
-KEYS = ("model_def", "model_ins", "model_outs", "in_chs", "input_size", "width_multiplier", "depth_multiplier")
+KEYS = ("model_def", "model_ins", "model_outs", "in_chs", "input_size", "width_multiplier", "depth_multiplier",
+        "templates")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*#")   # the `.net` grammar's HASHNAME
 
 
@@ -177,6 +178,11 @@ def parse_yaml(text: str, file: str) -> ast.Spec:
         if key not in fields:
             raise NetcError(f"missing key `{key}`", Span(file, root_span.line, root_span.col))
     spec = ast.Spec(file=file, source_format="yaml")
+    if "templates" in fields:   # the `.net` notation's templates, in a `|` block (as in the modular form)
+        from netc.frontends.modular import templates_block
+        node = fields["templates"][1]
+        spec.templates = templates_block(_string(node, "templates in the notation (a `|` block of "
+                                                       "`template NAME_p_q:` lines)", file), node, file, text)
     ins_node = fields["model_ins"][1]
     spec.input_stack = _name(ins_node, "the input stack's name (`model_ins`)", file)
     spec.input_stack_span = _text_span(file, ins_node)

@@ -3,18 +3,42 @@
 A template (`template sp_l_t:` + indented block lines) is used like a block or an op, its parameters
 written as arguments: `b4#sp_l4_tb:b1#:b3#`. In the body, `{l}` is the value given for `l`, `{1}`, `{2}`..
 the use's references and `{refs}` all of them joined by `:`. The use's label names the body's last block.
-Errors inside an expansion point at the template line, with a note naming the use site.
+Errors inside an expansion point at the template line, with a note naming the use site; their columns are
+the template's as written (a place inside a filled-in value points at the whole `{placeholder}`).
 """
 from __future__ import annotations
 
 import dataclasses
 import re
+from dataclasses import dataclass
 
 from netc import ast
 from netc.diagnostics import NetcError, Span, did_you_mean
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z0-9]*)\}")
 MAX_DEPTH = 16
+
+
+@dataclass(frozen=True)
+class FilledSpan(Span):
+    """Where a block string filled in from a template line is written: character i of the filled text came
+    from the template text at columns ``col + starts[i]`` up to ``col + ends[i]`` (a filled-in value spans its
+    whole `{placeholder}`). Shifting maps positions in the filled text back to the template's columns."""
+
+    starts: tuple[int, ...] = ()
+    ends: tuple[int, ...] = ()
+
+    def shifted(self, offset: int, length: int | None = None) -> Span:
+        n = len(self.starts)
+        if offset >= n:   # just past the text (an error at its end)
+            col = self.col + (self.ends[-1] if n else offset)
+            return Span(self.file, self.line, col, self.line, None if length is None else col + max(length, 1))
+        start = self.starts[offset]
+        stop = n if length is None else min(max(offset + length, offset + 1), n)
+        end = self.ends[stop - 1] if length is None or length > 0 else start
+        return FilledSpan(self.file, self.line, self.col + start, self.line, self.col + end,
+                          tuple(x - start for x in self.starts[offset:stop]),
+                          tuple(x - start for x in self.ends[offset:stop]))
 
 
 def expand(spec: ast.Spec, reserved: set[str] = frozenset()) -> ast.Spec:
@@ -105,8 +129,21 @@ def _expand_string(text: str, at: Span, values: dict[str, str], t: ast.Template,
                             Span(at.file, at.line, col, at.line, col + len(m.group(0))), notes=[use])
         return values[m.group(1)]
 
-    filled = _PLACEHOLDER.sub(fill, text)
-    base = Span(at.file, at.line, at.col, at.line, at.col + len(text))
+    parts: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    pos = 0
+    for m in _PLACEHOLDER.finditer(text):
+        value = fill(m)
+        parts += [text[pos:m.start()], value]
+        starts += [*range(pos, m.start()), *[m.start()] * len(value)]
+        ends += [*range(pos + 1, m.start() + 1), *[m.end()] * len(value)]
+        pos = m.end()
+    parts.append(text[pos:])
+    starts += range(pos, len(text))
+    ends += range(pos + 1, len(text) + 1)
+    filled = "".join(parts)
+    base = FilledSpan(at.file, at.line, at.col, at.line, at.col + len(text), tuple(starts), tuple(ends))
     try:
         blk = parse_block_string(filled, base)
     except NetcError as err:
