@@ -7,8 +7,9 @@ are told apart by what they feed (:func:`~netc.weights.keras_graph.fingerprints`
 what remains ambiguous is an error that asks for a map entry. The first difference between the two
 graphs stops the pairing with an error at the spec line, naming the source layer and its type.
 
-Order (``.weights.h5``, SavedModel): the i-th spec node of each kind pairs with the i-th source layer
-of that kind in file order; shapes must agree.
+Order (``.weights.h5``, SavedModel): the spec's nodes, taken in the order Keras would list the layers of
+a model with the spec's graph (:func:`keras_order`), pair with each class's layers in file order; shapes
+must agree.
 """
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ def match(checked: CheckedModel, source: KerasSource, pins: dict[str, str] | Non
     if source.topology:
         pairs, warnings = _pair_by_structure(dag, source.dag, pins)
     else:
-        pairs, warnings = _pair_by_order(dag, source.dag, pins)
+        pairs, warnings = _pair_by_order(dag, source.dag, pins, keras_order(checked.graph, dag))
     warnings = [Diagnostic(n, None, severity="warning") for n in source.notes] + warnings
     return Pairing(source, pairs, warnings)
 
@@ -308,19 +309,52 @@ def _first_span(dag: Dag):
 
 
 # ------------------------------------------------------------------ by order
-def _pair_by_order(dag: Dag, src: Dag, pins: dict[str, str]):
+def _pair_by_order(dag: Dag, src: Dag, pins: dict[str, str], keras_nodes: list[WNode] | None = None):
+    """Pair each class's layers in file order with the spec's nodes taken in ``keras_nodes``' order: the
+    order Keras lists the layers of a model with the spec's graph, which is the order a weights-only file
+    numbers them in (SpineNet's blocks are not saved in the order the spec lists them). When that order
+    does not fit, the spec's own order is tried. A pairing the two orders disagree on is a warning: a
+    source with other unweighted ops on parallel branches may number its look-alike layers otherwise."""
+    for s in src.nodes:
+        if s.kind == "other":
+            raise NetcError(f"{_layer(s)} in the weights file holds weights netc cannot classify: "
+                            + ", ".join(fmt_shape(x) for x in s.sig[2]))
+    if keras_nodes is None:
+        return _assign(dag.nodes, dag, src, pins), []
+    try:
+        pairs = _assign(keras_nodes, dag, src, pins)
+    except NetcError as first:
+        try:
+            return _assign(dag.nodes, dag, src, pins), []
+        except NetcError:
+            raise first from None
+    try:
+        in_spec_order = dict(_assign(dag.nodes, dag, src, pins))
+    except NetcError:
+        in_spec_order = {}
+    differ = [(n, s) for n, s in pairs if in_spec_order.get(n) is not s]
+    warnings = []
+    if differ:
+        n, s = differ[0]
+        warnings.append(Diagnostic(
+            f"{len(differ)} look-alike layers of the weights-only file were paired by the order Keras lists "
+            f"this graph's layers, not by the spec's order (first: `{n.name}` with {_layer(s)}); a source model "
+            f"with other unweighted layers on its parallel branches may number them otherwise: check the "
+            f"outputs, or give the `.keras` model", n.node.origin.span, severity="warning"))
+    return pairs, warnings
+
+
+def _assign(order: list[WNode], dag: Dag, src: Dag, pins: dict[str, str]) -> list[tuple[WNode, WNode]]:
+    """The spec's nodes taken in ``order``: each pairs with the next source layer of its class (file order)
+    whose shapes fit; returned in the spec's order."""
     by_name = {s.name: s for s in src.nodes}
     pinned = {by_name[v].key for v in pins.values()}
     queues: dict[str, list[WNode]] = {}
     for s in src.nodes:
         if s.key not in pinned:
             queues.setdefault(_queue(s, src.order_by), []).append(s)
-    for s in src.nodes:
-        if s.kind == "other":
-            raise NetcError(f"{_layer(s)} in the weights file holds weights netc cannot classify: "
-                            + ", ".join(fmt_shape(x) for x in s.sig[2]))
-    pairs = []
-    for n in dag.nodes:
+    partner: dict[int, WNode] = {}
+    for n in order:
         shapes = tuple(tuple(n.node.weights[r].ext_shape) for r in _roles_of(n) if r in n.node.weights)
         if n.name in pins:
             s = by_name[pins[n.name]]
@@ -341,13 +375,35 @@ def _pair_by_order(dag: Dag, src: Dag, pins: dict[str, str]):
                             n.node.origin.span, notes=["a weights-only file is paired by layer order and shapes; "
                                                        "give the `.keras` model to pair by structure, or pin "
                                                        "pairs with `--map`"])
-        pairs.append((n, s))
+        partner[n.key] = s
     rest = [s for q in queues.values() for s in q]
     if rest:
         s = rest[0]
         raise NetcError(f"{_layer(s)} (" + ", ".join(fmt_shape(x) for x in s.sig[2]) + f") and {len(rest) - 1} "
                         f"more layer(s) of the weights file are not used by the spec", _first_span(dag))
-    return pairs, []
+    return [(n, partner[n.key]) for n in dag.nodes]
+
+
+def keras_order(graph, dag: Dag) -> list[WNode]:
+    """``dag``'s nodes in the order Keras 3 would list the layers of a functional model with ``graph``'s
+    structure (``model.layers``, which numbers a ``.weights.h5`` file's groups): by decreasing depth (the
+    longest path to an output), ties by first visit of a depth-first walk from the outputs, each node's
+    inputs in order (keras.src.ops.function.map_graph)."""
+    depth: dict[int, int] = {}
+    consumers = graph.consumers()
+    for node in reversed(graph.nodes):
+        depth[id(node)] = max((depth[id(c)] + 1 for c in consumers.get(node.out.id, ()) if id(c) in depth),
+                              default=0)
+    index: dict[int, int] = {}
+    stack = [v.producer for _, v in reversed(graph.outputs) if v.producer is not None]
+    while stack:
+        node = stack.pop()
+        if id(node) in index:
+            continue
+        index[id(node)] = len(index)
+        stack.extend(v.producer for v in reversed(node.inputs) if v.producer is not None)
+    rank = {id(n.node): (-depth.get(id(n.node), 0), index.get(id(n.node), 1 << 30)) for n in dag.nodes}
+    return sorted(dag.nodes, key=lambda n: rank[id(n.node)])
 
 
 def _queue(n: WNode, order_by: str) -> str:

@@ -151,7 +151,7 @@ def _layer(keras: Any, op: Any, ins: list[Expr], dag: Dag, calls: dict[int, int]
     """The expression of one layer's output (adding its weighted nodes to ``dag``)."""
     L = keras.layers
     tname = type(op).__name__
-    if not op.weights:
+    if not getattr(op, "weights", None):   # a layer without weights, or a keras.ops operation (`x + 3.0`)
         if tname == "Concatenate" and getattr(op, "axis", -1) not in (-1, 3):
             return combine(f"op:Concatenate(axis={op.axis})", ins)
         return combine(_MERGE.get(tname, f"op:{tname}"), ins)
