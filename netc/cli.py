@@ -223,8 +223,12 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
         from netc.backends.onnx_backend import save_onnx
         from netc.backends.tf2onnx_route import keras_to_onnx
         save_onnx(keras_to_onnx(model.to_keras(deploy=deploy), opset=opset), out)
+    params = model.checked.params
+    if deploy:   # the artifact's own count: BNs folded into convs, RepVGG branches fused
+        from netc.semantic.summary import deployed
+        params = deployed(model.checked).params
     click.echo(f"wrote {out} ({backend.name}{', via tf2onnx' if via == 'tf2onnx' else ''}"
-               f"{', deployed' if deploy else ''}; {model.checked.params:,} parameters) in "
+               f"{', deployed' if deploy else ''}; {params:,} parameters) in "
                f"{time.perf_counter() - t0:.2f} s", err=True)
 
 

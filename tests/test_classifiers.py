@@ -319,3 +319,17 @@ def test_multipliers_round_trip_through_fmt(tmp_path, capsys):
     back = capsys.readouterr().out
     assert back.startswith("width 0.5\ndepth 2\n")
     assert check_spec(str(src)).params == check_spec(str(yml)).params
+
+
+def test_deployed_onnx_holds_the_deployed_count(tmp_path, capsys):
+    """`netc build --deploy`: the ONNX file's weights are the deployed form's (8,309,384 for RepVGG-A0), and the
+    message says so."""
+    import onnx
+    out = tmp_path / "rv.onnx"
+    with pytest.raises(SystemExit) as e:
+        main(["build", spec_path("repvgg_a0.net"), "--deploy", "-o", str(out)])
+    assert e.value.code == 0
+    assert "deployed; 8,309,384 parameters" in capsys.readouterr().err
+    model = onnx.load(str(out))
+    assert sum(int(np.prod(t.dims)) for t in model.graph.initializer) == 8_309_384
+    assert [n.op_type for n in model.graph.node].count("Conv") == 22
