@@ -64,15 +64,18 @@ def test_check_passes_on_every_spec(spec, capsys, tmp_path):
     path = spec_path(spec)
     if spec.startswith("spinenet"):   # 28 GMACs at 640 px: a 128 px twin (the same blocks) keeps CI fast
         path = tmp_path / spec
-        path.write_text(open(spec_path(spec)).read().replace("640x640x3", "128x128x3"))
+        path.write_text(open(spec_path(spec)).read().replace("640x640x3", "128x128x3")
+                        .replace("input_size: [640, 640]", "input_size: [128, 128]"))
     with pytest.raises(SystemExit) as e:
         main(["check", "--json", str(path)])
     report = json.loads(capsys.readouterr().out)
     assert e.value.code == 0, report["failing_outputs"]
     # calibrated random weights keep every layer's signal alive; float32 noise then measures 1e-6..1e-4
-    # (docs/check.md; SpineNet's deep fusions about 1e-4), planted wiring faults 0.5 and above
+    # (docs/check.md; SpineNet's deep fusions 1e-4 to 1e-3), planted wiring faults 0.05 and above
     tol = report["tolerance"]["rtol_normalised"]
-    assert report["ok"] and report["worst_norm"] <= tol <= 1e-3
+    assert report["ok"] and report["worst_norm"] <= tol <= 1e-2
+    if spec.startswith("spinenet"):
+        assert report["rows"][0]["shape"][1:3] == [16, 16]   # P3 of the 128 px twin
     assert {r["input"] for r in report["rows"]} == {"zeros", "normal", "uniform 0-255", "uniform, batch 2"}
     assert all(p == ["CPUExecutionProvider"] for p in report["providers"].values())
 
