@@ -457,6 +457,11 @@ def worst_cases() -> list[tuple[str, str]]:
         ("wide.net", head + "    cn_k255_c65536\n" * 400 + "output s#\n"),
         ("stacks.net", "input img#norm1 32x32x3\n" + "".join(f"s{i}#:\n    select:img#\n    cn_k3_c8\n"
                                                             for i in range(2500)) + "output s0#\n"),
+        ("template-bomb.net", "input img# 8x8x3\ntemplate t0:\n    cn_k1_c4\n"
+         + "".join(f"template t{i}:\n    " + f" t{i - 1}" * 10 + "\n" for i in range(1, 8))
+         + "b#:\n    select:img#\n    t7\noutput b#\n"),
+        ("kwarg-aliases.yaml", "input: img# 8x8x3\nnet:\n  - name: a\n    type: cn\n    kwargs: {k: [&b0 [1, 2]"
+         + "".join(f", &b{i} [*b{i - 1}, *b{i - 1}, *b{i - 1}]" for i in range(1, 14)) + "]}\n"),
         ("aliases.yaml", "model_def:\n  inputs#: [[img#norm1]]\n  x#: &b [&a [" + ", ".join(["cn_k3_c8"] * 1000)
          + "], " + ", ".join(["*a"] * 1000) + "]\n  s#: *b\nmodel_ins: inputs#\nmodel_outs: [s#]\nin_chs: [3]\n"),
     ]

@@ -195,3 +195,15 @@ def test_yaml_templates_block_refuses_stray_lines():
     d = exc.value.diagnostics[0]
     assert "templat ep:" in d.message
     assert text.splitlines()[d.span.line - 1][d.span.col - 1:].startswith("templat ep:")
+
+
+@pytest.mark.parametrize("block, col, message", [
+    ("spblk_l8_tb", 11, "`l`: feature level (1/2^l of the input) must be at most 7, found 8"),
+    ("spblk_l1_tb_fs0.001", 5, "conv: 0 output channels; a convolution needs at least 1"),
+])
+def test_spinenet_block_values_out_of_range_are_located(block, col, message):
+    text = f"input img# 64x64x3\nb#:\n    select:img#\n    {block}\noutput b#\n"
+    with pytest.raises(NetcError) as err:
+        analyze(parse_source(text, "r.net"))
+    d = err.value.diagnostics[0]
+    assert (d.span.line, d.span.col) == (4, col) and message in d.message

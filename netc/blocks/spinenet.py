@@ -39,7 +39,7 @@ REGISTRY.arg("fs", "ratio", "filter size scale")
 REGISTRY.arg("al", "ratio", "resampling alpha")
 REGISTRY.arg("pk", KindsKind(), "kinds of the resampled parents (b bottleneck, r residual)")
 
-_LEVEL = Param(required=True, lo=1, hi=16)
+_LEVEL = Param(required=True, lo=1, hi=max(FILTER_SIZE))
 
 
 def filters(level: int, scale: float) -> int:

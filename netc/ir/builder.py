@@ -272,6 +272,9 @@ class Builder:
              groups: int = 1, bias: bool = False, name: str = "conv") -> Value:
         """Conv2D (groups=1) or grouped conv; kernel layout HWIO with I = cin / groups."""
         cin = x.channels
+        if filters < 1:
+            raise self.error(f"conv: {filters} output channels; a convolution needs at least 1 (a width scale "
+                             f"or ratio too small?)")
         if cin % groups or filters % groups:
             raise self.error(f"conv: {cin} input and {filters} output channels are not divisible "
                              f"into {groups} groups")

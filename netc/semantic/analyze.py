@@ -527,8 +527,9 @@ def analyze(spec: ast.Spec, limits: Limits | None = None, registry: Registry | N
     from netc.ir.verify import verify_graph
     from netc.semantic.templates import expand
     reg = registry if registry is not None else REGISTRY
-    spec = expand(spec, set(reg.blocks) | set(reg.ops) | set(reg.modules))
-    checked = Analyzer(spec, limits or Limits(), reg).run()
+    limits = limits or Limits()
+    spec = expand(spec, set(reg.blocks) | set(reg.ops) | set(reg.modules), max_blocks=limits.nodes)
+    checked = Analyzer(spec, limits, reg).run()
     verify_graph(checked.graph)
     return checked
 

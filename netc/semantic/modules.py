@@ -23,11 +23,19 @@ def module_type(reg: Registry, blk: ast.Block) -> ModuleType | None:
     raise NetcError(f"unknown module type `{blk.code}`{did_you_mean(blk.code, known)}", blk.code_span, notes=notes)
 
 
-def _type_name(value: Any) -> str:
+def _type_name(value: Any, depth: int = 0) -> str:
+    """The YAML type of a kwarg for messages: items looked at two levels deep, and once per distinct object
+    (a nested alias would otherwise be walked exponentially often)."""
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, list):
-        kinds = sorted({_type_name(v) for v in value})
+        if depth >= 2:
+            return "list"
+        seen: dict[int, str] = {}
+        for v in value:
+            if id(v) not in seen:
+                seen[id(v)] = _type_name(v, depth + 1)
+        kinds = sorted(set(seen.values()))
         return f"list[{'|'.join(kinds)}]" if kinds else "list"
     return {int: "int", float: "float", str: "str", dict: "mapping", type(None): "null"}.get(type(value),
                                                                                           type(value).__name__)

@@ -41,11 +41,29 @@ class FilledSpan(Span):
                           tuple(x - start for x in self.ends[offset:stop]))
 
 
-def expand(spec: ast.Spec, reserved: set[str] = frozenset()) -> ast.Spec:
+class _Budget:
+    """How many blocks the expansions may still produce: every block becomes at least one IR node, so the node
+    limit bounds the expansion, and a template used ten times inside one used ten times... is refused as soon
+    as it passes that bound, before the work (not after millions of blocks exist)."""
+
+    def __init__(self, limit: int):
+        self.left = limit
+        self.parsed: dict[tuple[str, Span], ast.Block] = {}   # a template line filled the same way parses once
+
+    def take(self, blk: ast.Block, use: str) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise NetcError("the template expansions produce more blocks than the node limit allows; raise it with "
+                            "`--limit nodes=N` if the model really is that large", blk.span, notes=[use])
+
+
+def expand(spec: ast.Spec, reserved: set[str] = frozenset(), max_blocks: int = 50_000) -> ast.Spec:
     """Return ``spec`` with every template use expanded (``spec`` itself is left as written, for `fmt`).
-    ``reserved`` holds the registered block and op codes, which a template may not shadow."""
+    ``reserved`` holds the registered block and op codes, which a template may not shadow; at most
+    ``max_blocks`` blocks come out of expansions."""
     if not spec.templates:
         return spec
+    budget = _Budget(max_blocks)
     table: dict[str, ast.Template] = {}
     for t in spec.templates:
         if t.name in table:
@@ -58,12 +76,12 @@ def expand(spec: ast.Spec, reserved: set[str] = frozenset()) -> ast.Spec:
         table[t.name] = t
     stacks = []
     for st in spec.stacks:
-        lines = [[b for blk in line for b in _expand_block(blk, table, 0)] for line in st.lines]
+        lines = [[b for blk in line for b in _expand_block(blk, table, 0, budget)] for line in st.lines]
         stacks.append(dataclasses.replace(st, lines=lines))
     return dataclasses.replace(spec, stacks=stacks)
 
 
-def _expand_block(blk: ast.Block, table: dict[str, ast.Template], depth: int) -> list[ast.Block]:
+def _expand_block(blk: ast.Block, table: dict[str, ast.Template], depth: int, budget: _Budget) -> list[ast.Block]:
     t = table.get(blk.code)
     if t is None:
         return [blk]
@@ -79,7 +97,7 @@ def _expand_block(blk: ast.Block, table: dict[str, ast.Template], depth: int) ->
             continue
         for m in re.finditer(r"\S+", body):
             out += _expand_string(m.group(0), Span(blk.span.file, tl.line, tl.col + m.start()), values, t, use,
-                                  table, depth)
+                                  table, depth, budget)
     if not out:
         raise NetcError(f"template `{t.name}` has no blocks", t.span)
     if blk.label is not None:
@@ -115,7 +133,7 @@ def _bind(blk: ast.Block, t: ast.Template) -> dict[str, str]:
 
 
 def _expand_string(text: str, at: Span, values: dict[str, str], t: ast.Template, use: str,
-                   table: dict[str, ast.Template], depth: int) -> list[ast.Block]:
+                   table: dict[str, ast.Template], depth: int, budget: _Budget) -> list[ast.Block]:
     from netc.frontends.text import parse_block_string
 
     def fill(m: re.Match) -> str:
@@ -144,11 +162,16 @@ def _expand_string(text: str, at: Span, values: dict[str, str], t: ast.Template,
     ends += range(pos + 1, len(text) + 1)
     filled = "".join(parts)
     base = FilledSpan(at.file, at.line, at.col, at.line, at.col + len(text), tuple(starts), tuple(ends))
-    try:
-        blk = parse_block_string(filled, base)
-    except NetcError as err:
-        for d in err.diagnostics:
-            d.notes.append(f"{use} (the line reads `{filled}` there)")
-        raise
+    blk = budget.parsed.get((filled, base))
+    if blk is None:
+        try:
+            blk = budget.parsed[(filled, base)] = parse_block_string(filled, base)
+        except NetcError as err:
+            for d in err.diagnostics:
+                d.notes.append(f"{use} (the line reads `{filled}` there)")
+            raise
     blk = dataclasses.replace(blk, via=use, text=filled)
-    return _expand_block(blk, table, depth + 1) if blk.code in table else [blk]
+    if blk.code in table:
+        return _expand_block(blk, table, depth + 1, budget)
+    budget.take(blk, use)
+    return [blk]
