@@ -244,7 +244,7 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
                 })
                 if provider != "cpu":   # the accelerator's run against the CPU run of the same model
                     rows[-1]["results"][f"{provider} vs cpu"] = _compare(
-                        results["onnx (cpu)"][name], results["onnx (ort opt all)"][name], atol, rtol)
+                        results["onnx (cpu)"][name], results[f"{tag} (ort opt all)"][name], atol, rtol)
     ok = all(res["ok"] for row in rows for res in row["results"].values()) and all(r["ref_finite"] for r in rows)
     worst = max((res["norm"] for row in rows for label, res in row["results"].items()
                  if res["norm"] is not None and label not in reduced), default=0.0)

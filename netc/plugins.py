@@ -78,10 +78,21 @@ def _located(err: Exception, where: str, file: str | None) -> NetcError:
 
 
 def _run(fn: Callable[[Registry], None], reg: Registry, where: str, file: str | None) -> None:
+    """Call a plugin's ``register``; anything it raises is the plugin's mistake, reported at its line (exit 2)."""
     try:
         fn(reg)
-    except RegistryClash as err:
-        raise _located(err, where, file) from None
+    except NetcError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a plugin's own error, never netc's
+        raise _located(err if isinstance(err, RegistryClash) else _Described(err), where, file) from None
+
+
+class _Described(Exception):
+    """A plugin's exception, its type named in the message (``KeyError: 'x'`` rather than ``'x'``)."""
+
+    def __init__(self, err: Exception):
+        super().__init__(f"{type(err).__name__}: {err}")
+        self.__traceback__ = err.__traceback__
 
 
 def load_file(path: str) -> Callable[[Registry], None]:
@@ -98,6 +109,8 @@ def load_file(path: str) -> Callable[[Registry], None]:
         spec.loader.exec_module(mod)
     except SyntaxError as err:
         raise NetcError(f"plugin `{path}`: {err.msg}", Span(path, err.lineno or 1, err.offset or 1)) from None
+    except Exception as err:  # noqa: BLE001 - importing the plugin failed: its mistake (a missing module...)
+        raise _located(_Described(err), f"`{path}` cannot be imported", path) from None
     return _register_fn(mod, f"`{path}`")
 
 
@@ -113,8 +126,9 @@ def registry_for(plugin_files: Iterable[str] = ()) -> Registry:
     for ep in eps:
         try:
             fn = _register_fn(ep.load(), f"`{ep.name}` (entry point {ep.value})")
-        except ImportError as err:
-            raise NetcError(f"plugin `{ep.name}` (entry point {ep.value}) cannot be imported: {err}") from None
+        except Exception as err:  # noqa: BLE001 - the installed plugin's mistake
+            raise NetcError(f"plugin `{ep.name}` (entry point {ep.value}) cannot be imported: "
+                            f"{type(err).__name__}: {err}") from None
         _run(fn, reg, f"`{ep.name}` (entry point {ep.value})", None)
     for path in files:
         _run(load_file(path), reg, f"`{path}`", path)

@@ -302,7 +302,8 @@ class ModuleType:
 
 
 class RegistryClash(ValueError):
-    """A name registered twice (a plugin registering `cn`, or two plugins the same name)."""
+    """A registration the registry refuses: a name registered twice (a plugin registering `cn`, or two plugins
+    the same name), or an entry using what is not registered."""
 
 
 @dataclass
@@ -330,7 +331,7 @@ class Registry:
         """Register a module type of the modular YAML form (usable as a decorator)."""
         for k, v in cls.kwargs.items():
             if not isinstance(v, Kwarg):
-                raise ValueError(f"module `{cls.name}`: kwarg `{k}` must be a Kwarg")
+                raise RegistryClash(f"module `{cls.name}`: kwarg `{k}` must be a Kwarg")
         for table in (self.blocks, self.ops):
             if cls.name in table:
                 raise RegistryClash(f"module `{cls.name}` has the name of a registered block or op")
@@ -345,7 +346,7 @@ class Registry:
     def block(self, cls: type[BlockType]) -> type[BlockType]:
         for code in cls.params:
             if code not in self.arg_codes:
-                raise ValueError(f"block `{cls.code}` uses unregistered argument code `{code}`")
+                raise RegistryClash(f"block `{cls.code}` uses unregistered argument code `{code}`")
         self._put(self.blocks, cls.code, cls(), "block type")
         return cls
 
@@ -354,7 +355,7 @@ class Registry:
         """Register an op; with ``params`` it takes arguments and ``fn(b, xs, names, args)``."""
         for c in params or {}:
             if c not in self.arg_codes:
-                raise ValueError(f"op `{code}` uses unregistered argument code `{c}`")
+                raise RegistryClash(f"op `{code}` uses unregistered argument code `{c}`")
 
         def deco(fn):
             self._put(self.ops, code, OpType(code, doc, min_inputs, max_inputs, fn, dict(params or {})), "op")

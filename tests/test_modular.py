@@ -10,8 +10,11 @@ import textwrap
 import pytest
 
 from netc.blocks import REGISTRY
+from netc.cli import main
 from netc.compiler import check_spec
 from netc.diagnostics import NetcError
+
+from conftest import spec_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "seed002")
@@ -257,3 +260,39 @@ def test_plugin_block_type_with_its_own_argument_code(tmp_path):
     checked = check_spec(path, plugins=[str(plugin)])
     assert checked.params == 5 * 15 and checked.graph.outputs[0][1].shape == (None, 8, 8, 15)
     assert "m" not in REGISTRY.arg_codes
+
+
+PLUGIN_MISTAKES = {
+    "import": ("import not_a_module_anywhere\n\ndef register(reg):\n    pass\n", 1,
+               "cannot be imported: ModuleNotFoundError"),
+    "register": ("def register(reg):\n    {}['x']\n", 2, "KeyError: 'x'"),
+    "argument": ("from netc.registry import BlockType, Param\n\ndef register(reg):\n    class B(BlockType):\n"
+                 "        code, doc, params = 'zz', 'z', {'qq': Param()}\n\n        def lower(self, b, a, x):\n"
+                 "            return x\n    reg.block(B)\n", 9, "uses unregistered argument code `qq`"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PLUGIN_MISTAKES))
+def test_plugin_mistakes_are_located_in_the_plugin(kind, tmp_path, capsys):
+    """A plugin that fails to import, raises in `register`, or registers a block using an unknown argument code
+    is the plugin author's mistake: exit 2 at the plugin's line, never netc's internal error."""
+    source, line, message = PLUGIN_MISTAKES[kind]
+    plugin = tmp_path / "plug.py"
+    plugin.write_text(source)
+    with pytest.raises(SystemExit) as e:
+        main(["summary", spec_path("mobilenet_v3.net"), "--plugin", str(plugin)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and message in err and f"{plugin}:{line}:" in err and "internal error" not in err
+
+
+def test_plugin_block_failing_to_lower_is_located_at_the_block(tmp_path, capsys):
+    plugin = tmp_path / "plug.py"
+    plugin.write_text("from netc.registry import BlockType\n\ndef register(reg):\n    class B(BlockType):\n"
+                      "        code, doc, params = 'zz', 'z', {}\n\n        def lower(self, b, a, x):\n"
+                      "            return 1 / 0\n    reg.block(B)\n")
+    spec = tmp_path / "zz.net"
+    spec.write_text("input img# 8x8x3\nb#:\n    select:img#\n    zz\noutput b#\n")
+    with pytest.raises(SystemExit) as e:
+        main(["summary", str(spec), "--plugin", str(plugin)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"{spec}:4:5: error: the plugin block type `zz` failed while lowering" in err

@@ -32,7 +32,8 @@ def calibrate_batchnorm(graph: Graph, weights: WeightValues, seed: int) -> Weigh
         if node.prim is not Prim.BATCHNORM:
             return
         x = xs[0].astype(np.float64)
-        mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+        axes = tuple(range(x.ndim - 1))   # every axis but the channels: (N, H, W) of an image, N of features
+        mean, var = x.mean(axis=axes), x.var(axis=axes)
         rng = np.random.default_rng([seed & 0xFFFFFFFF, zlib.crc32(node.name.encode()), 1])
         # near-constant channels (padding borders, dead units) would amplify rounding noise: floor their variance
         var = np.maximum(var, 0.1 * float(np.median(var)) + 1e-6)

@@ -272,14 +272,31 @@ class Analyzer:
         name = self._block_name(blk, position, True)
         self.b.origin = Origin(blk.span, stack_name, name, blk.text)
         try:
-            out = mt.lower(self.b, kw, list(xs))
+            return self._lowered("modules", mt.name, blk.code_span, mt.lower, self.b, kw, list(xs))
         except NetcError as err:
             for d in err.diagnostics:
                 if d.span is None:
                     d.span = blk.code_span
             raise
+
+    def _lowered(self, table: str, code: str, span: Span, lower, *args) -> Value:
+        """Call a registered entry's ``lower``. An exception from a plugin's entry (or a result that is no
+        tensor) is the plugin author's mistake, reported at the block (exit 2); from a built-in it is netc's."""
+        builtin = getattr(REGISTRY, table).get(code) is getattr(self.reg, table).get(code)
+        what = {"blocks": "block type", "ops": "op", "modules": "module"}[table]
+        try:
+            out = lower(*args)
+        except NetcError:
+            raise
+        except Exception as err:  # noqa: BLE001
+            if builtin:
+                raise
+            raise NetcError(f"the plugin {what} `{code}` failed while lowering: {type(err).__name__}: {err}",
+                            span) from None
         if not isinstance(out, Value):
-            raise TypeError(f"module `{mt.name}`'s lower returned {type(out).__name__}, not a Value")
+            if builtin:
+                raise TypeError(f"{what} `{code}`'s lower returned {type(out).__name__}, not a Value")
+            raise NetcError(f"the plugin {what} `{code}` returned {type(out).__name__}, not a tensor", span)
         return out
 
     def _check(self, blk: ast.Block, st: ast.Stack) -> None:
@@ -395,7 +412,7 @@ class Analyzer:
             name = self._block_name(blk, position, last)
             self.b.origin = Origin(blk.span, stack_name, name, blk.text)
             n0 = len(nodes)
-            x = btype.lower(self.b, a, x)
+            x = self._lowered("blocks", blk.code, blk.code_span, btype.lower, self.b, a, x)
             row.names.append(name)
             position += 1
             if i == 1 and repeats > 2:   # copies 2..r are alike: refuse before the rest exist
@@ -456,8 +473,8 @@ class Analyzer:
             args, warns = self.reg.decode_args(blk, op, self.limits)
             for msg, span in warns:
                 self.warnings.append(Diagnostic(msg, span, "warning"))
-            return op.lower(self.b, list(vals), names, args)
-        return op.lower(self.b, list(vals), names)
+            return self._lowered("ops", blk.code, blk.code_span, op.lower, self.b, list(vals), names, args)
+        return self._lowered("ops", blk.code, blk.code_span, op.lower, self.b, list(vals), names)
 
     # ---------------------------------------------------------------- outputs
     def _outputs(self) -> None:

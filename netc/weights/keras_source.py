@@ -72,8 +72,19 @@ def _keras():
     return keras
 
 
+def _h5py():
+    """h5py comes with the TensorFlow extra (Keras needs it); without it a NetcError says what to install."""
+    try:
+        import h5py
+    except ImportError:
+        from netc.optional import require_tensorflow
+        require_tensorflow("reading a Keras .h5 file")
+        raise
+    return h5py
+
+
 def _h5_has_model(path: str) -> bool:
-    import h5py
+    h5py = _h5py()
     try:
         with h5py.File(path, "r") as f:
             return "model_config" in f.attrs
@@ -321,7 +332,7 @@ def _natural(path: str) -> tuple:
 
 
 def _weights_h5(path: str) -> KerasSource:
-    import h5py
+    h5py = _h5py()
     try:
         f = h5py.File(path, "r")
     except OSError as err:
