@@ -333,3 +333,27 @@ def test_deployed_onnx_holds_the_deployed_count(tmp_path, capsys):
     model = onnx.load(str(out))
     assert sum(int(np.prod(t.dims)) for t in model.graph.initializer) == 8_309_384
     assert [n.op_type for n in model.graph.node].count("Conv") == 22
+
+
+@pytest.mark.parametrize("value", ["1.2345678", "0.00001", "2", "1.4"])
+def test_fmt_keeps_multiplier_values_exactly(value, tmp_path):
+    """`netc fmt` prints a multiplier as the decimal it reads back as (never rounded, never `1e-05`), in both
+    forms."""
+    from netc.frontends.fmt import to_net, to_yaml
+    from netc.frontends.load import parse_source
+    text = f"width {value}\ninput img# 8x8x3\nb#:\n    select:img#\n    cn_k3_c8\noutput b#\n"
+    spec = parse_source(text, "w.net")
+    assert to_net(spec).splitlines()[0] == f"width {value}"
+    again = parse_source(to_yaml(spec), "w.yaml")
+    assert again.width == float(value) and to_net(again).splitlines()[0] == f"width {value}"
+
+
+def test_map_file_mistakes_are_located(tmp_path):
+    from netc.weights.keras_match import read_map
+    deep, binary = tmp_path / "deep.yaml", tmp_path / "bin.yaml"
+    deep.write_text("[" * 5000 + "]" * 5000)
+    binary.write_bytes(b"a: b\n\xff: c\n")
+    for path, line in ((deep, 1), (binary, 2)):
+        with pytest.raises(NetcError) as err:
+            read_map(str(path))
+        assert err.value.diagnostics[0].span.line == line

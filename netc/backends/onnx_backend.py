@@ -592,8 +592,8 @@ def write_onnx(graph: Graph, weights: WeightValues, path: str | os.PathLike, *,
 
     ``external_data``: True puts the weights in ``<path>.data`` beside the model (ONNX external data, the
     location relative to the model), False keeps them inside, None (default) chooses external data when
-    the weights pass protobuf's 2 GiB limit. The data file is written while the model is made, and renamed
-    into place before the model, so the model never refers to a missing or partial file."""
+    the weights pass protobuf's 2 GiB limit. The data file is written while the model is made; both are
+    renamed into place only once both are complete."""
     if external_data is None:
         external_data = needs_external_data(weights)
     if not external_data:
@@ -603,13 +603,11 @@ def write_onnx(graph: Graph, weights: WeightValues, path: str | os.PathLike, *,
     from netc.atomic import atomic_file
     path = os.fspath(path)
     data_path = path + ".data"
+    # both files are written under temporary names; the model's rename comes first, the data's at once after:
+    # a failure anywhere before leaves an existing model and its data as they were
     with atomic_file(data_path, suffix=".data.tmp") as (_, f):
         model = to_onnx(graph, weights, sink=ExternalData(f, os.path.basename(data_path)), **kwargs)
-    try:
         save_onnx(model, path)
-    except BaseException:
-        os.unlink(data_path)   # no data file without its model
-        raise
     return model
 
 

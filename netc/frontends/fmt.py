@@ -12,6 +12,13 @@ INDENT = "    "
 _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_#./]*")
 
 
+
+def plain_number(x: float) -> str:
+    """The shortest decimal that reads back as ``x``, never in exponent form (`1e-05` is no `.net` number)."""
+    import decimal
+    text = format(decimal.Decimal(repr(float(x))), "f")
+    return text[:-2] if text.endswith(".0") else text
+
 def _size(d: ast.InputDecl) -> str:
     if d.channels is None:
         return ""
@@ -30,7 +37,7 @@ def to_net(spec: ast.Spec) -> str:
         rows.append((line_of(spec.input_stack_span), f"inputs {spec.input_stack}", False))
     for word in ("width", "depth"):
         if getattr(spec, word) is not None:
-            rows.append((line_of(getattr(spec, f"{word}_span")), f"{word} {getattr(spec, word):g}", False))
+            rows.append((line_of(getattr(spec, f"{word}_span")), f"{word} {plain_number(getattr(spec, word))}", False))
     for group in spec.input_lines:
         if group:   # an empty YAML group has no `.net` form
             text = "  ".join(f"{d.text}{_size(d)}" for d in group)
@@ -104,7 +111,7 @@ def to_yaml(spec: ast.Spec) -> str:
     out.append(f"model_ins: {_q(spec.input_stack)}")
     for word in ("width", "depth"):
         if getattr(spec, word) is not None:
-            out.append(f"{word}_multiplier: {getattr(spec, word):g}")
+            out.append(f"{word}_multiplier: {plain_number(getattr(spec, word))}")
     out.append("model_outs: [" + ", ".join(_q(r.name) for r in spec.outputs) + "]")
     out.append("in_chs: [" + ", ".join(str(d.channels) for d in spec.inputs) + "]")
     size = next(iter(sizes), (None, None))

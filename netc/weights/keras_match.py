@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from netc.diagnostics import Diagnostic, NetcError
+from netc.diagnostics import Diagnostic, NetcError, Span
 from netc.ir.weights import WeightValues
 from netc.semantic.analyze import CheckedModel
 from netc.weights.keras_graph import (ROLES, Dag, Expr, WNode, describe_sig, difference, fingerprints, fmt_shape,
@@ -91,17 +91,26 @@ def match(checked: CheckedModel, source: KerasSource, pins: dict[str, str] | Non
 
 
 def read_map(path: str) -> dict[str, str]:
-    """A map file: YAML ``spec op name: source layer name`` (safe loader)."""
+    """A map file: YAML ``spec op name: source layer name``, read like specs are (UTF-8 checked, PyYAML's safe
+    loader with bounded nesting)."""
     import yaml
+
+    from netc.frontends.load import decode
+    from netc.frontends.yaml_form import _BoundedLoader, _DepthError
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+        with open(path, "rb") as fh:
+            text = decode(fh.read(), path, "yaml")
     except OSError as err:
         raise NetcError(f"cannot read map file `{path}`: {err.strerror or err}") from None
+    try:
+        data = yaml.load(text, Loader=_BoundedLoader)   # noqa: S506 - a SafeLoader subclass
+    except _DepthError as err:
+        raise NetcError(f"map file `{path}` nests too deeply (a map is one level of `op: layer` pairs)",
+                        Span(path, err.mark.line + 1, err.mark.column + 1)) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise NetcError(f"map file `{path}` is not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+        span = Span(path, mark.line + 1, mark.column + 1) if mark else None
+        raise NetcError(f"map file `{path}` is not valid YAML: {getattr(err, 'problem', err)}", span) from None
     if data is None:
         return {}
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
@@ -110,21 +119,14 @@ def read_map(path: str) -> dict[str, str]:
 
 
 def write_map(pairing: Pairing, path: str) -> None:
-    """Write the pairing as a map file (atomically)."""
-    import tempfile
-
+    """Write the pairing as a map file (netc/atomic.py: checked first, written atomically, mode 0644)."""
     import yaml
+
+    from netc.atomic import atomic_file, check_target
+    check_target(path)
     text = MAP_HEADER + yaml.safe_dump(pairing.mapping(), sort_keys=False, default_flow_style=False)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".netc-", suffix=".yaml.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path, suffix=".yaml.tmp") as (_, fh):
+        fh.write(text.encode("utf-8"))
 
 
 def _check_pins(dag: Dag, src: Dag, pins: dict[str, str]) -> None:
