@@ -226,6 +226,7 @@ def test_repvgg_training_and_deployed_forms_agree_in_float64(text):
     to the output's scale), on even sizes (TF SAME pads (0, 1) at stride 2) and odd ones (pads (1, 1)),
     with grouped blocks; the deployed graph has no BN and one conv per block."""
     m = compile(text, seed=3, randomize=True)
+    m.weights = {k: v.astype(np.float64) for k, v in m.weights.items()}   # passes keep float64 weights float64
     graph, weights = run_passes(m.graph, m.weights, DEPLOY)
     assert not any(n.prim.value in ("batchnorm", "add") for n in graph.nodes)
     assert sum(n.prim.value == "conv" for n in graph.nodes) == 9

@@ -54,7 +54,7 @@ class Backend:
         unknown = set(options) - set(self.options)
         if unknown:
             raise NetcError(f"the {self.name} backend takes no option {', '.join(sorted(unknown))}")
-        return run_passes(graph, weights, self.lowering_passes(deploy=deploy, **options))
+        return run_passes(graph, dict(weights), self.lowering_passes(deploy=deploy, **options))
 
     def build(self, graph: Graph, weights: WeightValues, *, deploy: bool = False, **options: Any) -> Any:
         """Run this backend's passes, then emit."""
@@ -81,7 +81,7 @@ class OnnxBackend(Backend):
     def emit(self, graph: Graph, weights: WeightValues, opset: int = 17, io_layout: str = "nchw",
              external_data: bool | None = None) -> Any:
         from netc.backends.onnx_backend import to_onnx
-        return to_onnx(graph, weights, opset=opset, io_layout=io_layout)
+        return to_onnx(graph, weights, opset=opset, io_layout=io_layout, consume=True)
 
     def write(self, graph: Graph, weights: WeightValues, path: str, *, deploy: bool = False,
               external_data: bool | None = None, **options: Any) -> Any:
@@ -89,7 +89,7 @@ class OnnxBackend(Backend):
         past protobuf's 2 GiB)."""
         from netc.backends.onnx_backend import write_onnx
         graph, weights = self.lower(graph, weights, deploy=deploy, **options)
-        return write_onnx(graph, weights, path, external_data=external_data, **options)
+        return write_onnx(graph, weights, path, external_data=external_data, consume=True, **options)
 
     def save(self, artifact: Any, path: str) -> None:
         from netc.backends.onnx_backend import save_onnx

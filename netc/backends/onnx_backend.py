@@ -30,6 +30,7 @@ class _Emitter:
 
     def __init__(self, graph: Graph, weights: WeightValues, opset: int, sink: "ExternalData | None" = None):
         self.graph, self.weights, self.opset, self.sink = graph, weights, opset, sink
+        self.consume = False
         self.tensors, self.node_names = UniqueNames(), UniqueNames()  # ONNX keeps the two apart
         self.node_names.used.update(n.name for n in graph.nodes)
         self.names: dict[int, str] = {}
@@ -76,7 +77,8 @@ class _Emitter:
         w = node.weights[key]
         if w.name not in self.weights:
             raise NetcError(f"no value for weight `{w.name}`", node.origin.span)
-        arr = np.asarray(self.weights[w.name]).astype(np.float32, copy=False)
+        arr = np.asarray(self.weights.pop(w.name) if self.consume else self.weights[w.name])
+        arr = arr.astype(np.float32, copy=False)
         if arr.shape != w.shape:
             raise NetcError(f"weight `{w.name}` has shape {arr.shape}, expected {w.shape}", node.origin.span)
         return arr
@@ -457,7 +459,7 @@ def check_options(opset: int, io_layout: str) -> None:
 
 
 def to_onnx(graph: Graph, weights: WeightValues, *, opset: int = 17, io_layout: str = "nchw",
-            sink: "ExternalData | None" = None) -> onnx.ModelProto:
+            sink: "ExternalData | None" = None, consume: bool = False) -> onnx.ModelProto:
     """Emit ``graph`` with weight values ``weights`` (IR layout) as an ONNX model, node for node.
 
     Inside, image tensors are NCHW; with ``io_layout="nhwc"`` a Transpose follows each image input and
@@ -472,6 +474,7 @@ def to_onnx(graph: Graph, weights: WeightValues, *, opset: int = 17, io_layout: 
         if node.prim not in supported:
             raise NetcError(f"the ONNX backend cannot express {node.prim}", node.origin.span)
     em = _Emitter(graph, weights, opset, sink)
+    em.consume = consume   # the caller's own dict: each array is let go once it is in the model (peak memory)
     inputs = _wire_inputs(em, graph, io_layout)
     _reserve_outputs(em, graph, io_layout)
     _name_values(em, graph)

@@ -1,7 +1,8 @@
 """Graph-to-graph rewrites: each pass is ``(graph, weights) -> (graph, weights)``.
 
-A pass returns a new graph and a new weight dict (arrays it computes are float64; backends cast to
-their own precision), never changing its arguments. :func:`run_passes` verifies the graph after every
+A pass returns a new graph and a new weight dict, never changing its arguments; arrays it computes are
+computed in float64 and stored in the precision of the weights given (float64 in, float64 out: the exact
+reference; float32 otherwise). :func:`run_passes` verifies the graph after every
 pass. The passes:
 
 - :func:`fold_batchnorm`: inference BNs and affines after a conv (or dense) fold into its kernel and

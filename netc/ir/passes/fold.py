@@ -10,6 +10,13 @@ from netc.ir.weights import WeightValues
 _LINEAR = (Prim.CONV, Prim.DENSE)
 
 
+def stored_dtype(given: np.ndarray) -> type:
+    """Rewritten weights are computed in float64 and stored as precisely as the weights given: float64 for
+    float64 inputs (the exact reference of the tests), float32 otherwise (half the memory; backends emit
+    float32 anyway)."""
+    return np.float64 if given.dtype == np.float64 else np.float32
+
+
 def bn_scale_shift(node: Node, weights: WeightValues) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel (scale, shift) of an inference BN, float64: y = x * scale + shift."""
     g, b, m, v = (np.asarray(weights[node.weights[k].name], np.float64)
@@ -74,9 +81,11 @@ def fold_batchnorm(graph: Graph, weights: WeightValues) -> tuple[Graph, WeightVa
 def _scale_linear(node: Node, weights: WeightValues, scale, shift) -> None:
     """kernel * scale (per output channel) and bias * scale + shift, in float64, into ``weights``."""
     kw = node.weights["kernel"]
-    kernel = np.asarray(weights[kw.name], np.float64)
-    cout = kernel.shape[-1]
-    weights[kw.name] = kernel * np.broadcast_to(np.asarray(scale, np.float64), (cout,))
+    given = np.asarray(weights[kw.name])
+    dtype = stored_dtype(given)
+    cout = given.shape[-1]
+    weights[kw.name] = np.multiply(given, np.broadcast_to(np.asarray(scale, np.float64), (cout,)),
+                                   dtype=np.float64).astype(dtype, copy=False)
     bw = node.weights.get("bias")
     if bw is not None:
         bias = np.asarray(weights[bw.name], np.float64) * scale + shift
@@ -84,4 +93,4 @@ def _scale_linear(node: Node, weights: WeightValues, scale, shift) -> None:
         bw = Weight(f"{node.name}/bias", (cout,), "bias", (cout,))
         node.weights["bias"] = bw
         bias = shift
-    weights[bw.name] = np.broadcast_to(np.asarray(bias, np.float64), (cout,)).copy()
+    weights[bw.name] = np.broadcast_to(np.asarray(bias, np.float64), (cout,)).astype(dtype)

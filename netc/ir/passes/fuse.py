@@ -12,7 +12,7 @@ import numpy as np
 
 from netc.ir.builder import same_pads
 from netc.ir.graph import Graph, Node, Prim, Value, Weight
-from netc.ir.passes.fold import bn_scale_shift
+from netc.ir.passes.fold import bn_scale_shift, stored_dtype
 from netc.ir.rewrite import Uses, copy_graph, drop_nodes
 from netc.ir.weights import WeightValues
 
@@ -58,6 +58,8 @@ def fuse_branches(graph: Graph, weights: WeightValues) -> tuple[Graph, WeightVal
         if fused is None:
             continue
         main, kernel, bias = fused
+        dtype = stored_dtype(np.asarray(out[main.weights["kernel"].name]))
+        kernel, bias = kernel.astype(dtype, copy=False), bias.astype(dtype, copy=False)
         out[main.weights["kernel"].name] = kernel
         bw = main.weights.get("bias")
         if bw is None:
