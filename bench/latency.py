@@ -65,7 +65,8 @@ def ab_table(r: dict) -> list[str]:
     head = ("| weights | threads | batch | netc | Keras + tf2onnx | netc / tf2onnx, paired (range) | "
             "netc, % of peak | tf2onnx, % of peak |" + (" netc with ONNX PRelu / tf2onnx |" if has_op else ""))
     L = [head, "|---" * (head.count("|") - 1) + "|"]
-    for wkey, label in (("default", "default init"), ("random", "trained-like")):
+    for wkey, label in (("default", "default init"), ("random", "trained-like"),
+                        ("deployed", "netc `--deploy` vs training form")):
         for threads, res in sorted(r["ab"].get(wkey, {}).items(), key=lambda kv: int(kv[0])):
             top = peak(res)
             for batch in BATCHES:
