@@ -68,3 +68,16 @@ def test_threads_compile_independently():
         sys.setswitchinterval(interval)
     assert not failures, failures[:3]
     assert [len(e[0]) for e in expected.values()] == [23] * 8   # each spec's three comments, none of another's
+
+
+def test_float64_twin_leaves_the_global_dtype_policy_alone():
+    """`netc check`'s float64 twin gives each layer its dtype; the process-wide Keras policy, which other
+    threads' models read, stays as it was."""
+    keras = pytest.importorskip("keras")
+    import netc
+    from netc.backends.keras_backend import to_keras
+    m = netc.compile("input img# 8x8x3\nb#:\n    select:img#\n    cn_bn_k3_c4_nre\noutput b#\n")
+    before = keras.config.dtype_policy().name
+    twin = to_keras(m.graph, m.weights, dtype="float64")
+    assert keras.config.dtype_policy().name == before == "float32"
+    assert {layer.dtype for layer in twin.layers if layer.weights} == {"float64"}

@@ -209,17 +209,30 @@ def _weight_list(node: Node, layer: Any, weights: WeightValues) -> list[np.ndarr
 
 def to_keras(graph: Graph, weights: WeightValues, dtype: str = "float32") -> "keras.Model":
     """Build a Functional model of stock Keras layers computing ``graph`` with ``weights``; ``dtype="float64"``
-    builds its float64 twin (the exact reference `netc check` measures float32 noise against)."""
+    builds its float64 twin (the exact reference `netc check` measures float32 noise against). The dtype is
+    given to each layer, never set as Keras' process-wide policy, so other threads' models are unaffected."""
     import keras
 
-    if dtype != "float32":
-        previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(dtype)
-        try:
-            return _to_keras(keras, graph, weights, dtype)
-        finally:
-            keras.config.set_dtype_policy(previous)
-    return _to_keras(keras, graph, weights, dtype)
+    return _to_keras(keras if dtype == "float32" else _Typed(keras, dtype), graph, weights, dtype)
+
+
+class _Typed:
+    """``keras`` whose ``layers.X(...)`` constructors all receive ``dtype=``."""
+
+    def __init__(self, keras: Any, dtype: str):
+        self._keras, self.layers = keras, _TypedLayers(keras.layers, dtype)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._keras, name)
+
+
+class _TypedLayers:
+    def __init__(self, layers: Any, dtype: str):
+        self._layers, self._dtype = layers, dtype
+
+    def __getattr__(self, name: str) -> Any:
+        import functools
+        return functools.partial(getattr(self._layers, name), dtype=self._dtype)
 
 
 def _to_keras(keras: Any, graph: Graph, weights: WeightValues, dtype: str) -> "keras.Model":
