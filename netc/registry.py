@@ -52,6 +52,15 @@ class ArgKind:
         raise NotImplementedError
 
 
+def _within_limit(spec: "ArgCode", raw: str, value: float, limit: str, limits: "Limits", vspan: Span) -> None:
+    """Refuse a value past its `--limit` bound, saying how to raise it."""
+    bound = getattr(limits, limit)
+    if value > bound:
+        shown = value if isinstance(value, int) else f"{value:g}"
+        raise NetcError(f"`{spec.code}{raw}`: {spec.doc} {shown} exceeds the limit of {bound} "
+                        f"(raise it with `--limit {limit}={math.ceil(value)}`)", vspan)
+
+
 class IntKind(ArgKind):
     """A whole number >= 1 (`k3`), bounded by a limit."""
 
@@ -67,10 +76,7 @@ class IntKind(ArgKind):
         if value < 1:
             raise NetcError(f"`{spec.code}{raw}`: {spec.doc} must be at least 1", vspan)
         if spec.limit is not None:
-            bound = getattr(limits, spec.limit)
-            if value > bound:
-                raise NetcError(f"`{spec.code}{raw}`: {spec.doc} {value} exceeds the limit of {bound} "
-                                f"(raise it with `--limit {spec.limit}={value}`)", vspan)
+            _within_limit(spec, raw, value, spec.limit, limits, vspan)
         return value
 
     def example(self, code: str) -> str:
@@ -91,10 +97,7 @@ class RatioKind(ArgKind):
         if den == 0 or num == 0:
             raise NetcError(f"`{spec.code}{raw}`: {spec.doc} must be greater than 0", vspan)
         value = float(num / den)
-        bound = getattr(limits, spec.limit or "expansion")
-        if value > bound:
-            raise NetcError(f"`{spec.code}{raw}`: {spec.doc} {value:g} exceeds the limit of {bound} "
-                            f"(raise it with `--limit {spec.limit or 'expansion'}={math.ceil(value)}`)", vspan)
+        _within_limit(spec, raw, value, spec.limit or "expansion", limits, vspan)
         return value
 
     def example(self, code: str) -> str:

@@ -13,9 +13,9 @@ from typing import Iterator
 
 import numpy as np
 
+from netc.check import DYNAMIC_SIZE   # inputs declared with `?` are drawn at `netc check`'s size
 from netc.diagnostics import NetcError
 
-DYNAMIC_SIZE = 224   # as `netc check`'s inputs declared with `?`
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
