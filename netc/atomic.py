@@ -11,7 +11,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 from netc.diagnostics import NetcError
 
@@ -22,8 +22,12 @@ def _umask() -> int:
     return mask
 
 
-def check_target(path: str | os.PathLike, *, directory: bool = False) -> str:
-    """The absolute target path, or a NetcError when it cannot be written (checked before any work)."""
+def check_target(path: str | os.PathLike, *, directory: bool = False,
+                 replaceable: tuple[str, Callable[[str], bool]] | None = None) -> str:
+    """The absolute target path, or a NetcError when it cannot be written (checked before any work).
+
+    An existing ``directory`` target is replaced only when ``replaceable`` (a description and a test of the
+    directory, e.g. "an earlier Triton model version") says so; by default, an empty directory or a SavedModel."""
     shown = os.fspath(path)
     path = os.path.abspath(shown)
     folder = os.path.dirname(path)
@@ -36,7 +40,10 @@ def check_target(path: str | os.PathLike, *, directory: bool = False) -> str:
     if directory and os.path.lexists(path):
         if os.path.islink(path) or not os.path.isdir(path):
             raise NetcError(f"cannot write the SavedModel directory `{shown}`: a file or link of that name exists")
-        if not _replaceable_dir(path):
+        if replaceable is not None and not replaceable[1](path):
+            raise NetcError(f"cannot write `{shown}`: the directory exists and is not {replaceable[0]}; netc "
+                            f"replaces only an empty directory or {replaceable[0]}: move it away or name another")
+        if replaceable is None and not _replaceable_dir(path):
             raise NetcError(f"cannot write the SavedModel directory `{shown}`: it exists and is not a SavedModel "
                             f"(no `saved_model.pb`); netc replaces only an empty directory or an earlier "
                             f"SavedModel: name a new directory, e.g. `{os.path.join(shown, 'saved_model')}`")
@@ -47,11 +54,16 @@ def check_target(path: str | os.PathLike, *, directory: bool = False) -> str:
 
 def _replaceable_dir(path: str) -> bool:
     """An existing directory netc may replace wholesale: empty, or a SavedModel (never a folder of other files)."""
+    entries = dir_entries(path)
+    return entries is not None and (not entries or "saved_model.pb" in entries)
+
+
+def dir_entries(path: str) -> set[str] | None:
+    """The names in directory ``path`` (None when it cannot be listed)."""
     try:
-        entries = set(os.listdir(path))
+        return set(os.listdir(path))
     except OSError:
-        return False
-    return not entries or "saved_model.pb" in entries
+        return None
 
 
 @contextlib.contextmanager
@@ -78,11 +90,12 @@ def atomic_file(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[tuple
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[str]:
+def atomic_dir(path: str | os.PathLike,
+               replaceable: tuple[str, Callable[[str], bool]] | None = None) -> Iterator[str]:
     """Yield a temporary directory path; on success it replaces the directory ``path`` (mode 0777 & ~umask).
 
-    The yielded directory exists and is empty."""
-    target = check_target(path, directory=True)
+    The yielded directory exists and is empty. ``replaceable``: see :func:`check_target`."""
+    target = check_target(path, directory=True, replaceable=replaceable)
     parent, base = os.path.split(target)
     try:
         tmp = tempfile.mkdtemp(prefix=f".{base}.", dir=parent)

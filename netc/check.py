@@ -18,6 +18,9 @@ from netc.compiler import Model, compile as compile_model
 from netc.registry import Limits
 
 DYNAMIC_SIZE = 224   # spatial size used for inputs declared with `?`
+# the input cases drawn like int8 calibration's synthetic data (netc.deploy.calibration.synthetic): an int8
+# artifact is judged on these only; constant images fall outside its calibrated ranges and saturate
+CALIBRATION_LIKE = ("uniform 0-255", "uniform, batch 2")
 
 
 def _input_cases(model: Model, seed: int) -> list[tuple[str, dict[str, np.ndarray]]]:
@@ -110,16 +113,21 @@ def _compare(ref: np.ndarray, got: np.ndarray, atol: float | None, rtol: float) 
     return {"shape": list(got.shape), "shape_ok": True, "finite": finite, "max_abs": diff, "norm": norm, "ok": ok}
 
 
-def _compare_reduced(ref: np.ndarray, got: np.ndarray, precision: str, classifier: bool) -> dict[str, Any]:
+def _compare_reduced(ref: np.ndarray, got: np.ndarray, precision: str, classifier: bool, fit: Any,
+                     judged: bool) -> dict[str, Any]:
     from netc.deploy.metrics import compare
-    return compare(ref, got, precision, classifier)
+    return compare(ref, got, precision, classifier, fit=fit, judged=judged)
 
 
 def _reduced_tolerance(reduced: dict[str, str]) -> dict[str, Any]:
     if not reduced:
         return {}
-    from netc.deploy.metrics import REL_L2_TOLERANCE
-    return {"rel_l2": {label: REL_L2_TOLERANCE[p] for label, p in reduced.items()}}
+    from netc.deploy.metrics import FIT_TOLERANCE, REL_L2_TOLERANCE
+    out: dict[str, Any] = {"rel_l2": {label: REL_L2_TOLERANCE[p] for label, p in reduced.items()}}
+    if "int8" in reduced.values():
+        out["int8_fit"] = FIT_TOLERANCE
+        out["int8_judged_inputs"] = list(CALIBRATION_LIKE)
+    return out
 
 
 def _versions(all_routes: bool) -> dict[str, str]:
@@ -216,6 +224,11 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
         reduced[label] = precision
         from netc.deploy.metrics import classifier_outputs
         classifiers = classifier_outputs(proto)
+        if precision == "int8":
+            from netc.deploy.quant_fit import fitter
+            measure_fit = fitter(proto, small)
+            inits = {i.name for i in proto.graph.initializer}
+            onnx_inputs = [i.name for i in proto.graph.input if i.name not in inits]
     with tempfile.TemporaryDirectory(prefix="netc-check-") as tmp:
         if all_routes:
             from netc.backends.tf2onnx_route import keras_to_onnx
@@ -230,6 +243,8 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
         rows = []
         for case, feeds in cases:
             ref = reference(feeds)
+            fit = measure_fit({n: v.transpose(0, 3, 1, 2) if v.ndim == 4 else v       # the ONNX model's NCHW
+                               for n, v in zip(onnx_inputs, feeds.values())}) if precision == "int8" else None
             results = {label: (run(feeds, ref) if label == "source model (tf)" else run(feeds))
                        for label, run in routes.items()}
             for name in out_names:
@@ -239,7 +254,8 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
                     "shape": list(r.shape), "ref_max_abs": float(np.max(np.abs(r))) if r.size else 0.0,
                     "ref_finite": bool(np.isfinite(r).all()),
                     "results": {label: (_compare(r, res[name], atol, rtol) if label not in reduced else
-                                        _compare_reduced(r, res[name], reduced[label], name in classifiers))
+                                        _compare_reduced(r, res[name], reduced[label], name in classifiers,
+                                                         fit, precision != "int8" or case in CALIBRATION_LIKE))
                                 for label, res in results.items()},
                 })
                 if provider != "cpu":   # the accelerator's run against the CPU run of the same model
@@ -278,8 +294,10 @@ def format_report(report: dict[str, Any]) -> str:
                 cells.append(f"SHAPE {'x'.join(map(str, res['shape']))}")
             elif res.get("rel_l2") is not None:
                 top1 = "" if res["top1"] is None else f" top1 {res['top1']:.0%}"
-                cells.append(f"{res['max_abs']:.2e} / {res['norm']:.2e} L2 {res['rel_l2']:.2e}{top1}"
-                             f"{'' if res['finite'] else ' NaN/Inf'}{'' if res['ok'] else '  <-- DIFFERS'}")
+                fit = "" if res.get("fit") is None else f" fit {res['fit']:.2e}"
+                verdict = ("" if res["ok"] else "  <-- DIFFERS") if res.get("judged", True) else "  (not judged)"
+                cells.append(f"{res['max_abs']:.2e} / {res['norm']:.2e} L2 {res['rel_l2']:.2e}{top1}{fit}"
+                             f"{'' if res['finite'] else ' NaN/Inf'}{verdict}")
             else:
                 mark = "" if res["ok"] else "  <-- DIFFERS"
                 nan = "" if res["finite"] else " NaN/Inf"
@@ -301,6 +319,9 @@ def format_report(report: dict[str, Any]) -> str:
     if tol.get("float32_noise") is not None:
         bound += f" = {tol['rule']}, noise {tol['float32_noise']:.2e}"
     bound += "".join(f"; {c}: ||d||/||ref|| <= {t:g}" for c, t in tol.get("rel_l2", {}).items())
+    if "int8_fit" in tol:
+        bound += (f" and every quantized tensor's fit <= {tol['int8_fit']:g}, judged on the inputs drawn like "
+                  f"its calibration data ({', '.join(tol['int8_judged_inputs'])})")
     lines.append("")
     if report["ok"]:
         lines.append(f"OK: every route agrees ({bound}; worst {report['worst_norm']:.2e})")

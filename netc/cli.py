@@ -190,9 +190,14 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
     from netc.compiler import compile as compile_model
     t0 = time.perf_counter()
     if serve is not None or precision != "fp32" or io_dtype != "float32" or calibrate or calibration_data:
-        from netc.deploy.build import build as deploy_build
+        from netc.deploy.build import build as deploy_build, check_request
         if fmt_opt is not None:
             raise NetcError("`--format` does not go with --precision / --serve")
+        check_request(spec, out, serve=serve, name=name, via=via, precision=precision, io_dtype=io_dtype,
+                      calibrate=calibrate, calibration_data=calibration_data, io_layout=io_layout)
+        if via == "tf2onnx":
+            from netc.optional import require_tensorflow
+            require_tensorflow("`--via tf2onnx`", tf2onnx=True)
         model = compile_model(spec, seed=seed, weights=weights, limits=_limits(limits), weights_map=weights_map)
         _warn(model.checked)
         wrote = deploy_build(model, spec, out, serve=serve, name=name, max_batch_size=max_batch_size, via=via,

@@ -27,32 +27,59 @@ def onnx_artifact(model, *, precision: str = "fp32", io_dtype: str = "float32", 
     return prec.convert(proto, precision, io_dtype=io_dtype, feeds=feeds)
 
 
-def build(model, spec: str, out: str, *, serve: str | None, name: str | None = None, max_batch_size: int = 8,
-          via: str = "direct", **options) -> str:
-    """Write ``out``: an ONNX file at a reduced precision, or a serving layout. Returns what was written."""
+def check_request(spec: str, out: str, *, serve: str | None, name: str | None = None, via: str = "direct",
+                  precision: str = "fp32", io_dtype: str = "float32", calibrate: int | None = None,
+                  calibration_data: str | None = None, io_layout: str = "nchw", **_) -> None:
+    """Every mistake in a deployment build's options and output, raised before anything is compiled."""
+    from netc.atomic import check_target
+    from netc.deploy.layout import TF_SERVING_VERSION, TRITON_VERSION, check_layout, check_version, model_name
+    from netc.deploy.precision import IO_DTYPES, PRECISIONS
+    if serve not in (None, "triton", "tf-serving"):
+        raise NetcError(f"unknown serving layout `{serve}`")
+    if precision not in PRECISIONS:
+        raise NetcError(f"--precision must be one of {', '.join(PRECISIONS)}, not `{precision}`")
+    if io_dtype not in IO_DTYPES or (io_dtype != "float32" and precision != "fp16"):
+        raise NetcError("--io-dtype float16 goes with --precision fp16")
+    if precision != "int8" and (calibrate is not None or calibration_data is not None):
+        raise NetcError("--calibrate and --calibration-data go with --precision int8")
+    if calibration_data is not None and not os.path.isdir(calibration_data):
+        raise NetcError(f"`{calibration_data}` is not a directory (--calibration-data takes a directory of "
+                        f".npy, .npz or image files)")
+    if via == "tf2onnx" and io_layout != "nchw":
+        raise NetcError("`--io-layout` applies to netc's own ONNX emitter (the tf2onnx route is NHWC)")
     if serve == "tf-serving":
-        if options.get("precision", "fp32") != "fp32" or via != "direct" or options.get("io_layout", "nchw") != "nchw":
+        if precision != "fp32" or via != "direct" or io_layout != "nchw":
             raise NetcError("--serve tf-serving exports the Keras model in float32 (NHWC): drop --precision, "
                             "--via and --io-layout")
+        check_layout(out, "tf-serving")
+        check_version(os.path.join(out, model_name(spec, name), "1"), TF_SERVING_VERSION)
+    elif serve == "triton":
+        check_layout(out, "triton")
+        check_version(os.path.join(out, model_name(spec, name), "1"), TRITON_VERSION)
+    else:
+        if not out.lower().endswith(".onnx") or os.path.isdir(out):
+            raise NetcError("--precision fp16/int8 produces ONNX: give an `.onnx` output (or --serve triton)")
+        check_target(out)
+
+
+def build(model, spec: str, out: str, *, serve: str | None, name: str | None = None, max_batch_size: int = 8,
+          via: str = "direct", **options) -> str:
+    """Write ``out``: an ONNX file at a reduced precision, or a serving layout. Returns what was written.
+    The request is checked first (:func:`check_request`; the CLI calls it before compiling too)."""
+    check_request(spec, out, serve=serve, name=name, via=via, **options)
+    from netc.deploy.layout import model_name
+    if serve == "tf-serving":
         from netc.deploy.tf_serving import export
-        from netc.deploy.layout import model_name
-        return export(model, out, model_name(spec, name))
+        return export(model, out, model_name(spec, name), deploy=options.get("deploy", False))
     proto = None
     if via == "tf2onnx":
         from netc.backends.tf2onnx_route import keras_to_onnx
-        if options.get("io_layout", "nchw") != "nchw":
-            raise NetcError("`--io-layout` applies to netc's own ONNX emitter (the tf2onnx route is NHWC)")
         proto = keras_to_onnx(model.to_keras(deploy=options.get("deploy", False)), opset=options.get("opset", 17))
         options["io_layout"] = "nhwc"
     proto = onnx_artifact(model, proto=proto, **options)
     if serve == "triton":
-        from netc.deploy.layout import model_name
         from netc.deploy.triton import write_repository
         return write_repository(proto, out, model_name(spec, name), max_batch_size)
-    if serve is not None:
-        raise NetcError(f"unknown serving layout `{serve}`")
-    if not out.lower().endswith(".onnx") or os.path.isdir(out):
-        raise NetcError("--precision fp16/int8 produces ONNX: give an `.onnx` output (or --serve triton)")
     from netc.backends.onnx_backend import save_onnx
     save_onnx(proto, out)
     return out

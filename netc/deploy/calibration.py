@@ -73,38 +73,72 @@ def _load_npy(path: str, info: InputInfo) -> np.ndarray:
         x = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:
         raise NetcError(f"cannot read `{path}` as a .npy array: {err}") from None
-    x = np.asarray(x, dtype=np.float32)
+    if not isinstance(x, np.ndarray):
+        raise NetcError(f"`{path}` is not a .npy array")
+    return _check_array(np.asarray(x, dtype=np.float32), f"`{path}`", info)
+
+
+def _check_array(x: np.ndarray, what: str, info: InputInfo) -> np.ndarray:
+    """``x`` with a batch axis, or a NetcError when its shape does not fit ``info``."""
     if x.ndim == len(info.shape) - 1:
         x = x[None]
     if x.ndim != len(info.shape) or any(a != b for a, b in zip(x.shape[1:], info.shape[1:])):
-        raise NetcError(f"`{path}` has shape {tuple(x.shape)}; input `{info.name}` takes "
+        raise NetcError(f"{what} has shape {tuple(x.shape)}; input `{info.name}` takes "
                         f"{('N',) + info.shape[1:]} ({info.layout.upper() if info.layout != 'other' else 'as is'})")
     return x
 
 
-def from_directory(directory: str, infos: list[InputInfo], limit: int | None = None) -> list[dict[str, np.ndarray]]:
-    """Feeds from the .npy and image files of ``directory`` (sorted by name; ``limit`` of them when given).
+def _load_npz(path: str, infos: list[InputInfo]) -> dict[str, np.ndarray]:
+    """One .npz: an array per input, named as the input; all with the same number of samples."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as err:
+        raise NetcError(f"cannot read `{path}` as a .npz archive: {err}") from None
+    names = [i.name for i in infos]
+    if sorted(arrays) != sorted(names):
+        raise NetcError(f"`{path}` holds {', '.join(sorted(arrays)) or 'no arrays'}; the model's inputs are "
+                        f"{', '.join(names)} (one array per input, named as the input)")
+    out = {}
+    for info in infos:
+        out[info.name] = _check_array(np.asarray(arrays[info.name], dtype=np.float32), f"`{path}` [{info.name}]", info)
+    counts = {x.shape[0] for x in out.values()}
+    if len(counts) != 1:
+        raise NetcError(f"`{path}`: its arrays hold different numbers of samples ({sorted(counts)})")
+    return out
 
-    Models with one input only: each file is one sample (a .npy may hold a batch). Images are converted to
-    RGB (grey for 1-channel inputs), resized bilinearly to the input's height and width, kept as raw pixel
-    values in [0, 255] and put in the model's layout; .npy arrays are taken as they are, in the model's layout.
+
+def from_directory(directory: str, infos: list[InputInfo], limit: int | None = None) -> list[dict[str, np.ndarray]]:
+    """Feeds from the files of ``directory`` (sorted by name; ``limit`` of them when given).
+
+    Each file is one sample or a batch of them. A ``.npz`` holds one array per model input, named as the
+    input (models with several inputs take only these). For a one-input model, ``.npy`` arrays and images
+    serve too: images are converted to RGB (grey for 1-channel inputs), resized bilinearly to the input's
+    height and width, kept as raw pixel values in [0, 255] and put in the model's layout; arrays are taken
+    as they are, in the model's layout, with or without the batch axis.
     """
     if not os.path.isdir(directory):
-        raise NetcError(f"`{directory}` is not a directory (--calibration-data takes a directory of .npy or image files)")
-    if len(infos) != 1:
-        raise NetcError(f"--calibration-data works for models with one input; this one has "
-                        f"{len(infos)} ({', '.join(i.name for i in infos)})")
-    info = infos[0]
-    files = sorted(f for f in os.listdir(directory) if f.lower().endswith((".npy",) + IMAGE_SUFFIXES))
+        raise NetcError(f"`{directory}` is not a directory (--calibration-data takes a directory of "
+                        f".npy, .npz or image files)")
+    single = len(infos) == 1
+    kinds = (".npz", ".npy") + IMAGE_SUFFIXES if single else (".npz",)
+    files = sorted(f for f in os.listdir(directory) if f.lower().endswith(kinds))
     if limit:
         files = files[:limit]
     if not files:
-        raise NetcError(f"`{directory}` holds no .npy or image files ({', '.join(IMAGE_SUFFIXES)})")
+        what = ".npz, .npy or image files" if single else \
+            f".npz files (this model has {len(infos)} inputs: {', '.join(i.name for i in infos)})"
+        raise NetcError(f"`{directory}` holds no {what}")
     feeds = []
     for f in files:
         path = os.path.join(directory, f)
-        x = _load_npy(path, info) if f.lower().endswith(".npy") else _load_image(path, info)
-        feeds.extend({info.name: x[i:i + 1]} for i in range(x.shape[0]))
+        if f.lower().endswith(".npz"):
+            arrays = _load_npz(path, infos)
+        else:
+            info = infos[0]
+            arrays = {info.name: _load_npy(path, info) if f.lower().endswith(".npy") else _load_image(path, info)}
+        n = next(iter(arrays.values())).shape[0]
+        feeds.extend({k: x[i:i + 1] for k, x in arrays.items()} for i in range(n))
     return feeds
 
 

@@ -1,15 +1,31 @@
-"""Model names and atomic writes for serving layouts: a failed build leaves what was there untouched."""
+"""Model names and the directories of serving layouts, written through netc.atomic: a failed build leaves
+what was there untouched."""
 from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 from typing import Callable
 
+from netc.atomic import atomic_dir, atomic_file, check_target, dir_entries
 from netc.diagnostics import NetcError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+
+def _onnx_version(d: str) -> bool:
+    entries = dir_entries(d)
+    return entries is not None and entries <= {"model.onnx", "model.onnx.data"}
+
+
+def _savedmodel_version(d: str) -> bool:
+    entries = dir_entries(d)
+    return entries is not None and (not entries or "saved_model.pb" in entries)
+
+
+# what an existing model version directory may hold for netc to replace it, per serving system
+TRITON_VERSION = ("an earlier Triton model version (model.onnx only)", _onnx_version)
+TF_SERVING_VERSION = ("an earlier SavedModel (saved_model.pb)", _savedmodel_version)
 
 
 def model_name(spec: str, name: str | None) -> str:
@@ -21,46 +37,28 @@ def model_name(spec: str, name: str | None) -> str:
     return chosen
 
 
-def write_dir(target: str, fill: Callable[[str], None]) -> None:
+def check_layout(base: str, what: str) -> None:
+    """Refuse a layout root that cannot hold a layout (a file, an unwritable or missing parent), before any work."""
+    if os.path.lexists(base) and not os.path.isdir(base):
+        raise NetcError(f"`{base}` is a file: --serve {what} writes into a directory")
+    if not os.path.isdir(base):
+        check_target(base)   # its parent must exist and be writable; the directory is made when written
+
+
+def check_version(version_dir: str, replaceable: tuple[str, Callable[[str], bool]]) -> None:
+    """Refuse, before any work, a version directory that exists and is not netc's to replace."""
+    if os.path.isdir(os.path.dirname(version_dir)):
+        check_target(version_dir, directory=True, replaceable=replaceable)
+
+
+def write_dir(target: str, fill: Callable[[str], None], replaceable: tuple[str, Callable[[str], bool]]) -> None:
     """Fill a temporary directory beside ``target`` with ``fill(tmp)``, then put it in ``target``'s place."""
-    target = os.path.abspath(target)
-    parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.", dir=parent)
-    old = None
-    try:
+    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    with atomic_dir(target, replaceable) as tmp:
         fill(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
-        if os.path.lexists(target):
-            if not os.path.isdir(target) or os.path.islink(target):
-                raise NetcError(f"`{target}` exists and is not a directory")
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.old.", dir=parent)
-            os.rmdir(old)
-            os.replace(target, old)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and not os.path.exists(target):
-            os.replace(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_text(path: str, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".netc-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path) as (_, fh):
+        fh.write(text.encode("utf-8"))

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from netc.deploy.quant_fit import FIT_TOLERANCE
+
 # relative L2 error allowed at each precision; see docs/deploy.md for the measurements behind them
 REL_L2_TOLERANCE = {"fp16": 0.15, "int8": 1.5}
 
@@ -27,20 +29,26 @@ def top1_agreement(ref: np.ndarray, got: np.ndarray) -> float:
     return float(np.mean(np.argmax(ref, axis=-1) == np.argmax(got, axis=-1)))
 
 
-def compare(ref: np.ndarray, got: np.ndarray, precision: str, classifier: bool = False) -> dict[str, Any]:
+def compare(ref: np.ndarray, got: np.ndarray, precision: str, classifier: bool = False, *,
+            fit: Any = None, judged: bool = True) -> dict[str, Any]:
     """The comparison of one output at ``precision``: the fields of check's float32 comparison plus
-    ``rel_l2`` and ``top1`` (None unless ``classifier``); ``ok`` is rel_l2 within the tolerance."""
+    ``rel_l2`` and ``top1`` (None unless ``classifier``). ``ok`` needs a finite output of the right shape
+    and, when ``judged``, rel_l2 within the tolerance and (int8) the quantization ``fit``
+    (netc.deploy.quant_fit.Fit) within its own; inputs unlike the calibration data are not ``judged``."""
     got = np.asarray(got)
     finite = bool(np.isfinite(got).all())
     if got.shape != ref.shape:
         return {"shape": list(got.shape), "shape_ok": False, "finite": finite, "max_abs": None, "norm": None,
-                "rel_l2": None, "top1": None, "ok": False}
+                "rel_l2": None, "top1": None, "fit": None, "fit_tensor": None, "judged": judged, "ok": False}
     d = got.astype(np.float64) - ref.astype(np.float64)
     diff = float(np.max(np.abs(d))) if d.size else 0.0
     scale = float(np.max(np.abs(ref))) if ref.size else 0.0
     ref_l2 = float(np.linalg.norm(ref.astype(np.float64)))
     rel_l2 = float(np.linalg.norm(d)) / ref_l2 if ref_l2 > 0 else float(np.linalg.norm(d))
     top1 = top1_agreement(ref, got) if classifier and ref.ndim >= 2 else None
-    ok = finite and rel_l2 <= REL_L2_TOLERANCE[precision]
+    fit_ok = fit is None or fit.worst <= FIT_TOLERANCE
+    ok = finite and (not judged or (rel_l2 <= REL_L2_TOLERANCE[precision] and fit_ok))
     return {"shape": list(got.shape), "shape_ok": True, "finite": finite, "max_abs": diff,
-            "norm": diff / scale if scale > 0 else diff, "rel_l2": rel_l2, "top1": top1, "ok": ok}
+            "norm": diff / scale if scale > 0 else diff, "rel_l2": rel_l2, "top1": top1,
+            "fit": None if fit is None else fit.worst, "fit_tensor": None if fit is None else fit.tensor,
+            "judged": judged, "ok": ok}

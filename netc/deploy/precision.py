@@ -77,7 +77,9 @@ def to_int8(proto, feeds: list[dict[str, np.ndarray]]):
     from netc.deploy.calibration import reader
     # PRelu is not in onnxruntime's default list; netc's PReLU slopes are whole (H, W, C) tensors, so
     # leaving them float32 would keep most of a model's bytes (openpose: 1.2x smaller instead of 3.7x)
-    ops = sorted(set(QDQRegistry) | set(QLinearOpsRegistry) | {"PRelu"})
+    # Softmax is left float32: the quantizer forces its output range to [0, 1] (step 1/255), which rounds
+    # every probability of a 1000-class classifier (~0.001) to zero
+    ops = sorted((set(QDQRegistry) | set(QLinearOpsRegistry) | {"PRelu"}) - {"Softmax"})
     with tempfile.TemporaryDirectory(prefix="netc-int8-") as tmp, _quiet_root_logger():
         src, dst = os.path.join(tmp, "fp32.onnx"), os.path.join(tmp, "int8.onnx")
         onnx.save(proto, src)

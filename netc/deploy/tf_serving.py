@@ -5,21 +5,19 @@ from __future__ import annotations
 
 import os
 
-from netc.diagnostics import NetcError
 
-
-def export(model, base: str, name: str, version: int = 1) -> str:
-    """Export ``model`` (a compiled netc Model) to ``base/<name>/<version>``; returns that directory."""
+def export(model, base: str, name: str, version: int = 1, deploy: bool = False) -> str:
+    """Export ``model`` (a compiled netc Model; its deployed form with ``deploy``) to ``base/<name>/<version>``;
+    returns that directory."""
     import keras
     import tensorflow as tf
 
-    from netc.deploy.layout import write_dir
-    if os.path.exists(base) and not os.path.isdir(base):
-        raise NetcError(f"`{base}` is a file: --serve tf-serving writes a model base directory")
+    from netc.deploy.layout import TF_SERVING_VERSION, check_layout, write_dir
+    check_layout(base, "tf-serving")
     graph = model.graph
     out_names = [n for n, _ in graph.outputs]
     specs = [tf.TensorSpec((None, *v.shape[1:]), tf.float32, name=v.name) for v in graph.inputs]
-    keras_model = model.to_keras()
+    keras_model = model.to_keras(deploy=deploy)
 
     def serve(*xs):
         ys = keras_model(list(xs) if len(xs) > 1 else xs[0], training=False)
@@ -33,5 +31,5 @@ def export(model, base: str, name: str, version: int = 1) -> str:
         archive.write_out(tmp, verbose=False)
 
     target = os.path.join(base, name, str(version))
-    write_dir(target, fill)
+    write_dir(target, fill, TF_SERVING_VERSION)
     return target

@@ -60,11 +60,11 @@ def write_repository(proto, repo: str, name: str, max_batch_size: int = DEFAULT_
     """Write ``repo/<name>/1/model.onnx`` and ``repo/<name>/config.pbtxt``; returns the model directory.
     Version 1 and the config are replaced atomically; other versions in the directory are kept."""
     from netc.backends.onnx_backend import save_onnx
-    from netc.deploy.layout import write_dir, write_text
-    if os.path.exists(repo) and not os.path.isdir(repo):
-        raise NetcError(f"`{repo}` is a file: --serve triton writes a model repository directory")
+    from netc.deploy.layout import TRITON_VERSION, check_layout, write_dir, write_text
+    check_layout(repo, "triton")
     text = config_pbtxt(proto, name, max_batch_size)
     model_dir = os.path.join(repo, name)
-    write_dir(os.path.join(model_dir, "1"), lambda tmp: save_onnx(proto, os.path.join(tmp, "model.onnx")))
+    write_dir(os.path.join(model_dir, "1"), lambda tmp: save_onnx(proto, os.path.join(tmp, "model.onnx")),
+              TRITON_VERSION)
     write_text(os.path.join(model_dir, "config.pbtxt"), text)
     return model_dir
