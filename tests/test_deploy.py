@@ -416,3 +416,31 @@ def test_tf_serving_deploy_exports_the_deployed_form(tmp_path, capsys):
     x = tf.constant(np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype(np.float32))
     a, b = sigs["train"](img=x)["b"].numpy(), sigs["deploy"](img=x)["b"].numpy()
     np.testing.assert_allclose(b, a, atol=1e-4 * float(np.abs(a).max()))
+
+
+def test_int8_calibration_takes_one_input_at_a_time_with_the_same_ranges(fp32, monkeypatch):
+    """Calibration ranges are collected one input at a time (memory: one input's tensors, not every input's)
+    and merged; the artifact is byte-identical to onnxruntime's all-at-once calibration."""
+    from onnxruntime.quantization import calibrate
+    proto, _ = fp32["mobilenet_v3.net"]
+    feeds = calibration.synthetic(calibration.input_infos(proto), 3, 0)
+    real = calibrate.MinMaxCalibrater.collect_data
+    seen = []
+
+    def spy(self, reader):   # how many inputs each collection step sees
+        seen.append(len(list(iter(reader.get_next, None))))
+        reader.rewind()
+        return real(self, reader)
+
+    monkeypatch.setattr(calibrate.MinMaxCalibrater, "collect_data", spy)
+    strided = precision.to_int8(proto, feeds)
+    assert seen == [1, 1, 1]
+    monkeypatch.setattr(calibrate.MinMaxCalibrater, "collect_data", real)
+    import onnxruntime.quantization as q
+    real_qs = q.quantize_static
+
+    def whole(*a, **k):
+        k["extra_options"] = {}
+        return real_qs(*a, **k)
+    monkeypatch.setattr(q, "quantize_static", whole)
+    assert precision.to_int8(proto, feeds).SerializeToString() == strided.SerializeToString()

@@ -143,17 +143,26 @@ def from_directory(directory: str, infos: list[InputInfo], limit: int | None = N
 
 
 def reader(feeds: list[dict[str, np.ndarray]]):
-    """An onnxruntime.quantization CalibrationDataReader over ``feeds``."""
+    """An onnxruntime.quantization CalibrationDataReader over ``feeds``, with the ``len`` and ``set_range``
+    that onnxruntime's strided calibration (``CalibStridedMinMax``) uses to take the feeds a few at a time."""
     from onnxruntime.quantization import CalibrationDataReader
 
     class _Feeds(CalibrationDataReader):
         def __init__(self) -> None:
+            self._range = (0, len(feeds))
             self._it: Iterator[dict[str, np.ndarray]] = iter(feeds)
+
+        def __len__(self) -> int:
+            return len(feeds)
+
+        def set_range(self, start_index: int, end_index: int) -> None:
+            self._range = (start_index, end_index)
+            self.rewind()
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self._it, None)
 
         def rewind(self) -> None:
-            self._it = iter(feeds)
+            self._it = iter(feeds[self._range[0]:self._range[1]])
 
     return _Feeds()
