@@ -21,6 +21,9 @@ DYNAMIC_SIZE = 224   # spatial size used for inputs declared with `?`
 # the input cases drawn like int8 calibration's synthetic data (netc.deploy.calibration.synthetic): an int8
 # artifact is judged on these only; constant images fall outside its calibrated ranges and saturate
 CALIBRATION_LIKE = ("uniform 0-255", "uniform, batch 2")
+# float16 rounds 2^13 times coarser than float32 (unit roundoff 2^-11 against 2^-24): a reference whose float32
+# noise times this reaches 1 amplifies rounding so much that no float16 model could match it on check's weights
+FP16_NOISE_GAIN = 2.0 ** 13
 
 
 def _input_cases(model: Model, seed: int) -> list[tuple[str, dict[str, np.ndarray]]]:
@@ -119,11 +122,21 @@ def _compare_reduced(ref: np.ndarray, got: np.ndarray, precision: str, classifie
     return compare(ref, got, precision, classifier, fit=fit, judged=judged)
 
 
-def _reduced_tolerance(reduced: dict[str, str]) -> dict[str, Any]:
+def _fp16_judgeable(noise: float | None) -> bool:
+    """Whether check's weights let a float16 model be compared at all: the reference's float32 noise,
+    scaled to float16's rounding, must stay below 1 (deep random networks can amplify rounding ~1e6x)."""
+    return noise is None or noise * FP16_NOISE_GAIN < 1.0
+
+
+def _reduced_tolerance(reduced: dict[str, str], noise: float | None) -> dict[str, Any]:
     if not reduced:
         return {}
     from netc.deploy.metrics import FIT_TOLERANCE, REL_L2_TOLERANCE
     out: dict[str, Any] = {"rel_l2": {label: REL_L2_TOLERANCE[p] for label, p in reduced.items()}}
+    if "fp16" in reduced.values() and not _fp16_judgeable(noise):
+        out["fp16_not_judged"] = (f"the reference's float32 noise {noise:.2g} x 2^13 (float16's coarser rounding) "
+                                  f"= {noise * FP16_NOISE_GAIN:.2g} >= 1: on check's random weights this network "
+                                  f"amplifies rounding too much for a float16 model to be compared")
     if "int8" in reduced.values():
         out["int8_fit"] = FIT_TOLERANCE
         out["int8_judged_inputs"] = list(CALIBRATION_LIKE)
@@ -245,6 +258,7 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
             ref = reference(feeds)
             fit = measure_fit({n: v.transpose(0, 3, 1, 2) if v.ndim == 4 else v       # the ONNX model's NCHW
                                for n, v in zip(onnx_inputs, feeds.values())}) if precision == "int8" else None
+            judged = case in CALIBRATION_LIKE if precision == "int8" else _fp16_judgeable(noise)
             results = {label: (run(feeds, ref) if label == "source model (tf)" else run(feeds))
                        for label, run in routes.items()}
             for name in out_names:
@@ -255,7 +269,7 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
                     "ref_finite": bool(np.isfinite(r).all()),
                     "results": {label: (_compare(r, res[name], atol, rtol) if label not in reduced else
                                         _compare_reduced(r, res[name], reduced[label], name in classifiers,
-                                                         fit, precision != "int8" or case in CALIBRATION_LIKE))
+                                                         fit, judged))
                                 for label, res in results.items()},
                 })
                 if provider != "cpu":   # the accelerator's run against the CPU run of the same model
@@ -273,7 +287,7 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
         "reference": f"Keras {versions['keras']} on TensorFlow {tf.__version__}",
         "tolerance": {"rtol_normalised": rtol, "atol": atol, "float32_noise": noise,
                       "rule": None if noise is None else f"max({MIN_RTOL:g}, {NOISE_FACTOR:g} x float32 noise)",
-                      **_reduced_tolerance(reduced)},
+                      **_reduced_tolerance(reduced, noise)},
         "providers": providers,
         "tf_devices": [d.device_type for d in tf.config.list_logical_devices()],
         "versions": versions, "columns": list(rows[0]["results"]) if rows else list(routes), "rows": rows,
@@ -319,6 +333,8 @@ def format_report(report: dict[str, Any]) -> str:
     if tol.get("float32_noise") is not None:
         bound += f" = {tol['rule']}, noise {tol['float32_noise']:.2e}"
     bound += "".join(f"; {c}: ||d||/||ref|| <= {t:g}" for c, t in tol.get("rel_l2", {}).items())
+    if "fp16_not_judged" in tol:
+        bound += f" (not judged: {tol['fp16_not_judged']})"
     if "int8_fit" in tol:
         bound += (f" and every quantized tensor's fit <= {tol['int8_fit']:g}, judged on the inputs drawn like "
                   f"its calibration data ({', '.join(tol['int8_judged_inputs'])})")
