@@ -42,9 +42,9 @@ def check_request(spec: str, out: str, *, serve: str | None, name: str | None = 
         raise NetcError("--io-dtype float16 goes with --precision fp16")
     if precision != "int8" and (calibrate is not None or calibration_data is not None):
         raise NetcError("--calibrate and --calibration-data go with --precision int8")
-    if calibration_data is not None and not os.path.isdir(calibration_data):
-        raise NetcError(f"`{calibration_data}` is not a directory (--calibration-data takes a directory of "
-                        f".npy, .npz or image files)")
+    if calibration_data is not None:
+        from netc.deploy.calibration import require_directory
+        require_directory(calibration_data)
     if via == "tf2onnx" and io_layout != "nchw":
         raise NetcError("`--io-layout` applies to netc's own ONNX emitter (the tf2onnx route is NHWC)")
     if serve == "tf-serving":

@@ -108,6 +108,13 @@ def _load_npz(path: str, infos: list[InputInfo]) -> dict[str, np.ndarray]:
     return out
 
 
+def require_directory(directory: str) -> None:
+    """A NetcError unless ``directory`` is one (checked before compiling, and again when it is read)."""
+    if not os.path.isdir(directory):
+        raise NetcError(f"`{directory}` is not a directory (--calibration-data takes a directory of "
+                        f".npy, .npz or image files)")
+
+
 def from_directory(directory: str, infos: list[InputInfo], limit: int | None = None) -> list[dict[str, np.ndarray]]:
     """Feeds from the files of ``directory`` (sorted by name; ``limit`` of them when given).
 
@@ -117,9 +124,7 @@ def from_directory(directory: str, infos: list[InputInfo], limit: int | None = N
     height and width, kept as raw pixel values in [0, 255] and put in the model's layout; arrays are taken
     as they are, in the model's layout, with or without the batch axis.
     """
-    if not os.path.isdir(directory):
-        raise NetcError(f"`{directory}` is not a directory (--calibration-data takes a directory of "
-                        f".npy, .npz or image files)")
+    require_directory(directory)
     single = len(infos) == 1
     kinds = (".npz", ".npy") + IMAGE_SUFFIXES if single else (".npz",)
     files = sorted(f for f in os.listdir(directory) if f.lower().endswith(kinds))
