@@ -44,6 +44,11 @@ def paired(result: dict, batch: int, a: int, b: int) -> dict:
             "ratios": ratios, "ratio": statistics.median(ratios)}
 
 
+def measured_batches(result: dict) -> list[int]:
+    """The batch sizes an A/B result timed (a heavy spec: batch 1 only)."""
+    return sorted(int(b) for b in result["batches"])
+
+
 def peak(result: dict) -> float:
     """The best MatMul GFLOP/s seen between the rounds (bench/ab.py)."""
     return result["peak"]["gflops"]
@@ -69,7 +74,7 @@ def ab_table(r: dict) -> list[str]:
                         ("deployed", "netc `--deploy` vs training form")):
         for threads, res in sorted(r["ab"].get(wkey, {}).items(), key=lambda kv: int(kv[0])):
             top = peak(res)
-            for batch in BATCHES:
+            for batch in measured_batches(res):
                 p = paired(res, batch, 0, 1)
                 flops = 2 * macs * batch
                 row = (f"| {label} | {threads} | {batch} | {_ms(p['a_s'])} | {_ms(p['b_s'])} | {_ratios(p)} | "
@@ -111,7 +116,7 @@ def targets(r: dict, goal: float | None) -> list[tuple[str, str, bool]]:
     out = []
     for wkey, label in (("default", "default init"), ("random", "trained-like weights")):
         for threads, res in sorted(r["ab"].get(wkey, {}).items()):
-            for batch in BATCHES:
+            for batch in measured_batches(res):
                 ratio = paired(res, batch, 0, 1)["ratio"]
                 limit = goal if goal is not None else 1.0
                 out.append((f"{r['spec']}: netc / tf2onnx latency <= {limit:g}x, {label}, {threads} thread(s), "

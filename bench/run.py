@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -33,6 +34,9 @@ CHAIN_SIZES = (1000, 5000, 10000)
 CHAIN_BLOCKS = ("cn_bn_k3_s1_c16_nre", "ir_k3_s1_e2_c16_se4_nhs")
 TF2ONNX_BUDGET_S = 150.0   # stop repeating the slow route once this much time is spent on one spec
 ORT_ROUNDS = 6             # onnxruntime latency: alternating rounds of one process per model
+HEAVY_GMACS = 5.0          # a spec above this many GMACs per image is timed at batch 1 only, fewer times
+VERY_HEAVY_GMACS = 50.0    # ... and above this at the machine's full thread count only
+HEAVY_TF_RUNS = 5
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",   # children import this tree's netc
        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
@@ -43,11 +47,11 @@ def netc_cmd() -> list[str]:
     return [str(script)] if script.exists() else [PY, "-m", "netc.cli"]
 
 
-def run_child(cmd: list[str]) -> dict:
+def run_child(cmd: list[str], env: dict | None = None) -> dict:
     """Run ``cmd`` to completion: wall seconds, the child's peak RSS (bytes), exit code, output."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT, env=ENV)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT, env={**ENV, **(env or {})})
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -60,8 +64,8 @@ def run_child(cmd: list[str]) -> dict:
     return res
 
 
-def worker(*args: str) -> dict:
-    res = run_child([PY, WORKERS, *args])
+def worker(*args: str, env: dict | None = None) -> dict:
+    res = run_child([PY, WORKERS, *args], env=env)
     return {**json.loads(res["stdout"].strip().splitlines()[-1]), "wall_s": res["wall_s"],
             "maxrss_bytes": res["maxrss_bytes"]}
 
@@ -139,6 +143,34 @@ def chain_spec(n: int) -> str:
 
 
 # ----------------------------------------------------------------------------- one spec
+@dataclass(frozen=True)
+class Plan:
+    """How much of one spec to time: SpineNet-190 at 640 px (155 GMACs) takes seconds per image, so a heavy
+    spec is timed at batch 1 only, once per tf2onnx conversion, with fewer runs."""
+    batches: tuple[int, ...]
+    threads: tuple[int, ...]
+    repeat: int          # fresh-process timings of `netc build` / the tf2onnx route
+    tf_runs: int         # TensorFlow latency runs
+    ort_runs: int        # the per-process onnxruntime latency (with the profile)
+    ab_rounds: int
+    ab_runs: int
+    env: dict            # warm-up and profile runs of bench/workers.py
+
+    @property
+    def heavy(self) -> bool:
+        return self.batches == (1,)
+
+
+def plan_for(macs: int, a: argparse.Namespace, cores: int) -> Plan:
+    threads = tuple(latency.threads_for(cores))
+    if macs <= HEAVY_GMACS * 1e9:
+        return Plan(BATCHES, threads, a.repeat, a.runs, 3, a.ab_rounds, a.ab_runs, {})
+    if macs > VERY_HEAVY_GMACS * 1e9:
+        threads = threads[-1:]
+    return Plan((1,), threads, 1, min(a.runs, HEAVY_TF_RUNS), 2, a.ab_rounds, 1,
+                {"NETC_BENCH_WARMUP": "2", "NETC_BENCH_PROFILE_RUNS": "3"})
+
+
 def bench_spec(spec: Path, tmp: str, a: argparse.Namespace, cores: int, log) -> dict:
     rel = str(spec.relative_to(ROOT))
     name = spec.stem
@@ -146,16 +178,20 @@ def bench_spec(spec: Path, tmp: str, a: argparse.Namespace, cores: int, log) -> 
     r: dict = {"spec": rel}
     summary_json = json.loads(run_child(netc_cmd() + ["summary", rel, "--json"])["stdout"])
     r["params"], r["macs"] = summary_json["params"], summary_json["macs"]
+    plan = plan_for(r["macs"], a, cores)
+    r["plan"] = {"batches": list(plan.batches), "threads": list(plan.threads), "tf_runs": plan.tf_runs,
+                 "profile_runs": int(plan.env.get("NETC_BENCH_PROFILE_RUNS", 10)) + int(plan.env.get(
+                     "NETC_BENCH_WARMUP", 5)), "ab_rounds": plan.ab_rounds, "ab_runs": plan.ab_runs}
 
     log(f"{rel}: netc summary x{a.repeat}")
     r["summary"] = timed(netc_cmd() + ["summary", rel], a.repeat)
-    log(f"{rel}: netc build x{a.repeat}")
-    r["build"] = timed(netc_cmd() + ["build", rel, "-o", netc_onnx], a.repeat)
+    log(f"{rel}: netc build x{plan.repeat}")
+    r["build"] = timed(netc_cmd() + ["build", rel, "-o", netc_onnx], plan.repeat)
 
-    log(f"{rel}: TensorFlow + Keras + tf2onnx (up to x{a.repeat})")
+    log(f"{rel}: TensorFlow + Keras + tf2onnx (up to x{plan.repeat})")
     runs: list[dict] = []
     try:
-        while len(runs) < a.repeat and (not runs or sum(x["wall_s"] for x in runs) < TF2ONNX_BUDGET_S):
+        while len(runs) < plan.repeat and (not runs or sum(x["wall_s"] for x in runs) < TF2ONNX_BUDGET_S):
             runs.append(worker("tf2onnx", rel, t2o_onnx))
     except RuntimeError as err:   # e.g. an op tf2onnx cannot convert: report netc's side alone
         r["tf2onnx_error"] = str(err).strip().splitlines()[-1]
@@ -169,8 +205,7 @@ def bench_spec(spec: Path, tmp: str, a: argparse.Namespace, cores: int, log) -> 
     r["counts"] = {k: onnx_counts(m) for k, m in zip(("netc", "tf2onnx"), models)}
 
     log(f"{rel}: onnxruntime graph sizes and profile")
-    r["ort"] = ort_latency(models, 3, cores, profile=True)
-    threads = latency.threads_for(cores)
+    r["ort"] = ort_latency(models, plan, cores, profile=True)
     has_prelu = any(n.prim.value == "prelu" for n in _graph(rel).nodes)
     sets = {"default": models}
     if runs:   # trained-like weights: default ones repeat (all-zero PReLU alphas...), which tf2onnx dedupes
@@ -178,22 +213,23 @@ def bench_spec(spec: Path, tmp: str, a: argparse.Namespace, cores: int, log) -> 
         log(f"{rel}: the same with trained-like (random) weights")
         worker("tf2onnx", rel, rand[1], rand[0])
         r["counts_random"] = {k: onnx_counts(m) for k, m in zip(("netc", "tf2onnx"), rand)}
-        r["ort_random"] = ort_latency(rand, 3, cores, profile=True)
+        r["ort_random"] = ort_latency(rand, plan, cores, profile=True)
         sets["random"] = rand
         if has_prelu:   # the same weights with ONNX's PRelu op (netc before issue 13), as a third model
             for key, slopes in (("default", "default"), ("random", "random")):
                 sets[key] = sets[key] + [latency.prelu_variants(run_child, PY, rel, tmp, slopes, ("prelu",))["prelu"]]
         r["ab"] = {}
         for key, ms in sets.items():
-            for t in threads:
-                log(f"{rel}: A/B latency, {key} weights, {t} thread(s), {a.ab_rounds} rounds x {a.ab_runs} runs")
-                r["ab"].setdefault(key, {})[str(t)] = latency.run_ab(run_child, PY, ms, t, a.ab_rounds, a.ab_runs)
+            for t in plan.threads:
+                log(f"{rel}: A/B latency, {key} weights, {t} thread(s), {plan.ab_rounds} rounds x {plan.ab_runs} runs")
+                r["ab"].setdefault(key, {})[str(t)] = latency.run_ab(run_child, PY, ms, t, plan.ab_rounds,
+                                                                     plan.ab_runs, plan.batches)
         if latency.has_fusable_branches(_graph(rel)):   # RepVGG: deployed form vs training form via tf2onnx
             deployed = os.path.join(tmp, f"{name}.deploy.onnx")
             run_child(netc_cmd() + ["build", str(spec), "--deploy", "-o", deployed])
-            r["ab"]["deployed"] = {str(t): latency.run_ab(run_child, PY, [deployed, t2o_onnx], t, a.ab_rounds,
-                                                          a.ab_runs) for t in threads}
-    if has_prelu and not a.quick:
+            r["ab"]["deployed"] = {str(t): latency.run_ab(run_child, PY, [deployed, t2o_onnx], t, plan.ab_rounds,
+                                                          plan.ab_runs, plan.batches) for t in plan.threads}
+    if has_prelu and not a.quick and not plan.heavy:
         r["prelu_study"] = {}
         for slopes, forms in latency.STUDY.items():
             log(f"{rel}: PReLU forms, slopes {slopes}: {', '.join(forms)}")
@@ -205,7 +241,7 @@ def bench_spec(spec: Path, tmp: str, a: argparse.Namespace, cores: int, log) -> 
             for path in paths.values():
                 latency.file_gone(path)
     log(f"{rel}: TensorFlow latency")
-    r["tf"] = worker("tf", rel, ",".join(map(str, BATCHES)), str(a.runs), str(cores))
+    r["tf"] = worker("tf", rel, ",".join(map(str, plan.batches)), str(plan.tf_runs), str(cores), env=plan.env)
     return r
 
 
@@ -223,15 +259,16 @@ def _chosen_form(path: str) -> str:
     return "?"
 
 
-def ort_latency(models: list[str], runs: int, cores: int, profile: bool = False) -> dict:
+def ort_latency(models: list[str], plan: Plan, cores: int, profile: bool = False) -> dict:
     """Each model in its own process (see bench/workers.py), in ORT_ROUNDS alternating rounds so that
     drift of the machine's load hits both alike; the samples of all rounds pooled."""
     out: dict = {}
+    runs = plan.ort_runs
     per_round = -(-runs // ORT_ROUNDS) if runs >= 2 * ORT_ROUNDS else runs
     for i in range(ORT_ROUNDS if runs >= 2 * ORT_ROUNDS else 1):
         for key, model in zip(("netc", "tf2onnx"), models):
-            res = worker("ort", ",".join(map(str, BATCHES)), str(per_round), str(cores), model,
-                         *(["profile"] if profile and i == 0 else []))
+            res = worker("ort", ",".join(map(str, plan.batches)), str(per_round), str(cores), model,
+                         *(["profile"] if profile and i == 0 else []), env=plan.env)
             entry = out.setdefault(key, {"optimized": res["optimized"], "samples": {}})
             if "profile" in res:
                 entry["profile"] = res["profile"]
@@ -354,8 +391,9 @@ def _spec_section(r: dict, targets: list) -> list[str]:
         L.append(f"| ONNX file size, trained-like weights | {_mb(cr['netc']['bytes'])} | {_mb(cr['tf2onnx']['bytes'])} | |")
     L.append(f"| peak memory (max RSS) of `netc build` | {_mb(b['maxrss_bytes'])} | | |")
     ab_all = r.get("ab", {}).get("default", {}).get(str(tf["threads"]))
-    for batch in BATCHES:
-        key, flops = str(batch), 2 * r["macs"] * batch
+    for key in tf["latency"]:
+        batch = int(key)
+        flops = 2 * r["macs"] * batch
         ltf = tf["latency"][key]["median_s"]
         ln = latency.paired(ab_all, batch, 0, 1)["a_s"] if ab_all else on["latency"][key]["median_s"]
         L.append(f"| TensorFlow latency of the Keras model, batch {batch}, {tf['threads']} threads (median of "
@@ -366,7 +404,8 @@ def _spec_section(r: dict, targets: list) -> list[str]:
         if not prof:
             continue
         ops = sorted({op for p in prof.values() for op in p}, key=lambda op: -max(p.get(op, 0.0) for p in prof.values()))
-        L += ["", f"onnxruntime time per operator type, batch 1, {label} (its profiler, 15 runs, "
+        L += ["", f"onnxruntime time per operator type, batch 1, {label} (its profiler, "
+              f"{r.get('plan', {}).get('profile_runs', 15)} runs, "
               f"{r[key]['threads']} threads; ms per run; one process per model, one after the other, so compare "
               "shares within a column rather than times across columns):", "", "| operator | "
               + " | ".join(prof) + " |",
@@ -469,7 +508,13 @@ def report(data: dict) -> str:
           "alike, so the tables give the median of the paired ratios and their range; the latencies are "
           "medians of all samples. Default initialisation (what `netc build` writes) has all-zero PReLU "
           "slopes and unit BN statistics, so both routes are also timed with trained-like weights (every "
-          "weight drawn at random, PReLU slopes in [0.05, 0.3], the same for both routes).",
+          "weight drawn at random, PReLU slopes in [0.05, 0.3], BN statistics calibrated on a sample batch as "
+          "`netc check` draws them, so that activations stay of order one instead of decaying into denormals; "
+          "the same weights for both routes).",
+          f"- A spec past {HEAVY_GMACS:g} GMACs per image (SpineNet at 640 px) takes a second or more per image on "
+          "this machine: it is timed at batch 1 only, the tf2onnx route converted once, 1 run per model and "
+          f"round, TensorFlow {HEAVY_TF_RUNS} runs, and past {VERY_HEAVY_GMACS:g} GMACs at the full thread count "
+          "only; the PReLU study is skipped (SpineNet has no PReLU).",
           "- Fraction of peak: GFLOP/s = 2 x MACs (from `netc summary`) x batch / latency, divided by the "
           "machine's fp32 peak measured in the same process and thread pool: a float32 MatMul of 1024 x 1024 "
           "matrices, one per thread, timed 4 times before the first round and after every round, the best run "

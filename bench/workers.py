@@ -11,6 +11,8 @@ Kinds (each prints one JSON object on its last stdout line):
   graph, and with ``profile`` the time per operator type at batch 1 from onnxruntime's profiler.
 - ``tf SPEC BATCHES RUNS THREADS``: TensorFlow latency of the Keras model (a ``tf.function`` calling
   ``model(x, training=False)``).
+
+Warm-up runs (default 5) and profiled runs (default 10) come from NETC_BENCH_WARMUP and NETC_BENCH_PROFILE_RUNS.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ import sys
 import tempfile
 import time
 
-WARMUP = 5
+WARMUP = int(os.environ.get("NETC_BENCH_WARMUP", "5"))            # bench/run.py lowers both for heavy specs
+PROFILE_RUNS = int(os.environ.get("NETC_BENCH_PROFILE_RUNS", "10"))
 
 
 def _emit(obj) -> None:
@@ -39,12 +42,21 @@ def tf2onnx_route(spec: str, out: str, netc_out: str | None = None) -> None:
     from netc.backends.tf2onnx_route import keras_to_onnx
     compiled = netc.compile(spec, randomize=netc_out is not None)
     if netc_out is not None:
+        compiled.weights = trained_like(compiled)
         compiled.to_onnx(netc_out)
     model = compiled.to_keras()
     t2 = time.perf_counter()
     save_onnx(keras_to_onnx(model, opset=17), out)
     t3 = time.perf_counter()
     _emit({"import_tf_s": t1 - t0, "keras_model_s": t2 - t1, "tf2onnx_s": t3 - t2})
+
+
+def trained_like(compiled, seed: int = 0):
+    """``compiled``'s (randomized) weights with BN statistics calibrated on a sample batch, as `netc check`
+    draws them: each BN then emits unit-scale features, as in a trained model. Uncalibrated random statistics
+    let activations decay layer by layer into denormals, which both routes then run about 3x slower."""
+    from netc.ir.calibrate import calibrate_batchnorm
+    return calibrate_batchnorm(compiled.graph, compiled.weights, seed)
 
 
 def _feed(sess, batch: int, rng):
@@ -101,7 +113,7 @@ def _session_options(threads: int):
     return opts
 
 
-def _ort_profile(model: str, threads: int, rng, runs: int = 10) -> dict[str, float]:
+def _ort_profile(model: str, threads: int, rng, runs: int = PROFILE_RUNS) -> dict[str, float]:
     """Milliseconds per run spent in each operator type at batch 1 (onnxruntime's own profiler)."""
     import onnxruntime as ort
 

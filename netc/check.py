@@ -7,6 +7,7 @@ divided by the output's max|reference| (per-element relative error is meaningles
 """
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import tempfile
@@ -15,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from netc.compiler import Model, compile as compile_model
+from netc.diagnostics import NetcError
 from netc.registry import Limits
 
 DYNAMIC_SIZE = 224   # spatial size used for inputs declared with `?`
@@ -197,6 +199,8 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
     from netc.optional import require_tensorflow
     require_tensorflow("`netc check`" + (" --all" if all_routes else ""), tf2onnx=all_routes)
     require(provider)
+    if precision != "int8" and calibrate is not None:
+        raise NetcError("--calibrate goes with --precision int8")
     model = compile_model(spec, seed=seed, weights=weights, randomize=weights is None, limits=limits,
                           weights_map=weights_map)
     if weights is None:
@@ -216,65 +220,76 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
         keras64 = to_keras(model.graph, model.weights, dtype="float64")
         noise = float32_noise(keras_model, keras64, out_names, [feeds for _, feeds in cases])
         rtol = max(MIN_RTOL, NOISE_FACTOR * noise)
+        del keras64
+        gc.collect()
 
-    routes: dict[str, Callable] = {}
-    providers: dict[str, list[str]] = {}
+    # Each route is made, run on every case and dropped before the next one is made: a session holds its
+    # weights and its memory arena's peak, and for SpineNet-190 at 640 px all of them at once passed 22 GiB.
+    refs = [reference(feeds) for _, feeds in cases]
+    routes: dict[str, Callable[[], tuple[Callable, list[str]]]] = {}   # label -> () -> (run, providers)
+    tf_devices = [d.device_type for d in tf.config.list_logical_devices()]
     blob = proto.SerializeToString()
     tag = "onnx deployed" if deploy else "onnx"
     for level, label in (("ORT_DISABLE_ALL", f"{tag} (ort opt off)"), ("ORT_ENABLE_ALL", f"{tag} (ort opt all)")):
-        routes[label], providers[label] = _ort_runner(blob, level, provider, nchw=True)
+        routes[label] = lambda level=level: _ort_runner(blob, level, provider, nchw=True)
     if deploy:
-        routes["keras deployed (tf)"] = _keras_runner(model.to_keras(deploy=True), out_names)
-        providers["keras deployed (tf)"] = [d.device_type for d in tf.config.list_logical_devices()]
+        routes["keras deployed (tf)"] = lambda: (_keras_runner(model.to_keras(deploy=True), out_names), tf_devices)
     reduced: dict[str, str] = {}     # column -> precision, for columns judged by netc.deploy.metrics
+    fits: list[Any] = [None] * len(cases)
     if provider != "cpu":
-        routes["onnx (cpu)"], providers["onnx (cpu)"] = _ort_runner(blob, "ORT_ENABLE_ALL", "cpu", nchw=True)
+        routes["onnx (cpu)"] = lambda: _ort_runner(blob, "ORT_ENABLE_ALL", "cpu", nchw=True)
     if precision != "fp32":
         from netc.deploy.build import onnx_artifact
+        from netc.deploy.metrics import classifier_outputs
         label = f"onnx {precision}"
         small = onnx_artifact(model, precision=precision, calibrate=calibrate, seed=seed, proto=proto)
-        routes[label], providers[label] = _ort_runner(small.SerializeToString(), "ORT_ENABLE_ALL", provider, nchw=True)
+        routes[label] = lambda: _ort_runner(small.SerializeToString(), "ORT_ENABLE_ALL", provider, nchw=True)
         reduced[label] = precision
-        from netc.deploy.metrics import classifier_outputs
         classifiers = classifier_outputs(proto)
         if precision == "int8":
             from netc.deploy.quant_fit import fitter
-            measure_fit = fitter(proto, small)
             inits = {i.name for i in proto.graph.initializer}
             onnx_inputs = [i.name for i in proto.graph.input if i.name not in inits]
+            measure_fit = fitter(proto, small)
+            fits = [measure_fit({n: v.transpose(0, 3, 1, 2) if v.ndim == 4 else v       # the ONNX model's NCHW
+                                 for n, v in zip(onnx_inputs, feeds.values())}) for _, feeds in cases]
+            del measure_fit
     with tempfile.TemporaryDirectory(prefix="netc-check-") as tmp:
         if all_routes:
-            from netc.backends.tf2onnx_route import keras_to_onnx
-            t2o = keras_to_onnx(keras_model).SerializeToString()
-            routes["tf2onnx (ort)"], providers["tf2onnx (ort)"] = _ort_runner(t2o, "ORT_ENABLE_ALL", provider, nchw=False)
-            routes["savedmodel (tf)"] = _savedmodel_runner(keras_model, out_names, tmp)
-            providers["savedmodel (tf)"] = [d.device_type for d in tf.config.list_logical_devices()]
+            def tf2onnx_route() -> tuple[Callable, list[str]]:
+                from netc.backends.tf2onnx_route import keras_to_onnx
+                t2o = keras_to_onnx(keras_model).SerializeToString()
+                return _ort_runner(t2o, "ORT_ENABLE_ALL", provider, nchw=False)
+            routes["tf2onnx (ort)"] = tf2onnx_route
+            routes["savedmodel (tf)"] = lambda: (_savedmodel_runner(keras_model, out_names, tmp), tf_devices)
         source = _source_runner(weights)
         if source is not None:
-            routes["source model (tf)"] = source
-            providers["source model (tf)"] = [d.device_type for d in tf.config.list_logical_devices()]
-        rows = []
-        for case, feeds in cases:
-            ref = reference(feeds)
-            fit = measure_fit({n: v.transpose(0, 3, 1, 2) if v.ndim == 4 else v       # the ONNX model's NCHW
-                               for n, v in zip(onnx_inputs, feeds.values())}) if precision == "int8" else None
-            judged = case in CALIBRATION_LIKE if precision == "int8" else _fp16_judgeable(noise)
-            results = {label: (run(feeds, ref) if label == "source model (tf)" else run(feeds))
-                       for label, run in routes.items()}
-            for name in out_names:
-                r = ref[name]
-                rows.append({
-                    "input": case, "batch": int(next(iter(feeds.values())).shape[0]), "output": name,
-                    "shape": list(r.shape), "ref_max_abs": float(np.max(np.abs(r))) if r.size else 0.0,
-                    "ref_finite": bool(np.isfinite(r).all()),
-                    "results": {label: (_compare(r, res[name], atol, rtol) if label not in reduced else
-                                        _compare_reduced(r, res[name], reduced[label], name in classifiers,
-                                                         fit, judged))
-                                for label, res in results.items()},
-                })
-                if provider != "cpu":   # the accelerator's run against the CPU run of the same model
-                    rows[-1]["results"][f"{provider} vs cpu"] = _compare(
-                        results["onnx (cpu)"][name], results[f"{tag} (ort opt all)"][name], atol, rtol)
+            routes["source model (tf)"] = lambda: (source, tf_devices)
+        results: dict[str, list[dict[str, np.ndarray]]] = {}   # label -> outputs of each case
+        providers: dict[str, list[str]] = {}
+        for label, make in routes.items():
+            run, providers[label] = make()
+            results[label] = [run(feeds, ref) if label == "source model (tf)" else run(feeds)
+                              for (_, feeds), ref in zip(cases, refs)]
+            del run
+            gc.collect()
+    rows = []
+    for k, ((case, feeds), ref) in enumerate(zip(cases, refs)):
+        judged = case in CALIBRATION_LIKE if precision == "int8" else _fp16_judgeable(noise)
+        for name in out_names:
+            r = ref[name]
+            rows.append({
+                "input": case, "batch": int(next(iter(feeds.values())).shape[0]), "output": name,
+                "shape": list(r.shape), "ref_max_abs": float(np.max(np.abs(r))) if r.size else 0.0,
+                "ref_finite": bool(np.isfinite(r).all()),
+                "results": {label: (_compare(r, res[k][name], atol, rtol) if label not in reduced else
+                                    _compare_reduced(r, res[k][name], reduced[label], name in classifiers,
+                                                     fits[k], judged))
+                            for label, res in results.items()},
+            })
+            if provider != "cpu":   # the accelerator's run against the CPU run of the same model
+                rows[-1]["results"][f"{provider} vs cpu"] = _compare(
+                    results["onnx (cpu)"][k][name], results[f"{tag} (ort opt all)"][k][name], atol, rtol)
     ok = all(res["ok"] for row in rows for res in row["results"].values()) and all(r["ref_finite"] for r in rows)
     worst = max((res["norm"] for row in rows for label, res in row["results"].items()
                  if res["norm"] is not None and label not in reduced), default=0.0)
@@ -289,7 +304,7 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
                       "rule": None if noise is None else f"max({MIN_RTOL:g}, {NOISE_FACTOR:g} x float32 noise)",
                       **_reduced_tolerance(reduced, noise)},
         "providers": providers,
-        "tf_devices": [d.device_type for d in tf.config.list_logical_devices()],
+        "tf_devices": tf_devices,
         "versions": versions, "columns": list(rows[0]["results"]) if rows else list(routes), "rows": rows,
         "params": model.checked.params,
     }

@@ -118,6 +118,34 @@ def test_int8_error_is_quantization_not_a_broken_artifact(fp32):
     assert fitter(proto, good)(cases[0]).worst > 0.9                 # a constant image is outside the range
 
 
+def test_fit_fetched_in_groups_is_the_same_fit(fp32, monkeypatch):
+    """Past FETCH_BYTES the float32 tensors are fetched in groups, one probe run each (SpineNet-190 at 640 px
+    would return ~8 GB at once): the sizes come from shape inference, and the fit is bit-identical."""
+    from netc.deploy import quant_fit
+    proto, cases = fp32["mobilenet_v3.net"]
+    q = precision.to_int8(proto, calibration.synthetic(calibration.input_infos(proto), 2, 0))
+    feeds = cases[3]                                                  # uniform, batch 2
+    whole = quant_fit.fitter(proto, q)(feeds)
+    from netc.deploy.providers import session
+    names = list(quant_fit._scales(q))
+    fetched = [t for t in names if t not in feeds]
+    sizes = quant_fit._elements_per_item(proto, fetched)
+    probe = onnx.ModelProto()
+    probe.CopyFrom(proto)
+    probe.graph.output.extend(helper.make_empty_tensor_value_info(t) for t in fetched)
+    got = session(probe, "cpu").run(fetched, feeds)
+    assert sizes == {t: v.size // 2 for t, v in zip(fetched, got)}   # every tensor's size, per batch item
+    calls = []
+    monkeypatch.setattr(quant_fit, "FETCH_BYTES", max(4 * 2 * n for n in sizes.values()))
+    measure = quant_fit.fitter(proto, q)
+    import onnxruntime                                                # count the probe's runs
+    real_run = onnxruntime.InferenceSession.run
+    monkeypatch.setattr(onnxruntime.InferenceSession, "run",
+                        lambda self, *a, **k: calls.append(1) or real_run(self, *a, **k))
+    assert measure(feeds) == whole
+    assert len(calls) >= 4, len(calls)
+
+
 def test_round_trip_is_onnx_quantize_dequantize():
     """quant_fit's numpy round trip equals onnxruntime's QuantizeLinear -> DequantizeLinear, ties included."""
     from netc.deploy.quant_fit import round_trip
@@ -183,6 +211,14 @@ def test_int8_build_from_calibration_data(tmp_path, capsys):
                      "--calibration-data", str(data)], capsys)
     assert code == 0, io.err
     assert any(n.op_type == "QuantizeLinear" for n in onnx.load(str(out)).graph.node)
+
+
+def test_check_calibrate_goes_with_int8(capsys):
+    """`netc check --calibrate` without `--precision int8` is refused (exit 2), as `netc build` refuses it,
+    instead of being ignored."""
+    code, io = _cli(["check", spec_path("mobilenet_v3.net"), "--calibrate", "4"], capsys)
+    assert code == 2 and "--calibrate goes with --precision int8" in io.err and "Traceback" not in io.err
+    assert io.out == ""
 
 
 def test_precision_option_errors(tmp_path, capsys):
