@@ -26,9 +26,23 @@ def threads_for(cores: int) -> list[int]:
 
 
 def run_ab(run_child: Callable, py: str, models: list[str], threads: int, rounds: int, runs: int,
-           batches: tuple[int, ...] = BATCHES) -> dict:
-    res = run_child([py, AB, str(threads), str(rounds), str(runs), ",".join(map(str, batches)), *models])
-    return json.loads(res["stdout"].strip().splitlines()[-1])
+           batches: tuple[int, ...] = BATCHES, control: bool = False) -> dict:
+    """bench/ab.py on ``models``; with ``control``, the first model again as a last one (a second session of
+    the same file): its paired ratio to the first is the A/A noise of this run, what a tie looks like."""
+    todo = models + models[:1] if control else models
+    res = json.loads(run_child([py, AB, str(threads), str(rounds), str(runs), ",".join(map(str, batches)),
+                                *todo])["stdout"].strip().splitlines()[-1])
+    if control:
+        res["control"] = len(models)
+    return res
+
+
+def aa_band(result: dict, batch: int) -> float | None:
+    """The A/A noise of a run with a control: the largest relative deviation from 1 of the control's per-round
+    paired ratios (a same-model ratio of 1.04 or 0.96 gives 0.04); None without a control."""
+    if result.get("control") is None:
+        return None
+    return max(abs(x - 1.0) for x in paired(result, batch, result["control"], 0)["ratios"])
 
 
 def prelu_variants(run_child: Callable, py: str, spec: str, tmp: str, slopes: str, forms: tuple[str, ...]) -> dict:
@@ -66,9 +80,11 @@ def _ratios(p: dict) -> str:
 def ab_table(r: dict) -> list[str]:
     """The A/B table of one spec: ``r["ab"][weights][threads]`` results, models [netc, tf2onnx, (PRelu op)]."""
     macs = r["macs"]
-    has_op = any(len(res["models"]) > 2 for per in r["ab"].values() for res in per.values())
+    has_op = any(_compared(res) > 2 for per in r["ab"].values() for res in per.values())
+    has_aa = any(res.get("control") is not None for per in r["ab"].values() for res in per.values())
     head = ("| weights | threads | batch | netc | Keras + tf2onnx | netc / tf2onnx, paired (range) | "
-            "netc, % of peak | tf2onnx, % of peak |" + (" netc with ONNX PRelu / tf2onnx |" if has_op else ""))
+            "netc, % of peak | tf2onnx, % of peak |" + (" netc with ONNX PRelu / tf2onnx |" if has_op else "")
+            + (" A/A: netc / netc again, paired (range) |" if has_aa else ""))
     L = [head, "|---" * (head.count("|") - 1) + "|"]
     for wkey, label in (("default", "default init"), ("random", "trained-like"),
                         ("deployed", "netc `--deploy` vs training form")):
@@ -80,9 +96,16 @@ def ab_table(r: dict) -> list[str]:
                 row = (f"| {label} | {threads} | {batch} | {_ms(p['a_s'])} | {_ms(p['b_s'])} | {_ratios(p)} | "
                        f"{flops / p['a_s'] / 1e9 / top:.0%} | {flops / p['b_s'] / 1e9 / top:.0%} |")
                 if has_op:
-                    row += f" {_ratios(paired(res, batch, 2, 1))} |" if len(res["models"]) > 2 else " |"
+                    row += f" {_ratios(paired(res, batch, 2, 1))} |" if _compared(res) > 2 else " |"
+                if has_aa:
+                    row += f" {_ratios(paired(res, batch, res['control'], 0))} |" if "control" in res else " |"
                 L.append(row)
     return L
+
+
+def _compared(result: dict) -> int:
+    """Models of an A/B result, the A/A control left out."""
+    return len(result["models"]) - (result.get("control") is not None)
 
 
 def peaks_line(r: dict) -> str:
@@ -111,16 +134,24 @@ def study_table(r: dict) -> list[str]:
     return L
 
 
-def targets(r: dict, goal: float | None) -> list[tuple[str, str, bool]]:
-    """Every A/B case: netc / tf2onnx <= 1 (every spec), and <= ``goal`` where the spec has one."""
-    out = []
+def targets(r: dict, goal: float | None) -> list[tuple[str, str, bool | str]]:
+    """Every A/B case: netc / tf2onnx <= 1 (every spec), and <= ``goal`` where the spec has one. Against 1, a
+    ratio above 1 by no more than the run's own A/A noise is a tie ("tie"): the models cannot be told apart."""
+    out: list[tuple[str, str, bool | str]] = []
     for wkey, label in (("default", "default init"), ("random", "trained-like weights")):
         for threads, res in sorted(r["ab"].get(wkey, {}).items()):
             for batch in measured_batches(res):
                 ratio = paired(res, batch, 0, 1)["ratio"]
                 limit = goal if goal is not None else 1.0
+                band = aa_band(res, batch)
+                verdict: bool | str = ratio <= limit
+                shown = f"{ratio:.2f}x"
+                if band is not None:
+                    shown += f" (A/A noise {band:.1%})"
+                    if not verdict and goal is None and ratio <= 1.0 + band:
+                        verdict = "tie"
                 out.append((f"{r['spec']}: netc / tf2onnx latency <= {limit:g}x, {label}, {threads} thread(s), "
-                            f"batch {batch}", f"{ratio:.2f}x", ratio <= limit))
+                            f"batch {batch}", shown, verdict))
     return out
 
 

@@ -223,12 +223,13 @@ def bench_spec(spec: Path, tmp: str, a: argparse.Namespace, cores: int, log) -> 
             for t in plan.threads:
                 log(f"{rel}: A/B latency, {key} weights, {t} thread(s), {plan.ab_rounds} rounds x {plan.ab_runs} runs")
                 r["ab"].setdefault(key, {})[str(t)] = latency.run_ab(run_child, PY, ms, t, plan.ab_rounds,
-                                                                     plan.ab_runs, plan.batches)
+                                                                     plan.ab_runs, plan.batches, control=True)
         if latency.has_fusable_branches(_graph(rel)):   # RepVGG: deployed form vs training form via tf2onnx
             deployed = os.path.join(tmp, f"{name}.deploy.onnx")
             run_child(netc_cmd() + ["build", str(spec), "--deploy", "-o", deployed])
             r["ab"]["deployed"] = {str(t): latency.run_ab(run_child, PY, [deployed, t2o_onnx], t, plan.ab_rounds,
-                                                          plan.ab_runs, plan.batches) for t in plan.threads}
+                                                          plan.ab_runs, plan.batches, control=True)
+                                   for t in plan.threads}
     if has_prelu and not a.quick and not plan.heavy:
         r["prelu_study"] = {}
         for slopes, forms in latency.STUDY.items():
@@ -359,7 +360,9 @@ def _x(v: float) -> str:
     return f"{v:.2f}x"
 
 
-def _ok(flag: bool) -> str:
+def _ok(flag: bool | str) -> str:
+    if flag == "tie":
+        return "**tie** (within the A/A noise)"
     return "**met**" if flag else "**not met**"
 
 
@@ -506,7 +509,10 @@ def report(data: dict) -> str:
           "order rotated per round (after 3 warm-up runs). The ratio of two models' medians within a round is "
           "a paired ratio: the load of the shared machine drifts between rounds but hits both models of a round "
           "alike, so the tables give the median of the paired ratios and their range; the latencies are "
-          "medians of all samples. Default initialisation (what `netc build` writes) has all-zero PReLU "
+          "medians of all samples. Each A/B run also times netc's model a second time, as a second session of "
+          "the same file (the A/A control): its paired ratio to the first is what two indistinguishable models "
+          "measure in that run, so a netc / tf2onnx ratio above 1 by no more than the A/A deviation is a "
+          "**tie**, not a loss (the target `<= 1x` reads \"not slower, within the measurement\"). Default initialisation (what `netc build` writes) has all-zero PReLU "
           "slopes and unit BN statistics, so both routes are also timed with trained-like weights (every "
           "weight drawn at random, PReLU slopes in [0.05, 0.3], BN statistics calibrated on a sample batch as "
           "`netc check` draws them, so that activations stay of order one instead of decaying into denormals; "

@@ -115,7 +115,7 @@ def test_int8_error_is_quantization_not_a_broken_artifact(fp32):
     assert fit_good.tensors == fit_bad.tensors > 100 and fit_good.unmatched == 0
     assert fit_good.worst < 0.1 < FIT_TOLERANCE < 0.9 < fit_bad.worst, (fit_good, fit_bad)
     assert fit_good.worst >= fit_good.median > 0.001                 # the round trip really lost something
-    assert fitter(proto, good)(cases[0]).worst > 0.9                 # a constant image is outside the range
+    assert fitter(proto, good)(cases[0]).worst > FIT_TOLERANCE       # a constant image is outside the range
 
 
 def test_fit_fetched_in_groups_is_the_same_fit(fp32, monkeypatch):
@@ -287,7 +287,7 @@ def test_check_int8_judges_the_calibrated_inputs_by_fit(capsys, monkeypatch):
     for (case, _), res in cells.items():
         judged = case.startswith("uniform")
         assert res["judged"] is judged and res["ok"]
-        assert (res["fit"] < 0.1) if judged else (res["fit"] > 0.5)
+        assert (res["fit"] < 0.1) if judged else (res["fit"] > 0.2)   # outside the calibrated range
     real = calibration.synthetic
     monkeypatch.setattr(calibration, "synthetic", lambda *a: [{k: v / 100 for k, v in f.items()} for f in real(*a)])
     code, rep = _check_json(spec, capsys, "--precision", "int8", "--calibrate", "4")

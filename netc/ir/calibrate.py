@@ -4,7 +4,10 @@ With Keras' default BN statistics (mean 0, variance 1) or random ones, activatio
 layer by layer, and the outputs of a 50-layer model barely depend on its input: a comparison would then
 test the bias paths only. Calibration runs the reference interpreter once on a sample input and sets every
 BN layer's moving statistics from the batch statistics it sees (perturbed at random), so each BN emits
-roughly unit-scale features and every layer's mapping shows in the outputs.
+features of scale gamma, centred one standard deviation above beta: a following ReLU keeps about 84% of
+them, as trained networks' BN layers ahead of a ReLU tend to. Centred on beta instead (half the units cut
+at every layer), a deep ReLU network amplifies rounding exponentially with depth: SpineNet-143 at 640 px
+measured float32 noise 1e-2 that way and 2e-6 this way, its outputs as dependent on the input either way.
 """
 from __future__ import annotations
 
@@ -38,7 +41,8 @@ def calibrate_batchnorm(graph: Graph, weights: WeightValues, seed: int) -> Weigh
         # near-constant channels (padding borders, dead units) would amplify rounding noise: floor their variance
         var = np.maximum(var, 0.1 * float(np.median(var)) + 1e-6)
         std = np.sqrt(var)
-        out[node.weights["moving_mean"].name] = (mean + rng.normal(0, 0.1, mean.shape) * std).astype(np.float32)
+        offset = 1.0 + rng.normal(0, 0.1, mean.shape)   # the BN's output: beta + gamma * offset on average
+        out[node.weights["moving_mean"].name] = (mean - offset * std).astype(np.float32)
         out[node.weights["moving_variance"].name] = (var * rng.uniform(0.5, 1.5, var.shape)).astype(np.float32)
 
     interp.run(graph, out, sample_inputs(graph, seed), before=before)
