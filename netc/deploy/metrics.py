@@ -17,7 +17,7 @@ from netc.deploy.quant_fit import FIT_TOLERANCE
 
 # relative L2 error allowed at each precision; see docs/deploy.md for the measurements behind them (int8's
 # bound only catches a broken artifact; the fit is its real judge)
-REL_L2_TOLERANCE = {"fp16": 0.15, "int8": 1.5}
+REL_L2_TOLERANCE = {"fp16": 0.05, "int8": 1.5}
 
 
 def classifier_outputs(proto) -> set[str]:
