@@ -4,7 +4,9 @@ onnxruntime, batch 1, graph optimisations on, ``--threads`` intra-op threads (2)
 are timed in interleaved rounds (each round runs every model ``--runs`` times after a warm-up), so drifts in
 the machine's load hit them alike; the figure is the median over all runs. ``--provider cuda`` times them on
 the GPU (onnxruntime-gpu needed; the run stops with netc's error if the provider is missing). The int8 model
-is calibrated on 16 inputs drawn like `netc check`'s; weights are netc's default initialisation (seed 0).
+is calibrated on 16 inputs drawn like `netc check`'s; the weights are `netc check`'s (drawn at random, seed 0,
+BN statistics calibrated so activations stay of order one: default initialisation lets them decay into
+denormals, which CPUs run several times slower).
 
     python bench/deploy.py [--provider cpu|cuda|tensorrt] [--rounds 5] [--runs 10] [--spec specs/x.net]
 """
@@ -35,7 +37,10 @@ def _specs(chosen: list[str]) -> list[Path]:
 
 
 def bench_spec(spec: Path, provider: str, threads: int, rounds: int, runs: int) -> dict:
-    proto = compile_model(str(spec)).to_onnx()
+    from netc.ir.calibrate import calibrate_batchnorm
+    model = compile_model(str(spec), randomize=True)
+    model.weights = calibrate_batchnorm(model.graph, model.weights, 0)
+    proto = model.to_onnx()
     infos = calibration.input_infos(proto)
     models = {"fp32": proto, "fp16": precision.to_fp16(proto),
               "int8": precision.to_int8(proto, calibration.synthetic(infos, 16, 0))}
