@@ -289,9 +289,9 @@ def bench_chains(tmp: str, a: argparse.Namespace, log) -> list[dict]:
         path = os.path.join(tmp, f"chain{n}.net")
         Path(path).write_text(chain_spec(n))
         log(f"chain of {n} blocks: netc build x{a.repeat}")
-        res = timed(netc_cmd() + ["build", path, "-o", os.path.join(tmp, f"chain{n}.onnx"),
-                                  "--limit", "nodes=1000000"], a.repeat)   # past the default 50,000 nodes
-        summary = json.loads(run_child(netc_cmd() + ["summary", path, "--json"])["stdout"])
+        limit = ["--limit", "nodes=1000000"]   # past the default 50,000 IR nodes
+        res = timed(netc_cmd() + ["build", path, "-o", os.path.join(tmp, f"chain{n}.onnx"), *limit], a.repeat)
+        summary = json.loads(run_child(netc_cmd() + ["summary", path, "--json", *limit])["stdout"])
         rows.append({"blocks": n, "wall_s": res["median_s"], "walls_s": res["walls_s"],
                      "us_per_block": res["median_s"] / n * 1e6,
                      "maxrss_bytes": res["maxrss_bytes"], "params": summary["params"],
