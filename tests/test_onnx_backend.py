@@ -190,6 +190,21 @@ def test_folded_and_unfolded_bn_agree():
     assert _rel_diff(plain, graph, weights) <= TOL
 
 
+def test_sum_of_branches_is_a_chain_of_adds():
+    """Three or more inputs become ((x0 + x1) + x2) + ..., each Add fusable into the convolution producing one
+    of its inputs (onnxruntime leaves ONNX's Sum unfused); same values as the interpreter."""
+    b = Builder()
+    x = b.input("x", (None, 6, 6, 4))
+    branches = [b.conv(x, 4, k, name=f"c{k}") for k in (3, 1)] + [b.batchnorm(x, name="id")]
+    b.output("y", b.relu(b.add_n(branches, name="sum")))
+    weights = init_weights(b.graph, 2, randomize=True)
+    model = to_onnx(b.graph, weights)
+    adds = [n for n in model.graph.node if n.op_type == "Add"]
+    assert "Sum" not in {n.op_type for n in model.graph.node} and len(adds) == 2
+    assert adds[1].input[0] == adds[0].output[0]                      # left to right, as the IR sums
+    assert _rel_diff(model, b.graph, weights) <= TOL
+
+
 def test_bn_not_folded_when_conv_output_is_shared():
     b = Builder()
     x = b.input("x", (None, 6, 6, 3))
