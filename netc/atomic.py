@@ -43,7 +43,7 @@ def check_target(path: str | os.PathLike, *, directory: bool = False,
         if replaceable is not None and not replaceable[1](path):
             raise NetcError(f"cannot write `{shown}`: the directory exists and is not {replaceable[0]}; netc "
                             f"replaces only an empty directory or {replaceable[0]}: move it away or name another")
-        if replaceable is None and not _replaceable_dir(path):
+        if replaceable is None and not savedmodel_or_empty(path):
             raise NetcError(f"cannot write the SavedModel directory `{shown}`: it exists and is not a SavedModel "
                             f"(no `saved_model.pb`); netc replaces only an empty directory or an earlier "
                             f"SavedModel: name a new directory, e.g. `{os.path.join(shown, 'saved_model')}`")
@@ -52,7 +52,7 @@ def check_target(path: str | os.PathLike, *, directory: bool = False,
     return path
 
 
-def _replaceable_dir(path: str) -> bool:
+def savedmodel_or_empty(path: str) -> bool:
     """An existing directory netc may replace wholesale: empty, or a SavedModel (never a folder of other files)."""
     entries = dir_entries(path)
     return entries is not None and (not entries or "saved_model.pb" in entries)

@@ -13,8 +13,7 @@ def onnx_artifact(model, *, precision: str = "fp32", io_dtype: str = "float32", 
                   proto=None, deploy: bool = False):
     """The ONNX ModelProto of ``model`` at ``precision`` (``proto``: an already built float32 one)."""
     from netc.deploy import calibration, precision as prec
-    if precision != "int8" and (calibrate is not None or calibration_data is not None):
-        raise NetcError("--calibrate and --calibration-data go with --precision int8")
+    _calibration_needs_int8(precision, calibrate, calibration_data)
     if proto is None:
         proto = model.to_onnx(opset=opset, io_layout=io_layout, deploy=deploy)
     feeds = None
@@ -25,6 +24,11 @@ def onnx_artifact(model, *, precision: str = "fp32", io_dtype: str = "float32", 
         else:
             feeds = calibration.synthetic(infos, DEFAULT_CALIBRATE if calibrate is None else calibrate, seed)
     return prec.convert(proto, precision, io_dtype=io_dtype, feeds=feeds)
+
+
+def _calibration_needs_int8(precision: str, calibrate: int | None, calibration_data: str | None) -> None:
+    if precision != "int8" and (calibrate is not None or calibration_data is not None):
+        raise NetcError("--calibrate and --calibration-data go with --precision int8")
 
 
 def check_request(spec: str, out: str, *, serve: str | None, name: str | None = None, via: str = "direct",
@@ -40,8 +44,7 @@ def check_request(spec: str, out: str, *, serve: str | None, name: str | None = 
         raise NetcError(f"--precision must be one of {', '.join(PRECISIONS)}, not `{precision}`")
     if io_dtype not in IO_DTYPES or (io_dtype != "float32" and precision != "fp16"):
         raise NetcError("--io-dtype float16 goes with --precision fp16")
-    if precision != "int8" and (calibrate is not None or calibration_data is not None):
-        raise NetcError("--calibrate and --calibration-data go with --precision int8")
+    _calibration_needs_int8(precision, calibrate, calibration_data)
     if calibration_data is not None:
         from netc.deploy.calibration import require_directory
         require_directory(calibration_data)

@@ -6,11 +6,10 @@ import os
 import re
 from typing import Callable
 
-from netc.atomic import atomic_dir, atomic_file, check_target, dir_entries
+from netc.atomic import atomic_dir, atomic_file, check_target, dir_entries, savedmodel_or_empty
 from netc.diagnostics import NetcError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-
 
 
 def _onnx_version(d: str) -> bool:
@@ -18,14 +17,9 @@ def _onnx_version(d: str) -> bool:
     return entries is not None and entries <= {"model.onnx", "model.onnx.data"}
 
 
-def _savedmodel_version(d: str) -> bool:
-    entries = dir_entries(d)
-    return entries is not None and (not entries or "saved_model.pb" in entries)
-
-
 # what an existing model version directory may hold for netc to replace it, per serving system
 TRITON_VERSION = ("an earlier Triton model version (model.onnx only)", _onnx_version)
-TF_SERVING_VERSION = ("an earlier SavedModel (saved_model.pb)", _savedmodel_version)
+TF_SERVING_VERSION = ("an earlier SavedModel (saved_model.pb)", savedmodel_or_empty)
 
 
 def model_name(spec: str, name: str | None) -> str:
