@@ -23,8 +23,8 @@ def _value(v) -> str:
         return "none"
     if hasattr(v, "code") and hasattr(v, "doc"):   # an activation
         return f"{v.code} ({v.doc})"
-    if v is True:
-        return "yes"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     if isinstance(v, float):
         return f"{v:g}"
     return str(v)
@@ -35,25 +35,22 @@ def _arguments(an: Analysis, blk: ast.Block, entry) -> list[str]:
     from netc.registry import Limits
     reg = an.registry
     written: dict[str, str] = {}
-    for tok in blk.args:
-        best = max((c for c in reg.arg_codes if tok.text.startswith(c)), key=len, default=None)
-        if best is not None:
-            written[best] = tok.text
-    try:
-        decoded = reg.decode_args(blk, entry, Limits())[0]
-    except Exception:  # noqa: BLE001 - its error is a diagnostic already
-        decoded = None
+    values: dict[str, str] = {}
+    for tok in blk.args:   # each argument on its own, so one bad argument leaves the others decoded
+        try:
+            ac, raw = reg.split_arg(tok)
+            written[ac.code] = tok.text
+            values[ac.code] = _value(ac.kind.decode(ac, raw, tok.span, tok, Limits(), reg))
+        except Exception:  # noqa: BLE001 - its error is a diagnostic already
+            if tok.text:
+                values.setdefault(max((c for c in reg.arg_codes if tok.text.startswith(c)), key=len,
+                                      default=tok.text), "invalid")
     rows = ["| arg | meaning | value | default |", "|---|---|---|---|"]
     for code, p in entry.params.items():
         ac = reg.arg_codes.get(code)
         doc = ac.doc if ac else ""
         kind = ac.kind.name if ac else ""
-        value = "—"
-        if decoded is not None:
-            try:
-                value = _value(getattr(decoded, code))
-            except AttributeError:
-                pass
+        value = values.get(code, "—")
         if code in written:
             value = f"`{written[code]}` = {value}"
         default = "required" if p.required else _value(p.default)
