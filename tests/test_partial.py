@@ -123,7 +123,7 @@ def test_template_use_errors_each_reported():
                                                                     ("v#t_c4", (None, 8, 8, 4), 1)]
 
 
-@settings(max_examples=300, **FUZZ)
+@settings(max_examples=150, **FUZZ)
 @given(text_mutants())
 def test_text_mutants_partial_includes_cli(case):
     name, text = case
@@ -133,7 +133,7 @@ def test_text_mutants_partial_includes_cli(case):
         assert {key(d) for d in cli} <= {key(d) for d in got}
 
 
-@settings(max_examples=100, **FUZZ)
+@settings(max_examples=50, **FUZZ)
 @given(yaml_mutants())
 def test_yaml_mutants_partial_includes_cli(case):
     name, text = case

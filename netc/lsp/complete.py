@@ -106,7 +106,7 @@ def complete(an: Analysis, ix: Index, line: int, col: int) -> list[types.Complet
             detail = f"{ac.kind.name}: {ac.doc}" + (" (required)" if p.required else f" (default {p.default})")
             out.append(_item(c, K.Property, detail, line, at, end, src, text=c))
         return out
-    if not before[:start].strip():   # the first word of a line: a keyword too
+    if not before[:start].strip() and m is None:   # the first word of a line: a keyword too
         for kw in KEYWORDS:
             out.append(_item(kw, K.Keyword, "statement", line, start, end, src))
     for code, bt in reg.blocks.items():

@@ -69,10 +69,10 @@ def to_char(lines: list[str], pos: types.Position) -> tuple[int, int]:
     return pos.line + 1, from_utf16(lines[pos.line], pos.character) + 1
 
 
-def contains(span: Span | None, line: int, col: int) -> bool:
-    """Whether 1-based ``line``:``col`` is inside ``span`` (its end included, so a caret just past a word
-    still names it)."""
+def contains(span: Span | None, line: int, col: int, inclusive: bool = False) -> bool:
+    """Whether 1-based ``line``:``col`` is inside ``span`` (``inclusive``: or just past its end, where a
+    caret after a word stands)."""
     if span is None or span.line != line:
         return False
     end = span.end_col if span.end_col is not None else span.col + 1
-    return span.col <= col <= end
+    return span.col <= col < end or (inclusive and col == end)

@@ -60,14 +60,15 @@ class Hit:
 
 
 def at(ix: Index, line: int, col: int) -> Hit:
-    """The innermost thing at 1-based ``line``:``col``."""
-    for name, span in ix.uses:
-        if contains(span, line, col):
-            return Hit(name, span)
-    for d in ix.defs.values():
-        if contains(d.span, line, col) and d.span.line == line:
-            return Hit(d.name, d.span)
-    for blk, stack in ix.blocks:
-        if contains(blk.span, line, col):
-            return Hit(block=blk, stack=stack)
+    """The innermost thing at 1-based ``line``:``col``: what the caret is inside, else what it just follows."""
+    for inclusive in (False, True):
+        for name, span in ix.uses:
+            if contains(span, line, col, inclusive):
+                return Hit(name, span)
+        for d in ix.defs.values():
+            if contains(d.span, line, col, inclusive) and d.span.line == line:
+                return Hit(d.name, d.span)
+        for blk, stack in ix.blocks:
+            if contains(blk.span, line, col, inclusive):
+                return Hit(block=blk, stack=stack)
     return Hit()
