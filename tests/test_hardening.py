@@ -133,3 +133,97 @@ def test_triton_layout_is_written_when_nothing_is_in_the_way(tmp_path, capsys):
     code, _, err = run(capsys, "build", str(spec), "--serve", "triton", "-o", str(repo))
     assert code == 0, err
     assert _files(repo) == ["p/1/model.onnx", "p/config.pbtxt"]
+
+
+# ---------------------------------------------------------------- every call into plugin code is guarded
+_NET = "input img# 8x8x3\nb#:\n    select:img#\n    {block}\noutput b#\n"
+
+PLUGIN_HOOKS = {
+    # a block type's warnings() raising
+    "warnings": ("from netc.registry import BlockType\n\ndef register(reg):\n    class B(BlockType):\n"
+                 "        code, doc, params = 'zz', 'z', {}\n\n        def warnings(self, a):\n"
+                 "            return {}['nope']\n\n        def lower(self, b, a, x):\n            return x\n"
+                 "    reg.block(B)\n", "zz", 4, 5, "the plugin block type `zz` failed in `warnings()`: KeyError"),
+    # warnings() returning something that is no list of (message, span)
+    "warnings-result": ("from netc.registry import BlockType\n\ndef register(reg):\n    class B(BlockType):\n"
+                        "        code, doc, params = 'zz', 'z', {}\n\n        def warnings(self, a):\n"
+                        "            return 'careful'\n\n        def lower(self, b, a, x):\n            return x\n"
+                        "    reg.block(B)\n", "zz", 4, 5, "the plugin block type `zz`: `warnings()` must return a list of (message, span) pairs"),
+    # a plugin activation used by a built-in block
+    "activation": ("def register(reg):\n    @reg.activation('bad', 'broken')\n    def bad(b, x, name):\n"
+                   "        return x.nothing\n", "cn_k3_c8_nbad", 4, 5,
+                   "`cn` failed while lowering (in a plugin's code): AttributeError"),
+    # a plugin input op
+    "input-op": ("def register(reg):\n    @reg.input_op('half', 'x/2')\n    def half(b, x):\n        raise RuntimeError('no')\n",
+                 None, 1, 11, "the plugin input op `half` failed while lowering: RuntimeError: no"),
+}
+
+
+@pytest.mark.parametrize("hook", sorted(PLUGIN_HOOKS))
+def test_plugin_hooks_raising_are_located_errors(tmp_path, capsys, hook):
+    source, block, line, col, message = PLUGIN_HOOKS[hook]
+    plugin = tmp_path / "plug.py"
+    plugin.write_text(source)
+    spec = tmp_path / "s.net"
+    spec.write_text(_NET.format(block=block) if block else "input img#half 8x8x3\nb#:\n    select:img#\n"
+                    "    cn_k3_c8\noutput b#\n")
+    code, out, err = run(capsys, "summary", str(spec), "--plugin", str(plugin))
+    assert code == 2 and out == "" and "internal error" not in err, err
+    assert err.startswith(f"{spec}:{line}:{col}: error: {message}"), err
+    if hook in ("activation", "input-op"):
+        assert f"raised at {plugin}:" in err   # the plugin's own line, as a note
+
+
+def test_plugin_module_check_raising_is_located_at_the_module(tmp_path, capsys):
+    plugin = tmp_path / "plug.py"
+    plugin.write_text("from netc.registry import ModuleType, Kwarg\n\ndef register(reg):\n"
+                      "    class M(ModuleType):\n        name = 'mm'\n        kwargs = {'c': Kwarg('int')}\n\n"
+                      "        def check(self, kw, spans):\n            return 1 / 0\n\n"
+                      "        def lower(self, b, kw, xs):\n            return xs[0]\n    reg.module(M)\n")
+    spec = tmp_path / "m.yaml"
+    spec.write_text("input: img# 8x8x3\nnet:\n  - name: a\n    type: mm\n    kwargs: {c: 3}\n")
+    code, out, err = run(capsys, "summary", str(spec), "--plugin", str(plugin))
+    assert code == 2 and "internal error" not in err, err
+    assert err.startswith(f"{spec}:4:11: error: the plugin module `mm` failed in `check()`: ZeroDivisionError"), err
+
+
+def test_plugin_module_returning_its_input_builds(tmp_path, capsys):
+    """A module that returns its input unchanged makes a model output that is the model input."""
+    import onnxruntime as ort
+    plugin = tmp_path / "plug.py"
+    plugin.write_text("from netc.registry import ModuleType\n\ndef register(reg):\n"
+                      "    class M(ModuleType):\n        name = 'same'\n\n"
+                      "        def lower(self, b, kw, xs):\n            return xs[0]\n    reg.module(M)\n")
+    spec = tmp_path / "m.yaml"
+    spec.write_text("input: img# 8x8x3\nnet:\n  - name: a\n    type: same\n")
+    out = tmp_path / "m.onnx"
+    code, _, err = run(capsys, "build", str(spec), "--plugin", str(plugin), "-o", str(out))
+    assert code == 0, err
+    sess = ort.InferenceSession(str(out))
+    x = np.arange(2 * 3 * 8 * 8, dtype=np.float32).reshape(2, 3, 8, 8)
+    np.testing.assert_array_equal(sess.run(None, {sess.get_inputs()[0].name: x})[0], x)
+
+
+def test_netc_bugs_under_a_plugin_stay_internal_errors(tmp_path, capsys, monkeypatch):
+    """The guard blames a plugin only for what passed through its code: a built-in block's own failure, with a
+    plugin loaded, is still netc's internal error (exit 3)."""
+    from netc.blocks import REGISTRY
+    plugin = tmp_path / "plug.py"
+    plugin.write_text("def register(reg):\n    pass\n")
+    spec = tmp_path / "s.net"
+    spec.write_text(_NET.format(block="cn_k3_c8"))
+
+    def broken(self, b, a, x):
+        raise RuntimeError("netc bug")
+    monkeypatch.setattr(type(REGISTRY.blocks["cn"]), "lower", broken)
+    code, _, err = run(capsys, "summary", str(spec), "--plugin", str(plugin))
+    assert code == 3 and "internal error: RuntimeError: netc bug" in err, err
+
+
+# ---------------------------------------------------------------- templates: one rule for separators and labels
+def test_template_labels_as_parameters_work(tmp_path, capsys):
+    spec = tmp_path / "t.net"
+    spec.write_text("input img# 8x8x3\ntemplate t_c_l:\n    cn_k3_c{c}\n    {l}#cn_k1_c{c}\nb#:\n    select:img#\n"
+                    "    t_c8_lx\n    t_c4_ly\n    cnct:x#:y#\noutput b#\n")
+    code, out, err = run(capsys, "summary", str(spec))
+    assert code == 0 and "b# Nx8x8x12" in out, err
