@@ -225,7 +225,7 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
         if direct:
             model.save(out, backend=backend.name, deploy=deploy, **options)
     if not direct:
-        from netc.backends.onnx_backend import save_onnx
+        from netc.backends.onnx import save_onnx
         from netc.backends.tf2onnx_route import keras_to_onnx
         save_onnx(keras_to_onnx(model.to_keras(deploy=deploy), opset=opset), out)
     params = model.checked.params

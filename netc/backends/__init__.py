@@ -81,24 +81,24 @@ class Backend:
 
 class OnnxBackend(Backend):
     def prims(self, opset: int = 17, **_: Any) -> frozenset[Prim]:
-        from netc.backends.onnx_backend import emitted_prims
+        from netc.backends.onnx import emitted_prims
         return emitted_prims(opset)
 
     def emit(self, graph: Graph, weights: WeightValues, opset: int = 17, io_layout: str = "nchw",
              external_data: bool | None = None) -> Any:
-        from netc.backends.onnx_backend import to_onnx
+        from netc.backends.onnx import to_onnx
         return to_onnx(graph, weights, opset=opset, io_layout=io_layout, consume=True)
 
     def write(self, graph: Graph, weights: WeightValues, path: str, *, deploy: bool = False,
               external_data: bool | None = None, **options: Any) -> Any:
         """ONNX streams initializers into ``<path>.data`` while it emits when ``external_data`` (None: only
         past protobuf's 2 GiB)."""
-        from netc.backends.onnx_backend import write_onnx
+        from netc.backends.onnx import write_onnx
         graph, weights = self.lower(graph, weights, deploy=deploy, **options)
         return write_onnx(graph, weights, path, external_data=external_data, consume=True, **options)
 
     def save(self, artifact: Any, path: str) -> None:
-        from netc.backends.onnx_backend import save_onnx
+        from netc.backends.onnx import save_onnx
         save_onnx(artifact, path)
 
 

@@ -83,6 +83,6 @@ def build(model, spec: str, out: str, *, serve: str | None, name: str | None = N
     if serve == "triton":
         from netc.deploy.triton import write_repository
         return write_repository(proto, out, model_name(spec, name), max_batch_size)
-    from netc.backends.onnx_backend import save_onnx
+    from netc.backends.onnx import save_onnx
     save_onnx(proto, out)
     return out
