@@ -85,9 +85,9 @@ class OnnxBackend(Backend):
         return emitted_prims(opset)
 
     def emit(self, graph: Graph, weights: WeightValues, opset: int = 17, io_layout: str = "nchw",
-             external_data: bool | None = None) -> Any:
+             external_data: bool | None = None, prelu_form: str | None = None) -> Any:
         from netc.backends.onnx import to_onnx
-        return to_onnx(graph, weights, opset=opset, io_layout=io_layout, consume=True)
+        return to_onnx(graph, weights, opset=opset, io_layout=io_layout, consume=True, prelu_form=prelu_form)
 
     def write(self, graph: Graph, weights: WeightValues, path: str, *, deploy: bool = False,
               external_data: bool | None = None, **options: Any) -> Any:
@@ -121,7 +121,7 @@ class KerasBackend(Backend):
 
 ONNX = OnnxBackend("onnx", "ONNX model (direct emitter, no TensorFlow)", suffixes=(".onnx",),
                    passes=(strip_inference_identities, fold_batchnorm),
-                   options=("opset", "io_layout", "external_data"))
+                   options=("opset", "io_layout", "external_data", "prelu_form"))
 KERAS = KerasBackend("keras", "native Keras 3 model file", suffixes=(".keras",))
 SAVEDMODEL = KerasBackend("savedmodel", "TensorFlow SavedModel directory (from the Keras model)", directory=True)
 
