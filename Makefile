@@ -6,11 +6,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test test-fast bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[tf,dev,deploy,lsp]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[tf,dev,deploy,lsp]"
 	touch $(STAMP)
 
 run: $(STAMP)

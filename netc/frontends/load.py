@@ -6,7 +6,6 @@ import os
 from netc import ast
 from netc.diagnostics import NET_BREAKS, YAML_BREAKS, NetcError, Span, split_lines
 from netc.frontends.text import parse_text
-from netc.frontends.yaml_form import parse_yaml
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -66,7 +65,11 @@ def parse_source(text: str, file: str, fmt: str | None = None) -> ast.Spec:
     try:
         if all(not ln.strip() or ln.lstrip().startswith(comment) for ln in lines):
             raise NetcError("empty spec: it defines no inputs, stacks or outputs", Span(file, 1, 1))
-        spec = parse_yaml(text, file) if fmt == "yaml" else parse_text(text, file)
+        if fmt == "yaml":
+            from netc.frontends.yaml_form import parse_yaml   # PyYAML loads only for YAML specs (start-up)
+            spec = parse_yaml(text, file)
+        else:
+            spec = parse_text(text, file)
     except NetcError as err:
         raise err.with_source(file, lines)
     spec.lines, spec.end = lines, _end(file, lines)

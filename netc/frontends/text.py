@@ -296,17 +296,22 @@ _TEMPLATE_HEADER = re.compile(r"template[ \t]+(\S*?):?[ \t]*(//.*)?$")
 _TEMPLATE_NAME = re.compile(r"([A-Za-z][A-Za-z0-9]*)((?:_[A-Za-z]+)*)")
 
 
-def split_templates(text: str, file: str) -> tuple[str, list[ast.Template]]:
+_INLINE_WS = " \t\f\r"
+
+
+def split_templates(text: str, file: str, breaks: str = "\n") -> tuple[str, list[ast.Template]]:
     """Cut `template NAME_p_q:` definitions (header + indented body) out of the text, keeping line numbers
-    (their lines become blank); the body lines stay text until a use fills their placeholders."""
-    lines = text.split("\n")
+    (their lines become blank); the body lines stay text until a use fills their placeholders. ``breaks``
+    (a regular expression) is what ends a line where the text comes from: `\n` in a `.net` file, YAML's line
+    breaks inside a YAML block string."""
+    lines = re.split(breaks, text)
     templates: list[ast.Template] = []
     current: ast.Template | None = None
     for i, line in enumerate(lines):
-        if current is not None and (line[:1] in (" ", "\t") or not line.strip()):
-            body = line.strip()
+        if current is not None and (line[:1] in (" ", "\t") or not line.strip(_INLINE_WS)):
+            body = line.strip(_INLINE_WS)   # as the grammar's WS_INLINE: other spaces (U+00A0...) are text
             if body:
-                current.lines.append(ast.TemplateLine(body, i + 1, len(line) - len(line.lstrip()) + 1))
+                current.lines.append(ast.TemplateLine(body, i + 1, len(line) - len(line.lstrip(_INLINE_WS)) + 1))
                 lines[i] = ""
             continue
         current = None
