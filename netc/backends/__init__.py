@@ -15,8 +15,14 @@ from typing import Any
 from netc.diagnostics import NetcError
 from netc.ir.decompose import RULES, decomposer
 from netc.ir.graph import Graph, Prim
+from netc.ir.prims import DEFS
 from netc.ir.passes import DEPLOY, Pass, fold_batchnorm, run_passes, strip_inference_identities
 from netc.ir.weights import WeightValues
+
+
+#: Primitives only decompositions make: a backend lacking them never receives them unless its table lacks what
+#: they are made from (tests/test_prims.py checks each backend's closure).
+LOWERING_ONLY = frozenset(p for p, d in DEFS.items() if d.lowering_only)
 
 
 @dataclass
@@ -43,9 +49,9 @@ class Backend:
     def lowering_passes(self, *, deploy: bool = False, **options: Any) -> list[Pass]:
         """The passes that turn the compiled IR into what :meth:`emit` takes."""
         passes = list(self.deploy_passes if deploy else self.passes)
-        lacking = frozenset(Prim) - self.prims(**options) - {Prim.INPUT}
-        if lacking:
-            passes.append(decomposer(frozenset(lacking)))
+        lacking = frozenset(Prim) - self.prims(**options) - {Prim.INPUT} - LOWERING_ONLY
+        if lacking:   # first, so that a BN after a decomposed separable conv folds into its pointwise conv
+            passes.insert(0, decomposer(frozenset(lacking)))
         return passes
 
     def lower(self, graph: Graph, weights: WeightValues, *, deploy: bool = False,

@@ -172,6 +172,10 @@ def _module(item: yaml.Node, file: str, text: str, decl: ast.InputDecl, defined:
     if not NAME.fullmatch(name):
         raise NetcError(f"`{name}` is not a module name: letters, digits and `_`, starting with a letter",
                         node_span(file, name_node))
+    if name in defined and getattr(item, "alias_of", None) is not None:
+        raise NetcError(f"`*{item.alias_of}` repeats the module `{name}` (line {defined[name].line}): module names "
+                        f"are unique, so an alias cannot reuse a module; anchor its `kwargs` instead and give this "
+                        f"module a name of its own", node_span(file, item))
     if name in defined:
         raise NetcError(f"module name `{name}` is already used (line {defined[name].line})", node_span(file, name_node))
     mtype = _str(type_node, "the module's type (a registered module, block or template)", file)

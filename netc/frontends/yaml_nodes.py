@@ -2,6 +2,7 @@
 node is called in messages, and the notation's templates written in a `|` block."""
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 
@@ -32,11 +33,18 @@ class BoundedLoader(yaml.SafeLoader):
     def compose_node(self, parent, index):
         if self._depth >= MAX_DEPTH:
             raise DepthError(self.peek_event().start_mark)
+        alias = self.peek_event() if self.check_event(yaml.AliasEvent) else None
         self._depth += 1
         try:
-            return super().compose_node(parent, index)
+            node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
+        if alias is None:
+            return node
+        # an alias is the anchored node again; a shallow twin located at the alias places errors at the use
+        twin = copy.copy(node)
+        twin.start_mark, twin.end_mark, twin.alias_of = alias.start_mark, alias.end_mark, alias.anchor
+        return twin
 
 
 def node_span(file: str, node: yaml.Node) -> Span:
@@ -102,9 +110,9 @@ def templates_block(body: str, node: yaml.ScalarNode, file: str, text: str) -> l
     if node.style != "|":
         raise NetcError("write `templates` as a literal block (`templates: |` and the template lines below)",
                         node_span(file, node))
-    rest, templates = split_templates(body, file)
+    rest, templates = split_templates(body, file, YAML_BREAKS)   # lines as YAML counts them (U+2028 too)
     shift = node.start_mark.line + 1   # value line i is file line shift + i (the `|` stands on the line before)
-    src = text.splitlines()
+    src = re.split(YAML_BREAKS, text)
     first = next((ln for ln in src[shift:] if ln.strip()), "")
     indent = len(first) - len(first.lstrip(" "))
     for i, line in enumerate(rest.split("\n")):
