@@ -18,17 +18,26 @@ class ConvBnAct(BlockType):
               "noscale": Param(default=False), "eps": Param(default=1e-3, below=1.0),
               "mom": Param(default=0.999, below=1.0), "n": Param(), "fixc": Param(default=False)}
 
+    def warnings(self, a: Args) -> list:
+        return conv_warnings(a)
+
     def lower(self, b: Builder, a: Args, x: Value) -> Value:
         return conv_bn_act(b, a, x, lambda y, padding, bias: b.conv(y, a.c, a.k, a.s, padding, groups=a.g,
                                                                      bias=bias, name="conv"))
 
 
+def conv_warnings(a: Args) -> list[tuple[str, object]]:
+    """`bias` with `nobias`, `noscale` without `bn`: said, not fatal (`nobias` wins; `noscale` is ignored)."""
+    out = []
+    if a.bias and a.nobias:
+        out.append(("`nobias` overrides `bias`: the convolution has no bias", a.block.span))
+    if a.noscale and not a.bn:
+        out.append(("`noscale` describes a batch norm and is ignored without `bn`", a.block.span))
+    return out
+
+
 def conv_bn_act(b: Builder, a: Args, x: Value, conv) -> Value:
     """What `cn`, `dw` and `sep` share: padding (`p`, `pad`), the bias rule, BN (`noscale`), activation."""
-    if a.bias and a.nobias:
-        raise b.error("`bias` and `nobias` contradict each other")
-    if a.noscale and not a.bn:
-        raise b.error("`noscale` describes a batch norm: add `bn`")
     y, padding = x, a.pad
     if a.p is not None:
         y, padding = b.pad(x, (a.p,) * 4, name="pad"), "valid"

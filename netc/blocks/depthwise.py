@@ -1,6 +1,6 @@
 """Depthwise and separable convolution blocks: `dw` (DepthwiseConv2D + BN + act), `sep` (SeparableConv2D + BN +
 act), as Keras MobileNet, Xception and NASNet write them."""
-from netc.blocks.conv import conv_bn_act
+from netc.blocks.conv import conv_bn_act, conv_warnings
 from netc.ir.builder import Builder
 from netc.ir.graph import Value
 from netc.registry import REGISTRY, Args, BlockType, Param
@@ -20,6 +20,9 @@ class DepthwiseBnAct(BlockType):
     doc = "depthwise convolution (+ batch norm) (+ activation)"
     params = dict(_COMMON)
 
+    def warnings(self, a: Args) -> list:
+        return conv_warnings(a)
+
     def lower(self, b: Builder, a: Args, x: Value) -> Value:
         return conv_bn_act(b, a, x, lambda y, padding, bias: b.depthwise(y, a.k, a.s, padding, name="conv",
                                                                           bias=bias))
@@ -33,6 +36,9 @@ class SeparableBnAct(BlockType):
     code = "sep"
     doc = "separable convolution (+ batch norm) (+ activation)"
     params = {**_COMMON, "c": Param(required=True)}
+
+    def warnings(self, a: Args) -> list:
+        return conv_warnings(a)
 
     def lower(self, b: Builder, a: Args, x: Value) -> Value:
         return conv_bn_act(b, a, x, lambda y, padding, bias: b.sepconv(y, a.c, a.k, a.s, padding, bias=bias,
