@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e ".[tf,dev,deploy]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[tf,dev,deploy,lsp]"
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -7,6 +7,7 @@ from netc.diagnostics import Diagnostic, NetcError, Span, did_you_mean
 from netc.ir.graph import Origin, Value
 from netc.semantic.model import BlockInfo
 from netc.semantic.modules import as_layer_block, decode_kwargs, module_type
+from netc.plugins import guarded_call
 from netc.semantic.multipliers import scaled_args
 from netc.semantic.scope import POISON, strip_ref
 
@@ -39,15 +40,9 @@ class Lowering:
         tensor) is the plugin author's mistake, reported at the block (exit 2); from a built-in it is netc's."""
         builtin = getattr(REGISTRY, table).get(code) is getattr(self.reg, table).get(code)
         what = {"blocks": "block type", "ops": "op", "modules": "module"}[table]
-        try:
-            out = lower(*args)
-        except NetcError:
-            raise
-        except Exception as err:  # noqa: BLE001
-            if builtin:
-                raise
-            raise NetcError(f"the plugin {what} `{code}` failed while lowering: {type(err).__name__}: {err}",
-                            span) from None
+        doing = f"`{code}` failed while lowering (in a plugin's code)" if builtin else \
+            f"the plugin {what} `{code}` failed while lowering"
+        out = guarded_call(self.reg, doing, span, lower, *args, plugin_entry=not builtin)
         if not isinstance(out, Value):
             if builtin:
                 raise TypeError(f"{what} `{code}`'s lower returned {type(out).__name__}, not a Value")
@@ -182,7 +177,15 @@ class Lowering:
         btype = self._block_type(blk)
         args, warns = self.reg.decode_args(blk, btype, self.limits)
         args = scaled_args(self.spec, btype, args)
-        for msg, span in warns + btype.warnings(args):
+        builtin = REGISTRY.blocks.get(blk.code) is btype
+        own = guarded_call(self.reg, f"the plugin block type `{blk.code}` failed in `warnings()`", blk.code_span,
+                           btype.warnings, args, plugin_entry=not builtin)
+        if not isinstance(own, (list, tuple)) or not all(isinstance(w, tuple) and len(w) == 2 for w in own):
+            if builtin:
+                raise TypeError(f"block type `{blk.code}`'s warnings() returned {own!r}")
+            raise NetcError(f"the plugin block type `{blk.code}`: `warnings()` must return a list of "
+                            f"(message, span) pairs, not {type(own).__name__}", blk.code_span)
+        for msg, span in warns + list(own):
             self.warnings.append(Diagnostic(msg, span, "warning"))
         if isinstance(current, list):
             raise NetcError(f"`{blk.text}` takes one tensor, but the stack holds {len(current)} from a "
@@ -214,6 +217,10 @@ class Lowering:
             op = self.reg.ops.get("_".join([blk.code, *(a.text for a in blk.args)]))
             if op is not None:
                 return op
+        if op is None and blk.code in self.reg.ops:   # `cnct_k3:`: the op exists, but takes no arguments
+            first = blk.args[0]
+            raise NetcError(f"`{blk.code}:` takes no arguments, found `_{first.text}`; write it `{blk.code}:` and "
+                            f"its references", first.span, notes=[f"`{blk.code}:` {self.reg.ops[blk.code].doc}"])
         if op is None:
             if blk.code in self.reg.blocks:
                 raise NetcError(f"`{blk.code}` is a layer block, not an op: write it without the colon",

@@ -19,6 +19,7 @@ from netc import ast
 from netc.diagnostics import NetcError, Span, did_you_mean
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z0-9]*)\}")
+_BLOCK = re.compile(r"[^ \t\f]+")   # the grammar's WS_INLINE separates blocks; any other character is a block's
 MAX_DEPTH = 16
 
 
@@ -107,7 +108,7 @@ def _expand_block(blk: ast.Block, table: dict[str, ast.Template], depth: int, bu
             body = tl.text.split("//")[0].rstrip()
             if not body:
                 continue
-            for m in re.finditer(r"\S+", body):
+            for m in _BLOCK.finditer(body):   # blocks are separated as on a stack line: by spaces, tabs, form feeds
                 out += _expand_string(m.group(0), Span(blk.span.file, tl.line, tl.col + m.start()), values, t,
                                       use, table, depth, budget)
         if len(out) == made:
