@@ -8,7 +8,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from netc.backends.onnx import prelu, to_onnx
+from netc.backends.onnx import to_onnx
 from netc.backends.onnx.prelu import prelu_form
 from netc.ir import interp
 from netc.ir.builder import Builder
@@ -61,11 +61,7 @@ def _alpha(weights: dict) -> np.ndarray:
 
 
 def _run(graph: Graph, weights: dict, x: np.ndarray, form: str | None) -> tuple[np.ndarray, onnx.ModelProto]:
-    prelu.PRELU_FORCE = form
-    try:
-        model = to_onnx(graph, weights)
-    finally:
-        prelu.PRELU_FORCE = None
+    model = to_onnx(graph, weights, prelu_form=form)
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL   # fusions included
     sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])

@@ -15,8 +15,14 @@ from typing import Any
 from netc.diagnostics import NetcError
 from netc.ir.decompose import RULES, decomposer
 from netc.ir.graph import Graph, Prim
+from netc.ir.prims import DEFS
 from netc.ir.passes import DEPLOY, Pass, fold_batchnorm, run_passes, strip_inference_identities
 from netc.ir.weights import WeightValues
+
+
+#: Primitives only decompositions make: a backend lacking them never receives them unless its table lacks what
+#: they are made from (tests/test_prims.py checks each backend's closure).
+LOWERING_ONLY = frozenset(p for p, d in DEFS.items() if d.lowering_only)
 
 
 @dataclass
@@ -43,9 +49,9 @@ class Backend:
     def lowering_passes(self, *, deploy: bool = False, **options: Any) -> list[Pass]:
         """The passes that turn the compiled IR into what :meth:`emit` takes."""
         passes = list(self.deploy_passes if deploy else self.passes)
-        lacking = frozenset(Prim) - self.prims(**options) - {Prim.INPUT}
-        if lacking:
-            passes.append(decomposer(frozenset(lacking)))
+        lacking = frozenset(Prim) - self.prims(**options) - {Prim.INPUT} - LOWERING_ONLY
+        if lacking:   # first, so that a BN after a decomposed separable conv folds into its pointwise conv
+            passes.insert(0, decomposer(frozenset(lacking)))
         return passes
 
     def lower(self, graph: Graph, weights: WeightValues, *, deploy: bool = False,
@@ -79,9 +85,9 @@ class OnnxBackend(Backend):
         return emitted_prims(opset)
 
     def emit(self, graph: Graph, weights: WeightValues, opset: int = 17, io_layout: str = "nchw",
-             external_data: bool | None = None) -> Any:
+             external_data: bool | None = None, prelu_form: str | None = None) -> Any:
         from netc.backends.onnx import to_onnx
-        return to_onnx(graph, weights, opset=opset, io_layout=io_layout, consume=True)
+        return to_onnx(graph, weights, opset=opset, io_layout=io_layout, consume=True, prelu_form=prelu_form)
 
     def write(self, graph: Graph, weights: WeightValues, path: str, *, deploy: bool = False,
               external_data: bool | None = None, **options: Any) -> Any:
@@ -115,7 +121,7 @@ class KerasBackend(Backend):
 
 ONNX = OnnxBackend("onnx", "ONNX model (direct emitter, no TensorFlow)", suffixes=(".onnx",),
                    passes=(strip_inference_identities, fold_batchnorm),
-                   options=("opset", "io_layout", "external_data"))
+                   options=("opset", "io_layout", "external_data", "prelu_form"))
 KERAS = KerasBackend("keras", "native Keras 3 model file", suffixes=(".keras",))
 SAVEDMODEL = KerasBackend("savedmodel", "TensorFlow SavedModel directory (from the Keras model)", directory=True)
 

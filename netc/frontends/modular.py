@@ -13,7 +13,7 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
 from netc import ast
-from netc.diagnostics import DiagnosticBag, NetcError, Span, did_you_mean
+from netc.diagnostics import YAML_BREAKS, DiagnosticBag, NetcError, Span, did_you_mean
 from netc.frontends.text import parse_input_string, split_templates
 from netc.frontends.yaml_form import STR, _kind, _span, _text_span
 
@@ -153,9 +153,9 @@ def templates_block(body: str, node: yaml.ScalarNode, file: str, text: str) -> l
     if node.style != "|":
         raise NetcError("write `templates` as a literal block (`templates: |` and the template lines below)",
                         _span(file, node))
-    rest, templates = split_templates(body, file)
+    rest, templates = split_templates(body, file, YAML_BREAKS)   # lines as YAML counts them (U+2028 too)
     shift = node.start_mark.line + 1   # value line i is file line shift + i (the `|` stands on the line before)
-    src = text.splitlines()
+    src = re.split(YAML_BREAKS, text)
     first = next((ln for ln in src[shift:] if ln.strip()), "")
     indent = len(first) - len(first.lstrip(" "))
     for i, line in enumerate(rest.split("\n")):
@@ -198,6 +198,10 @@ def _module(item: yaml.Node, file: str, text: str, decl: ast.InputDecl, defined:
     if not NAME.fullmatch(name):
         raise NetcError(f"`{name}` is not a module name: letters, digits and `_`, starting with a letter",
                         _span(file, name_node))
+    if name in defined and getattr(item, "alias_of", None) is not None:
+        raise NetcError(f"`*{item.alias_of}` repeats the module `{name}` (line {defined[name].line}): module names "
+                        f"are unique, so an alias cannot reuse a module; anchor its `kwargs` instead and give this "
+                        f"module a name of its own", _span(file, item))
     if name in defined:
         raise NetcError(f"module name `{name}` is already used (line {defined[name].line})", _span(file, name_node))
     mtype = _str(type_node, "the module's type (a registered module, block or template)", file)

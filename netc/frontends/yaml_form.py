@@ -5,6 +5,7 @@ the `.net` grammar's ``one_block`` rule.
 """
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 
@@ -39,11 +40,18 @@ class _BoundedLoader(yaml.SafeLoader):
     def compose_node(self, parent, index):
         if self._depth >= MAX_DEPTH:
             raise _DepthError(self.peek_event().start_mark)
+        alias = self.peek_event() if self.check_event(yaml.AliasEvent) else None
         self._depth += 1
         try:
-            return super().compose_node(parent, index)
+            node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
+        if alias is None:
+            return node
+        # an alias is the anchored node again; a shallow twin located at the alias places errors at the use
+        twin = copy.copy(node)
+        twin.start_mark, twin.end_mark, twin.alias_of = alias.start_mark, alias.end_mark, alias.anchor
+        return twin
 
 
 def _span(file: str, node: yaml.Node) -> Span:

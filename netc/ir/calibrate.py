@@ -32,8 +32,9 @@ def calibrate_batchnorm(graph: Graph, weights: WeightValues, seed: int) -> Weigh
     out = dict(weights)
 
     def before(node: Node, xs: list[np.ndarray]) -> None:
-        if node.prim is not Prim.BATCHNORM:
-            return
+        if node.prim is not Prim.BATCHNORM or "moving_mean" not in node.weights \
+                or node.attrs.get("epsilon_rule", "add") != "add":
+            return   # layer scales and Normalization layers keep their drawn values
         x = xs[0].astype(np.float64)
         axes = tuple(range(x.ndim - 1))   # every axis but the channels: (N, H, W) of an image, N of features
         mean, var = x.mean(axis=axes), x.var(axis=axes)

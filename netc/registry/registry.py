@@ -28,11 +28,14 @@ class Registry:
     input_ops: dict[str, InputOp] = field(default_factory=dict)
     activations: dict[str, Activation] = field(default_factory=dict)
     modules: dict[str, ModuleType] = field(default_factory=dict)
+    # where the plugins of this registry's layer live (files, package folders): code run from there is a plugin's
+    plugin_sources: tuple[str, ...] = ()
 
     def layered(self) -> "Registry":
         """A registry over this one: new entries go to the layer (this one stays as it is), lookups see both.
         One per compilation with plugins, so plugins never leak into the built-ins or into each other."""
-        return Registry(**{f: ChainMap({}, getattr(self, f)) for f in self.__dataclass_fields__})
+        tables = {f: ChainMap({}, getattr(self, f)) for f in self.__dataclass_fields__ if f != "plugin_sources"}
+        return Registry(**tables, plugin_sources=self.plugin_sources)
 
     def _put(self, table: dict, key: str, value: Any, what: str) -> None:
         if key in table:
@@ -154,7 +157,7 @@ class Registry:
         return Args(values, spans, block), warnings
 
     def _value(self, spec: ArgCode, raw: str, tok: ArgToken, limits: Limits) -> Any:
-        vspan = tok.span.shifted(len(spec.code), max(1, len(raw)))   # shifted: maps template columns too
+        vspan = tok.value_span or tok.span.shifted(len(spec.code), max(1, len(raw)))   # shifted: maps template columns
         if len(raw) > MAX_DIGITS:   # past every limit, and past what int() converts
             raise NetcError(f"`{spec.code}`: the {spec.doc} `{raw[:12]}...` ({len(raw)} characters) is beyond "
                             f"any limit", vspan)

@@ -12,6 +12,7 @@ from netc.blocks import REGISTRY
 from netc.diagnostics import Diagnostic, DiagnosticBag, NetcError, Span, did_you_mean
 from netc.ir.builder import Builder
 from netc.ir.graph import Origin, Value
+from netc.plugins import guarded_call
 from netc.registry import Limits, Registry
 from netc.semantic.budget import WorkBudget
 from netc.semantic.lowering import Lowering, with_via
@@ -31,6 +32,7 @@ class Analyzer(Scope, Lowering):
         self.b = Builder(name=_model_name(spec))
         self.env: dict[str, Value | list[Value] | _Poisoned] = {}
         self.defined: dict[str, Span] = {}     # every name the spec defines -> where
+        self.defined_via: dict[str, str | None] = {}   # -> the template use that expanded it (None: as written)
         self.order: dict[str, int] = {}        # name -> position in definition order
         self.bag = DiagnosticBag()
         self.warnings: list[Diagnostic] = []
@@ -87,7 +89,9 @@ class Analyzer(Scope, Lowering):
                 if op is None:
                     raise NetcError(f"unknown input op `{d.op}`{did_you_mean(d.op, self.reg.input_ops)}", d.op_span,
                                     notes=["input ops: " + ", ".join(self.reg.input_ops)])
-                x = op.lower(self.b, x)
+                builtin = REGISTRY.input_ops.get(d.op) is op
+                x = guarded_call(self.reg, f"the plugin input op `{d.op}` failed while lowering", d.op_span,
+                                 op.lower, self.b, x, plugin_entry=not builtin)
             self.env[d.name] = x
             return BlockInfo("", [strip_ref(d.name)], d.text, d.span, x.shape)
         except NetcError as err:
@@ -116,7 +120,8 @@ class Analyzer(Scope, Lowering):
             current = POISON
         position = 0
         for blk in rest:
-            if current is not POISON and blk.label is not None and not self._owns(blk.label, blk.label_span):
+            if current is not POISON and blk.label is not None and not self._owns(blk.label, blk.label_span,
+                                                                                   blk.via):
                 current = POISON   # a duplicate label, reported
             if current is POISON:
                 try:

@@ -7,6 +7,7 @@ from netc.diagnostics import Diagnostic, NetcError, Span, did_you_mean
 from netc.ir.graph import Origin, Value
 from netc.semantic.model import BlockInfo
 from netc.semantic.modules import as_layer_block, decode_kwargs, module_type
+from netc.plugins import guarded_call
 from netc.semantic.multipliers import scaled_args
 from netc.semantic.scope import POISON, strip_ref
 
@@ -39,15 +40,9 @@ class Lowering:
         tensor) is the plugin author's mistake, reported at the block (exit 2); from a built-in it is netc's."""
         builtin = getattr(REGISTRY, table).get(code) is getattr(self.reg, table).get(code)
         what = {"blocks": "block type", "ops": "op", "modules": "module"}[table]
-        try:
-            out = lower(*args)
-        except NetcError:
-            raise
-        except Exception as err:  # noqa: BLE001
-            if builtin:
-                raise
-            raise NetcError(f"the plugin {what} `{code}` failed while lowering: {type(err).__name__}: {err}",
-                            span) from None
+        doing = f"`{code}` failed while lowering (in a plugin's code)" if builtin else \
+            f"the plugin {what} `{code}` failed while lowering"
+        out = guarded_call(self.reg, doing, span, lower, *args, plugin_entry=not builtin)
         if not isinstance(out, Value):
             if builtin:
                 raise TypeError(f"{what} `{code}`'s lower returned {type(out).__name__}, not a Value")
@@ -70,15 +65,39 @@ class Lowering:
         if blk.kind == "layer":
             self.reg.decode_args(blk, self._block_type(blk), self.limits)
             return
+        if blk.code == "select":
+            self._select(blk, st)
+            return
+        if self._layer_with_input(blk):
+            self.reg.decode_args(_as_layer(blk), self._block_type(blk), self.limits)
+            self._layer_input(blk, st)
+            return
         op = self._op_type(blk)
         if op.params:
             self.reg.decode_args(blk, op, self.limits)
         for ref in blk.refs:
             self._resolve(ref, self._ref_pos(blk, st))
 
+    def _layer_with_input(self, blk: ast.Block) -> bool:
+        """`cn_k1_c64:x#`: a layer block (no op of that name) written with a reference, its input."""
+        if blk.code not in self.reg.blocks or blk.code in self.reg.ops:
+            return False
+        return "_".join([blk.code, *(a.text for a in blk.args)]) not in self.reg.ops
+
+    def _layer_input(self, blk: ast.Block, st: ast.Stack):
+        """The tensor a layer block written with a reference reads."""
+        if len(blk.refs) != 1:
+            raise NetcError(f"a layer block takes one input: `{blk.text.split(':')[0]}:NAME#`, found "
+                            f"{len(blk.refs)} references", blk.span)
+        v = self._resolve(blk.refs[0], self._ref_pos(blk, st))
+        if isinstance(v, list):
+            raise NetcError(f"`{blk.refs[0].name}` holds {len(v)} tensors; name a single tensor", blk.refs[0].span)
+        return v
+
     def _select(self, blk: ast.Block, st: ast.Stack):
         if blk.label is not None:
-            raise NetcError("`select:` cannot carry a label; the stack's name already names it", blk.label_span)
+            raise NetcError("`select:` cannot carry a label: it names no new tensor (label the block whose output "
+                            "it selects, or use `id:` to name the current tensor)", blk.label_span)
         if not blk.refs:
             raise NetcError("`select:` needs at least one name, e.g. `select:img#`", blk.span)
         vals = [self._resolve(r, self.order.get(st.name, 0)) for r in blk.refs]
@@ -104,6 +123,12 @@ class Lowering:
             out = self._module(blk, current, position, stack_name)
             position += 1
             row.names.append(self._block_name(blk, position - 1, True))
+        elif blk.kind == "op" and blk.code == "select":   # later in a stack: the stack continues from there
+            out = self._select(blk, st)
+        elif blk.kind == "op" and self._layer_with_input(blk):
+            out = self._layer_input(blk, st)
+            if out is not POISON:
+                out, position = self._layer(_as_layer(blk), out, position, stack_name, row)
         elif blk.kind == "op":
             out = self._op(blk, st, current, position, stack_name)
             position += 1
@@ -152,7 +177,15 @@ class Lowering:
         btype = self._block_type(blk)
         args, warns = self.reg.decode_args(blk, btype, self.limits)
         args = scaled_args(self.spec, btype, args)
-        for msg, span in warns + btype.warnings(args):
+        builtin = REGISTRY.blocks.get(blk.code) is btype
+        own = guarded_call(self.reg, f"the plugin block type `{blk.code}` failed in `warnings()`", blk.code_span,
+                           btype.warnings, args, plugin_entry=not builtin)
+        if not isinstance(own, (list, tuple)) or not all(isinstance(w, tuple) and len(w) == 2 for w in own):
+            if builtin:
+                raise TypeError(f"block type `{blk.code}`'s warnings() returned {own!r}")
+            raise NetcError(f"the plugin block type `{blk.code}`: `warnings()` must return a list of "
+                            f"(message, span) pairs, not {type(own).__name__}", blk.code_span)
+        for msg, span in warns + list(own):
             self.warnings.append(Diagnostic(msg, span, "warning"))
         if isinstance(current, list):
             raise NetcError(f"`{blk.text}` takes one tensor, but the stack holds {len(current)} from a "
@@ -177,8 +210,6 @@ class Lowering:
         return x, position
 
     def _op_type(self, blk: ast.Block):
-        if blk.code == "select":
-            raise NetcError("`select:` may only start a stack", blk.code_span)
         op = self.reg.ops.get(blk.code)
         if op is not None and blk.args and not op.params:
             op = None
@@ -186,6 +217,10 @@ class Lowering:
             op = self.reg.ops.get("_".join([blk.code, *(a.text for a in blk.args)]))
             if op is not None:
                 return op
+        if op is None and blk.code in self.reg.ops:   # `cnct_k3:`: the op exists, but takes no arguments
+            first = blk.args[0]
+            raise NetcError(f"`{blk.code}:` takes no arguments, found `_{first.text}`; write it `{blk.code}:` and "
+                            f"its references", first.span, notes=[f"`{blk.code}:` {self.reg.ops[blk.code].doc}"])
         if op is None:
             if blk.code in self.reg.blocks:
                 raise NetcError(f"`{blk.code}` is a layer block, not an op: write it without the colon",
@@ -225,6 +260,12 @@ class Lowering:
                 self.warnings.append(Diagnostic(msg, span, "warning"))
             return self._lowered("ops", blk.code, blk.code_span, op.lower, self.b, list(vals), names, args)
         return self._lowered("ops", blk.code, blk.code_span, op.lower, self.b, list(vals), names)
+
+
+def _as_layer(blk: ast.Block) -> ast.Block:
+    """A layer block written with a reference, as the layer it is (its input resolved apart)."""
+    import dataclasses
+    return dataclasses.replace(blk, kind="layer", refs=())
 
 
 def _params(nodes) -> int:

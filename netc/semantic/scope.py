@@ -28,21 +28,31 @@ class Scope:
     spec: ast.Spec
     env: dict[str, "Value | list[Value] | _Poisoned"]
     defined: dict[str, Span]
+    defined_via: dict[str, str | None]
     order: dict[str, int]
     bag: DiagnosticBag
     stack: str | None
 
-    def _declare(self, name: str, span: Span, what: str) -> None:
+    def _declare(self, name: str, span: Span, what: str, via: str | None = None) -> None:
+        """Record that ``name`` is defined at ``span`` (``via``: by the expansion of a template use)."""
         if name in self.defined:
-            first = self.defined[name]
+            first, first_via = self.defined[name], self.defined_via.get(name)
+            if via is not None and first == span:   # one template line, expanded by two uses
+                raise NetcError(f"duplicate name `{name}`: the template's label is defined again by each further "
+                                f"use of the template; a label names one block, so a template holding one can be "
+                                f"used once (or take the label as a parameter: `{{l}}#...`, used as `_l<name>`)",
+                                span, notes=[f"first {first_via}", f"again {via}"])
+            notes = [f"`{name}` was first defined at {first}" + (f" ({first_via})" if first_via else "")]
             raise NetcError(f"duplicate name `{name}`: {what} reuses a name first defined at line {first.line}",
-                            span, notes=[f"`{name}` was first defined at {first}"])
+                            span, notes=notes + ([via] if via else []))
         self.defined[name] = span
+        self.defined_via[name] = via
         self.order[name] = len(self.order)
 
-    def _owns(self, name: str, span: Span) -> bool:
-        """Whether the definition at ``span`` is the one that got ``name`` (a duplicate is reported once)."""
-        return self.defined.get(name) == span
+    def _owns(self, name: str, span: Span, via: str | None = None) -> bool:
+        """Whether the definition at ``span`` (expanded ``via`` a template use) is the one that got ``name``
+        (a duplicate is reported once)."""
+        return self.defined.get(name) == span and self.defined_via.get(name) == via
 
     def _collect_names(self) -> None:
         for d in self.spec.inputs:
@@ -53,7 +63,7 @@ class Scope:
             self._try(self._declare, st.name, st.span, "a stack")
             for blk in st.blocks:
                 if blk.label is not None:
-                    self._try(self._declare, blk.label, blk.label_span, "a block label")
+                    self._try(self._declare, blk.label, blk.label_span, "a block label", blk.via)
 
     def _resolve(self, ref: ast.Ref, user_pos: int) -> Value | list[Value] | _Poisoned:
         if ref.name in self.env:
@@ -86,7 +96,7 @@ class Scope:
     def _poison_label(self, blk: ast.Block) -> None:
         """A block that failed or was skipped: its label now stands for a failure, reported once already (so a
         later use of it is skipped, not reported as unknown or "defined later")."""
-        if blk.label is not None and blk.label not in self.env and self._owns(blk.label, blk.label_span):
+        if blk.label is not None and blk.label not in self.env and self._owns(blk.label, blk.label_span, blk.via):
             self.env[blk.label] = POISON
 
     def _ref_pos(self, blk: ast.Block, st: ast.Stack) -> int:

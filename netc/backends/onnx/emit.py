@@ -24,6 +24,7 @@ class Emitter:
     def __init__(self, graph: Graph, weights: WeightValues, opset: int, sink: "ExternalData | None" = None):
         self.graph, self.weights, self.opset, self.sink = graph, weights, opset, sink
         self.consume = False
+        self.prelu_form: str | None = None     # every PReLU in this form (netc.backends.onnx.PRELU_FORMS)
         self.tensors, self.node_names = UniqueNames(), UniqueNames()  # ONNX keeps the two apart
         self.node_names.used.update(n.name for n in graph.nodes)
         self.names: dict[int, str] = {}

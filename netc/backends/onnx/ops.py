@@ -5,7 +5,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from netc.backends.onnx.emit import TO_NHWC, Emitter
+from netc.backends.onnx.emit import TO_NCHW, TO_NHWC, Emitter
 from netc.backends.onnx.prelu import emit_prelu
 from netc.diagnostics import NetcError
 from netc.ir.graph import Node, Prim
@@ -41,9 +41,73 @@ def emit_conv(em: Emitter, node: Node) -> None:
 
 
 def emit_batchnorm(em: Emitter, node: Node) -> None:
-    inputs = [em.xin(node)] + [em.init(node.weights[k].name, em.weight(node, k))
-                               for k in ("gamma", "beta", "moving_mean", "moving_variance")]
-    em.add("BatchNormalization", inputs, em.out(node), node, epsilon=float(node.attrs["epsilon"]))
+    """BatchNormalization when the node has all four BN weights; any other channel-wise affine (BN without
+    scale or centre, Normalization, layer scale) as Mul and Add by per-channel constants (float64 folded)."""
+    keys = ("gamma", "beta", "moving_mean", "moving_variance")
+    if set(node.weights) == set(keys) and node.attrs.get("epsilon_rule", "add") == "add":
+        inputs = [em.xin(node)] + [em.init(node.weights[k].name, em.weight(node, k)) for k in keys]
+        em.add("BatchNormalization", inputs, em.out(node), node, epsilon=float(node.attrs["epsilon"]))
+        return
+    from netc.ir.prims.batchnorm import scale_shift
+    c = node.out.channels
+    values = {w.name: em.weight(node, k) for k, w in node.weights.items()}   # checked and consumed
+    scale, shift = (np.broadcast_to(np.asarray(v, np.float64), (c,)) for v in scale_shift(node, values))
+    shape = (c, 1, 1) if node.out.rank == 4 else (c,)
+    x, out = em.xin(node), em.out(node)
+    scaled = em.temp(node, "scaled")
+    em.add("Mul", [x, em.init(f"{node.name}/scale", scale.reshape(shape))], scaled, node, "scale")
+    em.add("Add", [scaled, em.init(f"{node.name}/shift", shift.reshape(shape))], out, node)
+
+
+def emit_layernorm(em: Emitter, node: Node) -> None:
+    """LayerNormalization over the channels (opset 17; below it the decomposition replaces it): an image
+    tensor is NCHW here, so it is normalised between two Transposes."""
+    c = node.out.channels
+    gamma = em.weight(node, "gamma") if "gamma" in node.weights else np.ones(c, np.float32)
+    inputs = [em.init(node.weights["gamma"].name if "gamma" in node.weights else f"{node.name}/gamma", gamma)]
+    if "beta" in node.weights:
+        inputs.append(em.init(node.weights["beta"].name, em.weight(node, "beta")))
+    eps = float(node.attrs["epsilon"])
+    if node.out.rank == 2:
+        em.add("LayerNormalization", [em.xin(node), *inputs], em.out(node), node, axis=-1, epsilon=eps)
+        return
+    nhwc, normed = em.temp(node, "nhwc"), em.temp(node, "normed")
+    em.add("Transpose", [em.xin(node)], nhwc, node, "nhwc", perm=TO_NHWC)
+    em.add("LayerNormalization", [nhwc, *inputs], normed, node, "norm", axis=-1, epsilon=eps)
+    em.add("Transpose", [normed], em.out(node), node, perm=TO_NCHW)
+
+
+def emit_gelu(em: Emitter, node: Node) -> None:
+    """Gelu (opset 20, exact form); below it the decomposition into Erf replaces it."""
+    em.add("Gelu", [em.xin(node)], em.out(node), node)
+
+
+def emit_erf(em: Emitter, node: Node) -> None:
+    em.add("Erf", [em.xin(node)], em.out(node), node)
+
+
+def emit_rsqrt(em: Emitter, node: Node) -> None:
+    root = em.temp(node, "sqrt")
+    em.add("Sqrt", [em.xin(node)], root, node, "sqrt")
+    em.add("Reciprocal", [root], em.out(node), node)
+
+
+def emit_reduce_mean(em: Emitter, node: Node) -> None:
+    """The mean over channels: axis 1 of NCHW (or of (N, C))."""
+    if em.opset >= 18:
+        axes = em.init(f"{node.name}/axes", np.array([1], np.int64), np.int64)
+        em.add("ReduceMean", [em.xin(node), axes], em.out(node), node, keepdims=1)
+    else:
+        em.add("ReduceMean", [em.xin(node)], em.out(node), node, axes=[1], keepdims=1)
+
+
+def emit_crop(em: Emitter, node: Node) -> None:
+    t, l, b, r = node.attrs["crops"]
+    big = np.iinfo(np.int64).max
+    starts = em.init(f"{node.name}/starts", np.array([t, l], np.int64), np.int64)
+    ends = em.init(f"{node.name}/ends", np.array([-b if b else big, -r if r else big], np.int64), np.int64)
+    axes = em.init(f"{node.name}/axes", np.array([2, 3], np.int64), np.int64)
+    em.add("Slice", [em.xin(node), starts, ends, axes], em.out(node), node)
 
 
 def _relu(em: Emitter, node: Node, x: str, out: str, top: float | None) -> None:
@@ -153,10 +217,18 @@ def emit_flatten(em: Emitter, node: Node) -> None:
 
 
 def emit_dense(em: Emitter, node: Node) -> None:
-    inputs = [em.xin(node), em.init(node.weights["kernel"].name, em.weight(node, "kernel"))]
+    """Gemm on (N, I); on an image tensor (NCHW here) the same layer is a 1x1 Conv."""
+    kernel = em.weight(node, "kernel")
+    image = node.inputs[0].rank == 4
+    if image:
+        kernel = kernel.T.reshape(kernel.shape[1], kernel.shape[0], 1, 1)
+    inputs = [em.xin(node), em.init(node.weights["kernel"].name, kernel)]
     if "bias" in node.weights:
         inputs.append(em.init(node.weights["bias"].name, em.weight(node, "bias")))
-    em.add("Gemm", inputs, em.out(node), node)
+    if image:
+        em.add("Conv", inputs, em.out(node), node, kernel_shape=[1, 1])
+    else:
+        em.add("Gemm", inputs, em.out(node), node)
 
 
 def emit_softmax(em: Emitter, node: Node) -> None:
@@ -192,6 +264,12 @@ EMITTERS: dict[Prim, EmitFn] = {
     Prim.DENSE: emit_dense,
     Prim.SOFTMAX: emit_softmax,
     Prim.DROPOUT: emit_dropout,
+    Prim.LAYERNORM: emit_layernorm,
+    Prim.GELU: emit_gelu,
+    Prim.ERF: emit_erf,
+    Prim.RSQRT: emit_rsqrt,
+    Prim.REDUCE_MEAN: emit_reduce_mean,
+    Prim.CROP: emit_crop,
 }
 
 
@@ -200,4 +278,8 @@ def emitted_prims(opset: int) -> frozenset[Prim]:
     prims = set(EMITTERS)
     if opset < 14:
         prims.discard(Prim.HARDSWISH)
+    if opset < 17:
+        prims.discard(Prim.LAYERNORM)
+    if opset < 20:
+        prims.discard(Prim.GELU)
     return frozenset(prims)

@@ -9,13 +9,10 @@ from netc.backends.onnx.emit import Emitter
 from netc.ir.graph import Node
 
 
-#: Test and benchmark hook: emit every PReLU in this form (one of :data:`PRELU_FORMS`), not the chosen one.
-PRELU_FORCE: str | None = None
-
-
 def prelu_form(slope: np.ndarray) -> str:
     """The fastest ONNX form that computes PRelu(x, slope) bit for bit on onnxruntime for every x (signed
-    zeros, infinities and NaN included), chosen from the compile-time slopes (measured order: docs/benchmarks.md):
+    zeros, infinities and NaN included), chosen from the compile-time slopes (measured order: docs/benchmarks.md).
+    It depends on the set of slopes only, not on their order (the IR's HWC slopes give the NCHW tensor's form):
 
     - one slope (the same bits) for every element: ``leaky``, LeakyRelu(alpha), PRelu's formula; onnxruntime
       fuses it into the Conv before it;
@@ -25,7 +22,7 @@ def prelu_form(slope: np.ndarray) -> str:
     - otherwise ``prelu``, ONNX's PRelu op: the general forms built of standard ops are no faster on
       onnxruntime and not bit-exact (its Where, and any sum of two halves, turn a -0 result into +0).
     """
-    s = np.ascontiguousarray(slope, dtype=np.float32).ravel()
+    s = np.asarray(slope, dtype=np.float32).ravel(order="K")   # no copy of a contiguous array in any layout
     bits = s.view(np.uint32)
     if s.size == 0 or bool(np.all(bits == bits[0])):   # bits: -0.0 and 0.0 are two slopes
         return "leaky"
@@ -37,10 +34,11 @@ def prelu_form(slope: np.ndarray) -> str:
 
 
 def emit_prelu(em: Emitter, node: Node) -> None:
-    """PReLU in the form :func:`prelu_form` picks (or :data:`PRELU_FORCE`); slopes are NCHW (C, H, W)."""
+    """PReLU in the form :func:`prelu_form` picks (or the emitter's ``prelu_form`` option); slopes are NCHW
+    (C, H, W)."""
     alpha = em.weight(node, "alpha")
     slope = alpha.transpose(2, 0, 1) if alpha.ndim == 3 else alpha   # (H, W, C) -> (C, H, W); (C,) as is
-    form = PRELU_FORCE or prelu_form(slope)
+    form = em.prelu_form or prelu_form(alpha)   # the IR's (H, W, C) as it is: the form needs no copy
     if form not in _PRELU_EMITTERS:
         raise ValueError(f"unknown PReLU form {form!r} (expected one of {', '.join(PRELU_FORMS)})")
     _PRELU_EMITTERS[form](em, node, em.xin(node), em.out(node), slope)
