@@ -158,19 +158,23 @@ def _versions(all_routes: bool) -> dict[str, str]:
 
 
 def _source_runner(weights: str | None) -> Callable | None:
-    """The Keras model the weights came from, as a route (None unless ``weights`` is a full Keras model)."""
+    """The model the weights came from, as a route: a full Keras model, or a SavedModel's signature (None for
+    weights-only sources)."""
     if weights is None:
         return None
     from netc.weights.keras_source import is_keras_source, open_source
     if not is_keras_source(weights):
         return None
     src = open_source(weights)
-    if src.model is None:
+    if src.model is None and src.run is None:
         return None
 
     def run(feeds: dict[str, np.ndarray], like: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        outs = src.model([feeds[k] for k in feeds] if len(feeds) > 1 else next(iter(feeds.values())),
-                         training=False)
+        if src.model is None:   # a SavedModel: its signature (weights/keras_source.py)
+            outs = src.run(list(feeds.values()))
+        else:
+            outs = src.model([feeds[k] for k in feeds] if len(feeds) > 1 else next(iter(feeds.values())),
+                             training=False)
         outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
         got = {}
         for (name, ref), o in zip(like.items(), outs):
@@ -178,6 +182,15 @@ def _source_runner(weights: str | None) -> Callable | None:
             got[name] = o.reshape(ref.shape) if o.size == ref.size else o
         return got
     return run
+
+
+def _weights_line(model: Any, weights: str | None) -> str | None:
+    """The weights source, with how its layers were paired (weights/keras_match.py's note)."""
+    if weights is None:
+        return None
+    note = next((w.message for w in model.checked.warnings if w.severity == "note" and " paired by " in w.message),
+                None)
+    return note or weights
 
 
 def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: float | None = None,
@@ -293,7 +306,7 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
     failing = sorted({row["output"] for row in rows for res in row["results"].values() if not res["ok"]})
     return {
         "spec": spec, "ok": ok, "worst_norm": worst, "failing_outputs": failing, "deploy": deploy,
-        "weights": weights or (f"random (seed {seed}): kernels, biases, BN gamma/beta and PReLU alphas drawn, "
+        "weights": _weights_line(model, weights) or (f"random (seed {seed}): kernels, biases, BN gamma/beta and PReLU alphas drawn, "
                                f"BN statistics calibrated on a sample batch"),
         "reference": f"Keras {versions['keras']} on TensorFlow {tf.__version__}",
         "tolerance": {"rtol_normalised": rtol, "atol": atol, "float32_noise": noise,

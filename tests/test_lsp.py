@@ -15,6 +15,8 @@ from lsprotocol import types as T  # noqa: E402
 from pygls.lsp.client import LanguageClient  # noqa: E402
 
 from netc.cli import main  # noqa: E402
+from netc.frontends.load import breaks_of, form_of  # noqa: E402
+from netc.lsp.convert import Lines  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = sorted(p for p in (ROOT / "tests" / "cases").iterdir() if p.suffix in (".net", ".yaml"))
@@ -144,10 +146,25 @@ def test_diagnostics_agree_with_cli_on_golden_cases(lsp, case, capsys):
             re.finditer(rf"^{re.escape(str(case))}:(\d+):(\d+): error: (.*)$", err, re.M)]
     assert want
     uri, diags = lsp.open(case)
-    got = {(*at(d), d.message) for d in diags if d.severity == T.DiagnosticSeverity.Error}
+    lines = Lines(case.read_text(), breaks_of(form_of(str(case))))   # the CLI counts lines as its parser does
+    got = {(*lines.parser(d.range.start.line, d.range.start.character), d.message) for d in diags
+           if d.severity == T.DiagnosticSeverity.Error}
     assert set(want) <= got
-    for d in diags:   # the range is the caret span: `^~~` is as wide as the range
+    # each range covers the text the CLI's caret underlines
+    under = {}
+    out = err.splitlines()
+    for i, ln in enumerate(out):
+        m = re.match(rf"^{re.escape(str(case))}:(\d+):(\d+): error: (.*)$", ln)
+        if m and i + 2 < len(out) and "^" in out[i + 2]:
+            a = out[i + 2].index("^")
+            under[m.group(3)] = out[i + 1][a:a + len(out[i + 2].strip())]
+    editor = re.split(r"\r\n|\r|\n", case.read_text())
+    for d in diags:
         assert d.range.start.line == d.range.end.line and d.range.end.character >= d.range.start.character
+        if d.message in under and under[d.message].strip():
+            text = editor[d.range.start.line][d.range.start.character:d.range.end.character]
+            shown = "".join(c if c.isprintable() else " " if c == "\t" else "\ufffd" for c in text)   # as printed
+            assert shown == under[d.message]
     assert lsp.close(uri) == []
 
 

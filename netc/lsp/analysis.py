@@ -19,7 +19,7 @@ class Analysis:
     path: str
     text: str
     form: str                                  # "net" or "yaml"
-    lines: list[str]                           # as the editor counts them (LSP positions)
+    lines: list[str]                           # as the editor counts them (convert.Lines: LSP positions)
     registry: Registry
     spec: ast.Spec | None = None               # as written (templates not expanded); None: unreadable
     partial: object | None = None              # netc.semantic.partial.PartialModel
@@ -38,17 +38,13 @@ def registry(plugins: tuple[str, ...]) -> Registry | NetcError:
     return _REGISTRIES[key]
 
 
-def editor_lines(text: str) -> list[str]:
-    """The document's lines as LSP counts them (\\n, \\r\\n or \\r end a line)."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-
 def analyse(text: str, path: str, plugins: tuple[str, ...] = ()) -> Analysis:
     """Read and check ``text`` (the document at ``path``); every problem becomes a diagnostic."""
     from netc.blocks import REGISTRY
-    from netc.frontends.load import form_of
+    from netc.frontends.load import breaks_of, form_of
+    from netc.lsp.convert import Lines
     form = form_of(path)
-    out = Analysis(path, text, form, editor_lines(text), REGISTRY)
+    out = Analysis(path, text, form, Lines(text, breaks_of(form)), REGISTRY)
     try:
         reg = registry(plugins)
         if isinstance(reg, NetcError):

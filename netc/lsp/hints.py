@@ -33,13 +33,14 @@ def inlay_hints(an: Analysis, first: int, last: int) -> list[types.InlayHint]:
     """Hints on the 0-based lines ``first``..``last``."""
     hints = []
     for line, facts in sorted(line_facts(an).items()):
-        if not first <= line - 1 <= last or line - 1 >= len(an.lines):
+        i = an.lines.editor(line, 1)[0] if hasattr(an.lines, "editor") else line - 1
+        if not first <= i <= last or i >= len(an.lines):
             continue
         text = label(facts)
         if text is None:
             continue
-        src = an.lines[line - 1]
+        src = an.lines[i]
         code = src.split("//")[0].rstrip() if an.form == "net" else src.rstrip()
-        hints.append(types.InlayHint(types.Position(line - 1, utf16(src, len(code))), "  " + text,
+        hints.append(types.InlayHint(types.Position(i, utf16(src, len(code))), "  " + text,
                                      kind=types.InlayHintKind.Type, padding_left=True))
     return hints
