@@ -13,7 +13,6 @@ import numpy as np
 
 def write(spec: str, outdir: str, slopes: str, forms: list[str]) -> dict[str, str]:
     import netc
-    from netc.backends import onnx_backend
     from workers import trained_like
 
     model = netc.compile(spec, randomize=slopes != "default")
@@ -28,12 +27,8 @@ def write(spec: str, outdir: str, slopes: str, forms: list[str]) -> dict[str, st
     stem = os.path.splitext(os.path.basename(spec))[0]
     paths = {}
     for form in forms:
-        onnx_backend.PRELU_FORCE = None if form == "chosen" else form
-        try:
-            path = paths[form] = os.path.join(outdir, f"{stem}.{slopes.replace(':', '_')}.{form}.onnx")
-            model.to_onnx(path)
-        finally:
-            onnx_backend.PRELU_FORCE = None
+        path = paths[form] = os.path.join(outdir, f"{stem}.{slopes.replace(':', '_')}.{form}.onnx")
+        model.save(path, backend="onnx", prelu_form=None if form == "chosen" else form)
     return paths
 
 

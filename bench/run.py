@@ -422,7 +422,7 @@ def _spec_section(r: dict, targets: list) -> list[str]:
         L += latency.ab_table(r)
     if "prelu_study" in r:
         L += ["", f"PReLU forms (same weights but the slopes, {latency.STUDY_THREADS} threads, interleaved A/B): "
-              "`chosen` is what netc emits for these slopes (netc/backends/onnx_backend.py, prelu_form); `prelu` "
+              "`chosen` is what netc emits for these slopes (netc/backends/onnx/prelu.py, prelu_form); `prelu` "
               "ONNX's PRelu op; `where` Where(x < 0, x * s, x); `relu_min` Relu(x) + s * Min(x, 0):", ""]
         L += latency.study_table(r)
         L += ["", "Exactness: each chosen form computes PRelu bit for bit on onnxruntime (tests/test_prelu_forms.py: "

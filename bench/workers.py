@@ -38,7 +38,7 @@ def tf2onnx_route(spec: str, out: str, netc_out: str | None = None) -> None:
     import tensorflow as tf  # noqa: F401  (the route includes TensorFlow's import)
     t1 = time.perf_counter()
     import netc
-    from netc.backends.onnx_backend import save_onnx
+    from netc.backends.onnx import save_onnx
     from netc.backends.tf2onnx_route import keras_to_onnx
     compiled = netc.compile(spec, randomize=netc_out is not None)
     if netc_out is not None:

@@ -24,6 +24,7 @@ class ArgToken:
 
     text: str
     span: Span
+    value_span: Span | None = None   # where the value is written when apart from the code (modular `k: 3`)
 
 
 @dataclass(frozen=True)

@@ -334,6 +334,15 @@ def weights_match(spec: str, source: str, weights_map: str | None, write_map: st
         click.echo(f"wrote {write_map} ({len(pairing.pairs)} pairs)", err=True)
 
 
+@cli.command()
+@click.option("--stdio", is_flag=True, help="Talk over stdin/stdout (the default and only transport).")
+@click.option("--plugin", "plugins", multiple=True, metavar="FILE.py", help="Load a plugin for every document.")
+def lsp(stdio: bool, plugins: tuple[str, ...]) -> None:
+    """Language server for editors (LSP over stdio): live errors, shapes, completion, navigation."""
+    from netc.lsp.server import serve
+    serve(plugins)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: maps outcomes to exit codes; user errors never show a traceback."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -344,7 +353,11 @@ def main(argv: list[str] | None = None) -> None:
     except NetcError as err:
         click.echo(render_error(err), err=True)
         sys.exit(EXIT_USER)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as err:
+        if isinstance(err.__cause__, EOFError) and not debug:   # click turns any EOFError into Abort: a bug
+            _internal(err.__cause__)
+        if isinstance(err.__cause__, EOFError):
+            raise err.__cause__ from None
         click.echo("aborted", err=True)
         sys.exit(EXIT_USER)
     except click.ClickException as err:
@@ -357,10 +370,14 @@ def main(argv: list[str] | None = None) -> None:
     except BaseException as err:  # noqa: BLE001 - netc's own bugs
         if debug:
             raise
-        click.echo(f"netc: internal error: {type(err).__name__}: {err}. This is a bug in netc; please report it "
-                   f"with the spec and command (run with --debug for the traceback).", err=True)
-        sys.exit(EXIT_INTERNAL)
+        _internal(err)
     sys.exit(EXIT_OK)
+
+
+def _internal(err: BaseException) -> None:
+    click.echo(f"netc: internal error: {type(err).__name__}: {err}. This is a bug in netc; please report it "
+               f"with the spec and command (run with --debug for the traceback).", err=True)
+    sys.exit(EXIT_INTERNAL)
 
 
 if __name__ == "__main__":  # pragma: no cover

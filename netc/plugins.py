@@ -123,16 +123,68 @@ def registry_for(plugin_files: Iterable[str] = ()) -> Registry:
     if not files and not eps:
         return REGISTRY
     reg = REGISTRY.layered()
+    sources: list[str] = []
     for ep in eps:
         try:
-            fn = _register_fn(ep.load(), f"`{ep.name}` (entry point {ep.value})")
+            obj = ep.load()
+            fn = _register_fn(obj, f"`{ep.name}` (entry point {ep.value})")
         except Exception as err:  # noqa: BLE001 - the installed plugin's mistake
             raise NetcError(f"plugin `{ep.name}` (entry point {ep.value}) cannot be imported: "
                             f"{type(err).__name__}: {err}") from None
+        sources += _source_of(obj)
         _run(fn, reg, f"`{ep.name}` (entry point {ep.value})", None)
     for path in files:
+        sources.append(os.path.abspath(path))
         _run(load_file(path), reg, f"`{path}`", path)
+    reg.plugin_sources = tuple(sources)
     return reg
+
+
+def _source_of(obj) -> list[str]:
+    """The file of an installed plugin's module, or its package folder (all of a package's code is the plugin's)."""
+    import inspect
+    mod = inspect.getmodule(obj)
+    file = getattr(mod, "__file__", None)
+    if not file:
+        return []
+    file = os.path.abspath(file)
+    if os.path.basename(file) == "__init__.py":
+        return [os.path.dirname(file) + os.sep]
+    top = sys.modules.get((mod.__name__ or "").partition(".")[0])
+    top_file = getattr(top, "__file__", None)
+    if top_file and os.path.basename(top_file) == "__init__.py":
+        return [os.path.dirname(os.path.abspath(top_file)) + os.sep]
+    return [file]
+
+
+def plugin_frame(err: BaseException, reg: Registry | None) -> traceback.FrameSummary | None:
+    """The innermost frame of ``err``'s traceback that runs a plugin's code of ``reg`` (None when the
+    exception never passed through a plugin: then it is netc's own)."""
+    if reg is None or not reg.plugin_sources:
+        return None
+    for fr in reversed(traceback.extract_tb(err.__traceback__)):
+        f = os.path.abspath(fr.filename)
+        if any(f == s or s.endswith(os.sep) and f.startswith(s) for s in reg.plugin_sources):
+            return fr
+    return None
+
+
+def guarded_call(reg: Registry | None, what: str, span: Span | None, fn: Callable, *args, plugin_entry: bool = False):
+    """Call ``fn(*args)``, code that is or may run a plugin's (a plugin block's ``lower``, ``warnings`` or
+    ``check``; a built-in block using a plugin's activation). An exception that passed through a plugin's
+    code (or any from a ``plugin_entry``) is the plugin author's mistake: a NetcError at ``span`` saying
+    ``what`` failed, with the plugin's line as a note. Anything else is netc's and propagates."""
+    try:
+        return fn(*args)
+    except NetcError:
+        raise
+    except Exception as err:  # noqa: BLE001 - sorted below: the plugin's mistake or netc's bug
+        frame = plugin_frame(err, reg)
+        if frame is None and not plugin_entry:
+            raise
+        notes = [f"raised at {frame.filename}:{frame.lineno}" + (f": `{frame.line}`" if frame.line else "")] \
+            if frame is not None else []
+        raise NetcError(f"{what}: {type(err).__name__}: {err}", span, notes=notes) from None
 
 
 _ACTIVE: "contextvars.ContextVar[tuple[str, ...]]"

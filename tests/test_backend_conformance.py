@@ -55,8 +55,11 @@ def cases() -> list[tuple[str, str]]:
         if code in WINDOWED:
             stride = "_s2" if "s" in btype.params and not btype.params["s"].required else ""
             out.append((f"{code}{stride}_dynamic", _net(f"{text}{stride}", size="?x?")))
-    out += [("cnct", _ops_net("cnct:p#:q#:r#")), ("mul", _ops_net("mul:p#:q#")),
-            ("add", _ops_net("add:p#:q#:r#")), ("up_x2", _ops_net("up_x2:"))]
+    for code, op in sorted(REGISTRY.ops.items()):
+        if any(p.required for p in op.params.values()):
+            continue   # spfuse: its parents come from SpineNet's table (the specs test covers it)
+        n = 1 if op.min_inputs < 2 else min(3, op.max_inputs or 3)
+        out.append((code, _ops_net(f"{code}:" + ":".join(["p#", "q#", "r#"][:n]))))
     out += [(f"act_{a}", _net(f"cn_k3_c8_n{a}")) for a in sorted(REGISTRY.activations)]
     out += [(f"input_{op}", _net("cn_k3_c8", input_op=op)) for op in sorted(REGISTRY.input_ops)]
     return out

@@ -15,7 +15,7 @@ import pytest
 from onnx import numpy_helper
 
 import netc
-from netc.backends import onnx_backend
+from netc.backends.onnx import external
 from netc.cli import main
 from netc.compiler import check_spec
 from netc.registry import Limits
@@ -85,19 +85,19 @@ def test_automatic_past_the_limit(tmp_path, monkeypatch) -> None:
     model = netc.compile(spec_path("mobilenet_v3.net"))
     _, emitted = ONNX.lower(model.graph, model.weights)      # BNs folded: what the file holds, in float32
     weight_bytes = 4 * sum(a.size for a in emitted.values())
-    monkeypatch.setattr(onnx_backend, "EXTERNAL_AUTO_BYTES", weight_bytes - 1)
+    monkeypatch.setattr(external, "EXTERNAL_AUTO_BYTES", weight_bytes - 1)
     model.to_onnx(str(tmp_path / "auto.onnx"))
     assert os.path.exists(tmp_path / "auto.onnx.data")
     model.to_onnx(str(tmp_path / "forced.onnx"), external_data=False)
     assert not os.path.exists(tmp_path / "forced.onnx.data")
-    monkeypatch.setattr(onnx_backend, "EXTERNAL_AUTO_BYTES", weight_bytes)
+    monkeypatch.setattr(external, "EXTERNAL_AUTO_BYTES", weight_bytes)
     model.to_onnx(str(tmp_path / "under.onnx"))
     assert not os.path.exists(tmp_path / "under.onnx.data")
 
 
 def test_failed_write_leaves_no_file(tmp_path, monkeypatch) -> None:
     calls = []
-    add = onnx_backend.ExternalData.add
+    add = external.ExternalData.add
 
     def failing(self, t, arr):
         calls.append(t.name)
@@ -105,7 +105,7 @@ def test_failed_write_leaves_no_file(tmp_path, monkeypatch) -> None:
             raise OSError("disk full")
         return add(self, t, arr)
 
-    monkeypatch.setattr(onnx_backend.ExternalData, "add", failing)
+    monkeypatch.setattr(external.ExternalData, "add", failing)
     with pytest.raises(OSError, match="disk full"):
         netc.compile(spec_path("mobilenet_v3.net")).to_onnx(str(tmp_path / "m.onnx"), external_data=True)
     assert os.listdir(tmp_path) == []

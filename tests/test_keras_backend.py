@@ -243,7 +243,7 @@ def test_matches_interpreter(main):
 
 def test_matches_onnx_backend(main):
     ort = pytest.importorskip("onnxruntime")
-    onnx_backend = pytest.importorskip("netc.backends.onnx_backend")
+    pytest.importorskip("netc.backends.onnx")
     from netc.backends import ONNX
     proto = ONNX.build(main["graph"], main["weights"], io_layout="nhwc")
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])

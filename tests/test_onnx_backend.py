@@ -11,8 +11,9 @@ from onnx import helper
 
 import netc
 from faults import FAULTS
-from netc.backends import ONNX, onnx_backend
-from netc.backends.onnx_backend import save_onnx
+from netc.backends import ONNX
+from netc.backends import onnx as onnx_backend
+from netc.backends.onnx import save_onnx
 from netc.diagnostics import NetcError, Span
 from netc.ir import interp
 from netc.ir.builder import Builder

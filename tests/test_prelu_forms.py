@@ -1,4 +1,4 @@
-"""The ONNX forms of PReLU (onnx_backend.prelu_form): each one run on onnxruntime against the numpy
+"""The ONNX forms of PReLU (netc/backends/onnx/prelu.py, prelu_form): each one run on onnxruntime against the numpy
 interpreter's definition (x where x >= 0, else alpha * x), bit for bit, signed zeros, infinities and NaN
 included, for per-element (`pre`) and per-channel (`prc`) slopes, inside and outside [0, 1]."""
 from __future__ import annotations
@@ -8,8 +8,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from netc.backends import onnx_backend
-from netc.backends.onnx_backend import prelu_form, to_onnx
+from netc.backends.onnx import to_onnx
+from netc.backends.onnx.prelu import prelu_form
 from netc.ir import interp
 from netc.ir.builder import Builder
 from netc.ir.graph import Graph
@@ -61,11 +61,7 @@ def _alpha(weights: dict) -> np.ndarray:
 
 
 def _run(graph: Graph, weights: dict, x: np.ndarray, form: str | None) -> tuple[np.ndarray, onnx.ModelProto]:
-    onnx_backend.PRELU_FORCE = form
-    try:
-        model = to_onnx(graph, weights)
-    finally:
-        onnx_backend.PRELU_FORCE = None
+    model = to_onnx(graph, weights, prelu_form=form)
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL   # fusions included
     sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from netc.diagnostics import NetcError
 from netc.ir.decompose import RULES, decomposer
 from netc.ir.graph import Graph, Prim
+from netc.ir.prims import DEFS
 from netc.ir.passes import DEPLOY, Pass, fold_batchnorm, run_passes, strip_inference_identities
 from netc.ir.weights import WeightValues
 
@@ -51,6 +52,11 @@ class Requirement:
 TENSORFLOW = Requirement(("tensorflow", "keras"), "tf")
 TF2ONNX = Requirement(("tensorflow", "keras", "tf2onnx"), "tf")
 TORCH = Requirement(("torch",), "torch")
+
+
+#: Primitives only decompositions make: a backend lacking them never receives them unless its table lacks what
+#: they are made from (tests/test_prims.py checks each backend's closure).
+LOWERING_ONLY = frozenset(p for p, d in DEFS.items() if d.lowering_only)
 
 
 @dataclass
@@ -106,9 +112,9 @@ class Backend:
     def lowering_passes(self, *, deploy: bool = False, **options: Any) -> list[Pass]:
         """The passes that turn the compiled IR into what :meth:`emit` takes."""
         passes = list(self.deploy_passes if deploy else self.passes)
-        lacking = frozenset(Prim) - self.prims(**options) - {Prim.INPUT}
-        if lacking:
-            passes.append(decomposer(frozenset(lacking)))
+        lacking = frozenset(Prim) - self.prims(**options) - {Prim.INPUT} - LOWERING_ONLY
+        if lacking:   # first, so that a BN after a decomposed separable conv folds into its pointwise conv
+            passes.insert(0, decomposer(frozenset(lacking)))
         return passes
 
     def lower(self, graph: Graph, weights: WeightValues, *, deploy: bool = False,
@@ -139,24 +145,24 @@ class Backend:
 
 class OnnxBackend(Backend):
     def prims(self, opset: int = 17, **_: Any) -> frozenset[Prim]:
-        from netc.backends.onnx_backend import emitted_prims
+        from netc.backends.onnx import emitted_prims
         return emitted_prims(opset)
 
     def emit(self, graph: Graph, weights: WeightValues, opset: int = 17, io_layout: str = "nchw",
-             external_data: bool | None = None) -> Any:
-        from netc.backends.onnx_backend import to_onnx
-        return to_onnx(graph, weights, opset=opset, io_layout=io_layout, consume=True)
+             external_data: bool | None = None, prelu_form: str | None = None) -> Any:
+        from netc.backends.onnx import to_onnx
+        return to_onnx(graph, weights, opset=opset, io_layout=io_layout, consume=True, prelu_form=prelu_form)
 
     def write(self, graph: Graph, weights: WeightValues, path: str, *, deploy: bool = False,
               external_data: bool | None = None, **options: Any) -> Any:
         """ONNX streams initializers into ``<path>.data`` while it emits when ``external_data`` (None: only
         past protobuf's 2 GiB)."""
-        from netc.backends.onnx_backend import write_onnx
+        from netc.backends.onnx import write_onnx
         graph, weights = self.lower(graph, weights, deploy=deploy, **options)
         return write_onnx(graph, weights, path, external_data=external_data, consume=True, **options)
 
     def save(self, artifact: Any, path: str) -> None:
-        from netc.backends.onnx_backend import save_onnx
+        from netc.backends.onnx import save_onnx
         save_onnx(artifact, path)
 
     def check_routes(self, ctx: "CheckContext") -> list["Route"]:
@@ -194,7 +200,7 @@ class Tf2onnxBackend(KerasBackend):
         return keras_to_onnx(to_keras(graph, weights), opset=opset)
 
     def save(self, artifact: Any, path: str) -> None:
-        from netc.backends.onnx_backend import save_onnx
+        from netc.backends.onnx import save_onnx
         save_onnx(artifact, path)
 
     def check_routes(self, ctx: "CheckContext") -> list["Route"]:
@@ -228,7 +234,7 @@ class TorchBackend(Backend):
 
 ONNX = OnnxBackend("onnx", "ONNX model (direct emitter, no TensorFlow)", suffixes=(".onnx",),
                    passes=(strip_inference_identities, fold_batchnorm),
-                   options=("opset", "io_layout", "external_data"), versions_of=("onnx", "onnxruntime"))
+                   options=("opset", "io_layout", "external_data", "prelu_form"), versions_of=("onnx", "onnxruntime"))
 KERAS = KerasBackend("keras", "native Keras model", suffixes=(".keras",), requires=TENSORFLOW,
                      versions_of=("tensorflow", "keras"), suffix_reason="Keras refuses other names")
 SAVEDMODEL = KerasBackend("savedmodel", "TensorFlow SavedModel directory (from the Keras model)", directory=True,

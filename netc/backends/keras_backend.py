@@ -17,22 +17,14 @@ import numpy as np
 
 from netc.diagnostics import NetcError
 from netc.ir.naming import UniqueNames
-from netc.ir.graph import Graph, Node, Prim, PrimGroup
+from netc.ir.graph import Graph, Node, Prim
+from netc.ir.prims import DEFS
 from netc.ir.weights import WeightValues
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
 LayerFn = Callable[[Any, Node, str], Any]  # (keras module, node, layer name) -> layer
-
-# Weight names of each weighted prim, in the order of the Keras layer's ``weights``.
-_WEIGHT_ORDER: dict[Prim, tuple[str, ...]] = {
-    Prim.CONV: ("kernel", "bias"),
-    Prim.DENSE: ("kernel", "bias"),
-    Prim.BATCHNORM: ("gamma", "beta", "moving_mean", "moving_variance"),
-    Prim.PRELU: ("alpha",),
-}
-
 
 # ------------------------------------------------------------------ layer makers
 def is_depthwise(node: Node) -> bool:
@@ -52,8 +44,36 @@ def _conv(keras: Any, node: Node, name: str) -> Any:
 
 
 def _batchnorm(keras: Any, node: Node, name: str) -> Any:
+    """The channel-wise affine: BatchNormalization (with or without scale and centre), Normalization (mean,
+    variance, count), or a layer scale as a 1x1 DepthwiseConv2D (its kernel gamma, its bias beta: Keras has no
+    stock per-channel scale layer)."""
+    w = node.weights
+    if "moving_mean" not in w:
+        if "gamma" not in w or node.inputs[0].rank != 4:
+            raise NetcError("the Keras backend expresses a channel scale without statistics only as gamma "
+                            "(+ beta) on an image tensor", node.origin.span)
+        return keras.layers.DepthwiseConv2D(1, use_bias="beta" in w, name=name)
+    if node.attrs.get("epsilon_rule", "add") == "max":
+        return keras.layers.Normalization(axis=-1, name=name)
     return keras.layers.BatchNormalization(epsilon=float(node.attrs["epsilon"]),
-                                           momentum=float(node.attrs["momentum"]), name=name)
+                                           momentum=float(node.attrs["momentum"]), center="beta" in w,
+                                           scale="gamma" in w, name=name)
+
+
+def _layernorm(keras: Any, node: Node, name: str) -> Any:
+    return keras.layers.LayerNormalization(epsilon=float(node.attrs["epsilon"]), center="beta" in node.weights,
+                                           scale="gamma" in node.weights, name=name)
+
+
+def _sepconv(keras: Any, node: Node, name: str) -> Any:
+    a = node.attrs
+    return keras.layers.SeparableConv2D(node.out.channels, tuple(a["kernel_size"]), strides=tuple(a["strides"]),
+                                        padding=a["padding"], use_bias="bias" in node.weights, name=name)
+
+
+def _crop(keras: Any, node: Node, name: str) -> Any:
+    t, l, b, r = node.attrs["crops"]
+    return keras.layers.Cropping2D(((t, b), (l, r)), name=name)
 
 
 def _relu(keras: Any, node: Node, name: str) -> Any:
@@ -110,7 +130,11 @@ def _dense(keras: Any, node: Node, name: str) -> Any:
 
 
 def _dropout(keras: Any, node: Node, name: str) -> Any:
-    return keras.layers.Dropout(float(node.attrs["rate"]), name=name)
+    """Dropout; per sample (stochastic depth, drop-connect) it drops whole samples, noise (N, 1, 1, 1)."""
+    noise = None
+    if node.attrs.get("noise_shape") == "sample":
+        noise = (None,) + (1,) * (node.inputs[0].rank - 1)
+    return keras.layers.Dropout(float(node.attrs["rate"]), noise_shape=noise, name=name)
 
 
 def _simple(cls_name: str, **kwargs: Any) -> LayerFn:
@@ -140,6 +164,10 @@ LAYERS: dict[Prim, LayerFn] = {
     Prim.DENSE: _dense,
     Prim.SOFTMAX: _simple("Softmax"),
     Prim.DROPOUT: _dropout,
+    Prim.LAYERNORM: _layernorm,
+    Prim.GELU: _activation("gelu"),
+    Prim.SEPCONV: _sepconv,
+    Prim.CROP: _crop,
 }
 
 
@@ -166,7 +194,7 @@ def _make_layer(keras: Any, node: Node, name: str) -> Any:
 
 def _call(node: Node, layer: Any, tensors: dict[int, Any]) -> Any:
     args = [tensors[v.id] for v in node.inputs]
-    return layer(args) if node.prim in PrimGroup.MULTI_INPUT else layer(args[0])
+    return layer(args) if DEFS[node.prim].multi_input else layer(args[0])
 
 
 def _name_outputs(keras: Any, graph: Graph, tensors: dict[int, Any], layer_of: dict[int, str],
@@ -186,7 +214,7 @@ def _weight_list(node: Node, layer: Any, weights: WeightValues) -> list[np.ndarr
 
     Weights come from the user (a checkpoint, an .npz, a dict passed to the API): a missing or misshapen
     value is a NetcError located at the block that owns it."""
-    wanted = [k for k in _WEIGHT_ORDER.get(node.prim, ()) if k in node.weights]
+    wanted = [k for k in DEFS[node.prim].order if k in node.weights]
     variables = layer.weights
     span = node.origin.span
     if len(wanted) != len(variables):
@@ -256,6 +284,8 @@ def _to_keras(keras: Any, graph: Graph, weights: WeightValues, dtype: str) -> "k
                         outputs=outputs[0] if len(outputs) == 1 else outputs, name=names.clean(graph.name))
     for node, layer in weighted:
         layer.set_weights(_weight_list(node, layer, weights))
+        if hasattr(layer, "finalize_state"):   # Normalization derives its mean and variance from the weights
+            layer.finalize_state()
     return model
 
 

@@ -179,7 +179,10 @@ def emit_dense(em: Emitter, node: Node) -> None:
     if bias:
         state["bias"] = em.weight(node, "bias")
     fc = em.module(node, f"nn.Linear({i}, {o}{'' if bias else ', bias=False'})", state)
-    em.assign(node, f"{fc}({em.x(node)})")
+    if node.inputs[0].rank == 4:   # on the channels of an image: moved last and back
+        em.assign(node, f"{fc}({em.x(node)}.permute{nchw.TO_NHWC}).permute{nchw.TO_NCHW}")
+    else:
+        em.assign(node, f"{fc}({em.x(node)})")
 
 
 def emit_softmax(em: Emitter, node: Node) -> None:
@@ -189,6 +192,37 @@ def emit_softmax(em: Emitter, node: Node) -> None:
 def emit_dropout(em: Emitter, node: Node) -> None:
     drop = em.module(node, f"nn.Dropout({float(node.attrs['rate'])!r})")
     em.assign(node, f"{drop}({em.x(node)})")
+
+
+def emit_crop(em: Emitter, node: Node) -> None:
+    t, l, b, r = (int(c) for c in node.attrs["crops"])
+    x = em.x(node)
+    rows = f"{t}:{x}.shape[2] - {b}" if b else f"{t}:"
+    cols = f"{l}:{x}.shape[3] - {r}" if r else f"{l}:"
+    em.assign(node, f"{x}[:, :, {rows}, {cols}]")
+
+
+def emit_layernorm(em: Emitter, node: Node) -> None:
+    """``nn.LayerNorm`` over the channels: of an image, with the channels moved last and back."""
+    c = node.out.channels
+    gamma, beta = "gamma" in node.weights, "beta" in node.weights
+    state = {"weight": em.weight(node, "gamma") if gamma else np.ones(c, np.float32)}
+    if beta:
+        state["bias"] = em.weight(node, "beta")
+    if not gamma and not beta:
+        state = {}
+    affine = "" if gamma or beta else ", elementwise_affine=False"
+    bias = "" if beta or not (gamma or beta) else ", bias=False"
+    ln = em.module(node, f"nn.LayerNorm({c}, eps={float(node.attrs['epsilon'])!r}{affine}{bias})", state)
+    x = em.x(node)
+    if node.out.rank == 4:
+        em.assign(node, f"{ln}({x}.permute{nchw.TO_NHWC}).permute{nchw.TO_NCHW}")
+    else:
+        em.assign(node, f"{ln}({x})")
+
+
+def emit_reduce_mean(em: Emitter, node: Node) -> None:
+    em.assign(node, f"{em.x(node)}.mean({nchw.CHANNEL_AXIS}, keepdim=True)")
 
 
 EmitFn = Callable[[Emitter, Node], None]
@@ -214,6 +248,12 @@ EMITTERS: dict[Prim, EmitFn] = {
     Prim.DENSE: emit_dense,
     Prim.SOFTMAX: emit_softmax,
     Prim.DROPOUT: emit_dropout,
+    Prim.CROP: emit_crop,
+    Prim.GELU: _call("F.gelu"),
+    Prim.LAYERNORM: emit_layernorm,
+    Prim.ERF: _call("torch.erf"),
+    Prim.REDUCE_MEAN: emit_reduce_mean,
+    Prim.RSQRT: _call("torch.rsqrt"),
 }
 
 #: Definitions the generated module carries when its layers need them (in this order), plain torch.

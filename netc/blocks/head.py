@@ -40,6 +40,7 @@ class Dense(BlockType):
     scales_width = False   # `c` is the number of classes
 
     def lower(self, b: Builder, a: Args, x: Value) -> Value:
+        b._need_rank(x, 2, "dense")
         y = b.dense(x, a.c, bias=True, name="dense")
         return y if a.n is None else a.n.lower(b, y, "act")
 

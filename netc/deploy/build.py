@@ -36,7 +36,7 @@ def check_request(spec: str, out: str, *, serve: str | None, name: str | None = 
                   calibration_data: str | None = None, io_layout: str = "nchw", **_) -> None:
     """Every mistake in a deployment build's options and output, raised before anything is compiled."""
     from netc.atomic import check_target
-    from netc.deploy.layout import TF_SERVING_VERSION, TRITON_VERSION, check_layout, check_version, model_name
+    from netc.deploy.layout import TF_SERVING_VERSION, TRITON_VERSION, check_layout, check_model_dir, model_name
     from netc.deploy.precision import IO_DTYPES, PRECISIONS
     if serve not in (None, "triton", "tf-serving"):
         raise NetcError(f"unknown serving layout `{serve}`")
@@ -55,10 +55,10 @@ def check_request(spec: str, out: str, *, serve: str | None, name: str | None = 
             raise NetcError("--serve tf-serving exports the Keras model in float32 (NHWC): drop --precision, "
                             "--via and --io-layout")
         check_layout(out, "tf-serving")
-        check_version(os.path.join(out, model_name(spec, name), "1"), TF_SERVING_VERSION)
+        check_model_dir(out, model_name(spec, name), "1", TF_SERVING_VERSION)
     elif serve == "triton":
         check_layout(out, "triton")
-        check_version(os.path.join(out, model_name(spec, name), "1"), TRITON_VERSION)
+        check_model_dir(out, model_name(spec, name), "1", TRITON_VERSION, files=("config.pbtxt",))
     else:
         if not out.lower().endswith(".onnx") or os.path.isdir(out):
             raise NetcError("--precision fp16/int8 produces ONNX: give an `.onnx` output (or --serve triton)")
@@ -83,6 +83,6 @@ def build(model, spec: str, out: str, *, serve: str | None, name: str | None = N
     if serve == "triton":
         from netc.deploy.triton import write_repository
         return write_repository(proto, out, model_name(spec, name), max_batch_size)
-    from netc.backends.onnx_backend import save_onnx
+    from netc.backends.onnx import save_onnx
     save_onnx(proto, out)
     return out

@@ -13,8 +13,8 @@ from typing import Iterator
 
 import numpy as np
 
-from netc.check import DYNAMIC_SIZE   # inputs declared with `?` are drawn at `netc check`'s size
 from netc.diagnostics import NetcError
+from netc.samples import DYNAMIC_SIZE, draw   # inputs declared with `?` are drawn at `netc check`'s size
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -45,9 +45,12 @@ def input_infos(proto, layout: str = "nchw", dynamic_size: int = DYNAMIC_SIZE) -
 
 
 def synthetic(infos: list[InputInfo], count: int, seed: int) -> list[dict[str, np.ndarray]]:
-    """``count`` feeds like `netc check`'s "uniform 0-255" case: images with pixels uniform over [0, 255]."""
-    rng = np.random.default_rng([seed & 0xFFFFFFFF, 0x1CA1])
-    return [{i.name: rng.uniform(0, 255, i.shape).astype(np.float32) for i in infos} for _ in range(count)]
+    """``count`` feeds drawn as `netc check`'s "uniform 0-255" case is (netc/samples.py, their own stream):
+    raw pixels, NHWC, put in each input's layout."""
+    shapes = {i.name: i.hwc if i.layout != "other" else i.shape[1:] for i in infos}
+    layouts = {i.name: i.layout for i in infos}
+    feeds = [draw(shapes, seed, purpose="int8 calibration", index=k) for k in range(count)]
+    return [{n: x.transpose(0, 3, 1, 2) if layouts[n] == "nchw" else x for n, x in f.items()} for f in feeds]
 
 
 def _load_image(path: str, info: InputInfo) -> np.ndarray:
@@ -63,19 +66,47 @@ def _load_image(path: str, info: InputInfo) -> np.ndarray:
         with Image.open(path) as im:
             im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
             x = np.asarray(im, dtype=np.float32).reshape(h, w, c)
-    except OSError as err:
-        raise NetcError(f"cannot read the image `{path}`: {err}") from None
+    except Exception as err:  # noqa: BLE001 - Pillow's decoders raise many kinds (OSError, SyntaxError, bombs)
+        if os.path.isfile(path) and os.path.getsize(path) == 0:
+            raise NetcError(f"cannot read the image `{path}`: the file is empty (0 bytes)") from None
+        raise NetcError(f"cannot read the image `{path}`: {type(err).__name__}: {err}") from None
     return x.transpose(2, 0, 1)[None] if info.layout == "nchw" else x[None]
+
+
+def _damaged(path: str, what: str, err: BaseException) -> NetcError:
+    """A calibration file numpy cannot read: empty, truncated, pickled, or not of that kind at all."""
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        return NetcError(f"cannot read `{path}` as {what}: the file is empty (0 bytes)")
+    magic = {"a .npy array": (b"\x93NUMPY", "no .npy header"), "a .npz archive": (b"PK", "no zip header")}[what]
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(magic[0]))
+    except OSError as oserr:
+        return NetcError(f"cannot read `{path}`: {oserr.strerror or oserr}")
+    if what == "a .npz archive" and head.startswith(b"\x93N"):
+        return NetcError(f"`{path}` is a .npy array, not a .npz archive (rename it to .npy)")
+    if not head.startswith(magic[0]):
+        return NetcError(f"cannot read `{path}` as {what}: it is not one ({magic[1]})")
+    reason = str(err) or type(err).__name__
+    return NetcError(f"cannot read `{path}` as {what}: the file is damaged ({reason})")
+
+
+def _numbers(x: np.ndarray, what: str) -> np.ndarray:
+    """``x`` as float32, or a NetcError when its elements are not real numbers (strings, complex, objects)."""
+    if x.dtype.kind not in "biuf":
+        raise NetcError(f"{what} holds {x.dtype} elements ({x.dtype.name}); calibration inputs are real numbers "
+                        f"(pixel values in [0, 255], any integer or float dtype)")
+    return np.asarray(x, dtype=np.float32)
 
 
 def _load_npy(path: str, info: InputInfo) -> np.ndarray:
     try:
         x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise NetcError(f"cannot read `{path}` as a .npy array: {err}") from None
+    except (OSError, ValueError, EOFError) as err:
+        raise _damaged(path, "a .npy array", err) from None
     if not isinstance(x, np.ndarray):
         raise NetcError(f"`{path}` is not a .npy array")
-    return _check_array(np.asarray(x, dtype=np.float32), f"`{path}`", info)
+    return _check_array(_numbers(x, f"`{path}`"), f"`{path}`", info)
 
 
 def _check_array(x: np.ndarray, what: str, info: InputInfo) -> np.ndarray:
@@ -93,15 +124,16 @@ def _load_npz(path: str, infos: list[InputInfo]) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as err:
-        raise NetcError(f"cannot read `{path}` as a .npz archive: {err}") from None
+    except Exception as err:  # noqa: BLE001 - zipfile, zlib and numpy each raise their own kinds for a damaged archive
+        raise _damaged(path, "a .npz archive", err) from None
     names = [i.name for i in infos]
     if sorted(arrays) != sorted(names):
         raise NetcError(f"`{path}` holds {', '.join(sorted(arrays)) or 'no arrays'}; the model's inputs are "
                         f"{', '.join(names)} (one array per input, named as the input)")
     out = {}
     for info in infos:
-        out[info.name] = _check_array(np.asarray(arrays[info.name], dtype=np.float32), f"`{path}` [{info.name}]", info)
+        what = f"`{path}` [{info.name}]"
+        out[info.name] = _check_array(_numbers(arrays[info.name], what), what, info)
     counts = {x.shape[0] for x in out.values()}
     if len(counts) != 1:
         raise NetcError(f"`{path}`: its arrays hold different numbers of samples ({sorted(counts)})")

@@ -39,10 +39,23 @@ def check_layout(base: str, what: str) -> None:
         check_target(base)   # its parent must exist and be writable; the directory is made when written
 
 
-def check_version(version_dir: str, replaceable: tuple[str, Callable[[str], bool]]) -> None:
-    """Refuse, before any work, a version directory that exists and is not netc's to replace."""
-    if os.path.isdir(os.path.dirname(version_dir)):
-        check_target(version_dir, directory=True, replaceable=replaceable)
+def check_model_dir(base: str, name: str, version: str, replaceable: tuple[str, Callable[[str], bool]],
+                    files: tuple[str, ...] = ()) -> None:
+    """Refuse, before any work, every target of ``base/<name>/``: the model directory (a directory or absent),
+    its ``version`` directory (absent, or netc's to replace) and the ``files`` written beside it (absent, or a
+    plain file). Nothing is written when one of them is in the way."""
+    model_dir = os.path.join(base, name)
+    if os.path.lexists(model_dir) and (os.path.islink(model_dir) or not os.path.isdir(model_dir)):
+        raise NetcError(f"cannot write the model directory `{model_dir}`: a file or link of that name exists")
+    if not os.path.isdir(model_dir):
+        return
+    if not os.access(model_dir, os.W_OK | os.X_OK):
+        raise NetcError(f"cannot write into `{model_dir}`: the directory is not writable")
+    check_target(os.path.join(model_dir, version), directory=True, replaceable=replaceable)
+    for f in files:
+        path = os.path.join(model_dir, f)
+        if os.path.lexists(path) and (os.path.islink(path) or not os.path.isfile(path)):
+            raise NetcError(f"cannot write `{path}`: a directory or link of that name exists")
 
 
 def write_dir(target: str, fill: Callable[[str], None], replaceable: tuple[str, Callable[[str], bool]]) -> None:

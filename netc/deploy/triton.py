@@ -59,7 +59,7 @@ def config_pbtxt(proto, name: str, max_batch_size: int = DEFAULT_MAX_BATCH) -> s
 def write_repository(proto, repo: str, name: str, max_batch_size: int = DEFAULT_MAX_BATCH) -> str:
     """Write ``repo/<name>/1/model.onnx`` and ``repo/<name>/config.pbtxt``; returns the model directory.
     Version 1 and the config are replaced atomically; other versions in the directory are kept."""
-    from netc.backends.onnx_backend import save_onnx
+    from netc.backends.onnx import save_onnx
     from netc.deploy.layout import TRITON_VERSION, check_layout, write_dir, write_text
     check_layout(repo, "triton")
     text = config_pbtxt(proto, name, max_batch_size)

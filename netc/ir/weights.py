@@ -39,6 +39,8 @@ def init_value(w: Weight, seed: int, randomize: bool = False) -> np.ndarray:
     """Keras defaults (glorot-uniform kernels, zero bias, BN 1/0/0/1, PReLU alpha 0); with
     ``randomize`` every non-kernel weight is drawn at random too, as ``netc check`` needs."""
     role = w.role
+    if role == "count":   # Keras Normalization's sample count: no effect on outputs
+        return np.zeros(w.shape, np.float32)
     if not randomize and role not in ("kernel", "depthwise_kernel"):
         return (np.ones if role in ("gamma", "moving_variance") else np.zeros)(w.shape, np.float32)
     rng = _rng(seed, w.name)   # seeding costs more than filling: only for values drawn at random

@@ -73,8 +73,22 @@ def decode_kwargs(mt: ModuleType, blk: ast.Block) -> tuple[dict[str, Any], dict[
                         notes=[takes])
     for k, a in mt.kwargs.items():
         values.setdefault(k, a.default)
-    mt.check(values, spans)
+    _check_module(mt, values, spans, blk)
     return values, spans
+
+
+def _check_module(mt: ModuleType, values: dict[str, Any], spans: dict[str, Span], blk: ast.Block) -> None:
+    """A module type's own ``check`` of its kwargs (always a plugin's: netc has no built-in module), through
+    the plugins' one guard; its NetcErrors without a place are put at the module's `type:`."""
+    from netc.plugins import guarded_call
+    try:
+        guarded_call(None, f"the plugin module `{mt.name}` failed in `check()`", blk.code_span, mt.check, values,
+                     spans, plugin_entry=True)
+    except NetcError as err:
+        for d in err.diagnostics:
+            if d.span is None:
+                d.span = blk.code_span
+        raise
 
 
 def as_layer_block(blk: ast.Block, kind: str = "layer") -> ast.Block:
@@ -87,7 +101,7 @@ def as_layer_block(blk: ast.Block, kind: str = "layer") -> ast.Block:
         elif value is False or value is None:
             continue
         elif isinstance(value, (int, float, str)):
-            args.append(ast.ArgToken(f"{key}{value}", kspan))
+            args.append(ast.ArgToken(f"{key}{value}", kspan, vspan))
         else:
             raise NetcError(f"`{key}`: a block type's argument is a number, a word or a flag, found "
                             f"{_type_name(value)}", vspan)

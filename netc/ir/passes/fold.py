@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from netc.ir.graph import Graph, Node, Prim, Weight
+from netc.ir.prims.batchnorm import scale_shift
 from netc.ir.rewrite import Uses, copy_graph, drop_nodes
 from netc.ir.weights import WeightValues
 
@@ -18,11 +19,10 @@ def stored_dtype(given: np.ndarray) -> type:
 
 
 def bn_scale_shift(node: Node, weights: WeightValues) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel (scale, shift) of an inference BN, float64: y = x * scale + shift."""
-    g, b, m, v = (np.asarray(weights[node.weights[k].name], np.float64)
-                  for k in ("gamma", "beta", "moving_mean", "moving_variance"))
-    scale = g / np.sqrt(v + float(node.attrs["epsilon"]))
-    return scale, b - m * scale
+    """Per-channel (scale, shift) of an inference BN (any channel-wise affine), float64: y = x * scale + shift."""
+    scale, shift = scale_shift(node, weights)
+    c = node.out.channels
+    return np.broadcast_to(scale, (c,)).astype(np.float64), np.broadcast_to(shift, (c,)).astype(np.float64)
 
 
 def affine_scale_shift(node: Node) -> tuple[np.float64, np.float64]:

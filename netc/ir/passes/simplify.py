@@ -13,9 +13,12 @@ def strip_inference_identities(graph: Graph, weights: WeightValues) -> tuple[Gra
     for node in g.nodes:
         identity = node.prim is Prim.DROPOUT or (
             node.prim is Prim.AFFINE and node.attrs["scale"] == 1.0 and node.attrs["offset"] == 0.0)
-        feeds_output_from_input = node.out.id in uses.outputs and node.inputs[0].producer.prim is Prim.INPUT
-        if identity and not feeds_output_from_input:
-            uses.replace(node.out, node.inputs[0])
-            dead.add(id(node))
+        if not identity:
+            continue
+        # an output fed straight from an input keeps its node: a graph output must not be a graph input
+        if node.out.id in uses.outputs and node.inputs[0].producer.prim is Prim.INPUT:
+            continue
+        uses.replace(node.out, node.inputs[0])
+        dead.add(id(node))
     drop_nodes(g, dead)
     return g, dict(weights)
