@@ -38,7 +38,7 @@ def safetensors_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str] |
         arr = np.asarray(tensors[name])
         if arr.dtype not in _DTYPES:
             raise ValueError(f"safetensors: no dtype code for {arr.dtype} ({name})")
-        data = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes()
+        data = np.array(arr, dtype=arr.dtype.newbyteorder("<"), order="C").tobytes()
         header[name] = {"dtype": _DTYPES[arr.dtype], "shape": list(arr.shape),
                         "data_offsets": [offset, offset + len(data)]}
         chunks.append(data)
@@ -67,11 +67,13 @@ def save_torch(src: "TorchSource", path: str, *, exported: bool = False) -> None
     from netc.atomic import atomic_file
     import netc
     if exported:
+        import io
+
         import torch
-        program = export_program(src)
-        with atomic_file(path, suffix=".pt2.tmp") as (tmp, fh):
-            fh.close()
-            torch.export.save(program, tmp)
+        buf = io.BytesIO()   # not the temporary file: the archive would be named after it (bytes would differ)
+        torch.export.save(export_program(src), buf)
+        with atomic_file(path, suffix=".pt2.tmp") as (_, fh):
+            fh.write(buf.getbuffer())
         return
     meta = {"format": "pt", "producer": f"netc {netc.__version__}", "class": src.class_name}
     with atomic_file(weights_path(path), suffix=".safetensors.tmp") as (_, fh):

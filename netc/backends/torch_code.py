@@ -123,7 +123,7 @@ class Emitter:
         attr = ".".join(path)
         self.init.append(f"self.{attr} = {ctor}")
         for key, arr in (state or {}).items():
-            self.state[f"{attr}.{key}"] = np.ascontiguousarray(arr)
+            self.state[f"{attr}.{key}"] = np.array(arr, order="C")   # (ascontiguousarray makes 0-d 1-d)
         return f"self.{attr}"
 
     def _path(self, name: str) -> tuple[str, ...]:
