@@ -221,3 +221,54 @@ def test_wrong_suffix_and_missing_torch_are_user_errors(tmp_path, capsys):
     assert proc.returncode == 2, proc.stderr
     assert "pip install 'netc[torch]'" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "m.py").exists() and not (tmp_path / "m.safetensors").exists()
+
+
+# ----------------------------------------------------------------------------- every spec
+SPEC_FILES = sorted(os.path.relpath(os.path.join(d, f), SPECS) for d, _, fs in os.walk(SPECS) for f in fs
+                    if f.endswith(".net"))
+
+
+def _reduced(name: str, tmp_path) -> str:
+    """The spec with its inputs at the smallest of 64, 96, 128 px its blocks accept (the classifiers' 7x7
+    pools need 224), so that CI checks it in seconds."""
+    import re
+
+    from netc.compiler import check_spec
+    from netc.diagnostics import NetcError
+    text = open(os.path.join(SPECS, name)).read()
+    for size in (64, 96, 128):
+        small = re.sub(r"(?m)^(input\s+\S+\s+)\d+x\d+x(\d+)", rf"\g<1>{size}x{size}x\2", text)
+        try:
+            check_spec(small)
+        except NetcError:
+            continue
+        text = small
+        break
+    out = tmp_path / os.path.basename(name)
+    out.write_text(text)
+    return str(out)
+
+
+@pytest.mark.slow
+@pytest.mark.tf
+@pytest.mark.parametrize("name", SPEC_FILES)
+def test_every_spec_has_a_torch_column_within_tolerance(name, tmp_path):
+    """`netc check` at reduced sizes: its torch column runs the written model.py + model.safetensors, within
+    the same tolerance as the ONNX columns; the .pt2 program agrees with the module it was exported from."""
+    pytest.importorskip("tensorflow")
+    from netc.check import run_check
+    spec = _reduced(name, tmp_path)
+    report = run_check(spec)
+    assert "torch (cpu)" in report["columns"]
+    assert report["ok"], (report["failing_outputs"], report["worst_norm"], report["tolerance"])
+    model = compile(spec)
+    from netc.backends.torch_backend import example_inputs, export_program
+    src = model.artifact("torch")
+    program = export_program(src)
+    xs = [x.uniform_(0, 255) for x in example_inputs(src, batch=1)]
+    module = model.to_torch().eval()
+    with torch.no_grad():
+        want, got = module(*xs), program.module()(*xs)
+    want, got = (want, got) if isinstance(want, tuple) else ((want,), (got,))
+    for w, g in zip(want, got):
+        assert torch.allclose(w, g, rtol=1e-5, atol=1e-5 * float(w.abs().max()))
