@@ -7,12 +7,13 @@ where the spec leaves them open), saved with ``torch.export.save``: ``torch.expo
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import sys
 import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
@@ -120,6 +121,21 @@ def example_inputs(src: "TorchSource", batch: int = 2) -> tuple[Any, ...]:
                  for _, shape in src.inputs)
 
 
+@contextlib.contextmanager
+def _triton_hidden_beside_tensorflow() -> Iterator[None]:
+    """torch.export looks for Triton, whose import crashed the process (SIGSEGV in triton/knobs.py) where
+    TensorFlow 2.21 was loaded first, as in `netc check`: with TensorFlow loaded, Triton is reported missing
+    while exporting (a CPU trace does not need it; torch caches the answer for the process)."""
+    hide = "tensorflow" in sys.modules and "triton" not in sys.modules
+    if hide:
+        sys.modules["triton"] = None   # `import triton` raises ImportError
+    try:
+        yield
+    finally:
+        if hide and sys.modules.get("triton", 0) is None:
+            del sys.modules["triton"]
+
+
 def export_program(src: "TorchSource") -> Any:
     """``torch.export`` of the module in eval mode; batch (and open spatial sizes) dynamic."""
     import torch
@@ -127,7 +143,7 @@ def export_program(src: "TorchSource") -> Any:
     model = load_module(src).eval()
     dynamic = {arg: {i: Dim.AUTO for i, d in enumerate(shape) if d is None} for arg, shape in src.inputs}
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _triton_hidden_beside_tensorflow():
             return torch.export.export(model, example_inputs(src), dynamic_shapes=dynamic)
     except Exception as err:   # torch.export's own limits, reported with the module's name
         raise NetcError(f"torch.export could not trace `{src.class_name}`: {type(err).__name__}: "
