@@ -329,6 +329,15 @@ def weights_match(spec: str, source: str, weights_map: str | None, write_map: st
         click.echo(f"wrote {write_map} ({len(pairing.pairs)} pairs)", err=True)
 
 
+@cli.command()
+@click.option("--stdio", is_flag=True, help="Talk over stdin/stdout (the default and only transport).")
+@click.option("--plugin", "plugins", multiple=True, metavar="FILE.py", help="Load a plugin for every document.")
+def lsp(stdio: bool, plugins: tuple[str, ...]) -> None:
+    """Language server for editors (LSP over stdio): live errors, shapes, completion, navigation."""
+    from netc.lsp.server import serve
+    serve(plugins)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: maps outcomes to exit codes; user errors never show a traceback."""
     args = list(sys.argv[1:] if argv is None else argv)

@@ -65,16 +65,45 @@ def parse_source(text: str, file: str, fmt: str | None = None) -> ast.Spec:
     try:
         if all(not ln.strip() or ln.lstrip().startswith(comment) for ln in lines):
             raise NetcError("empty spec: it defines no inputs, stacks or outputs", Span(file, 1, 1))
-        if fmt == "yaml":
-            from netc.frontends.yaml_form import parse_yaml   # PyYAML loads only for YAML specs (start-up)
-            spec = parse_yaml(text, file)
-        else:
-            spec = parse_text(text, file)
+        spec = parse_yaml(text, file) if fmt == "yaml" else parse_text(text, file)
     except NetcError as err:
         raise err.with_source(file, lines)
     spec.lines, spec.end = lines, _end(file, lines)
     return spec
 
 
+def parse_yaml(text: str, file: str) -> ast.Spec:
+    """Parse a YAML spec of either form: the modular one (a `net:` list of modules) or the stacks one."""
+    from netc.frontends.modular import is_modular, parse_modular   # PyYAML loads only for YAML specs
+    from netc.frontends.yaml_form import parse_stacks
+    from netc.frontends.yaml_nodes import compose
+    root = compose(text, file)
+    return parse_modular(root, text, file) if is_modular(root) else parse_stacks(root, text, file)
+
+
 def load_spec(path: str) -> ast.Spec:
     return parse_source(read_file(path), path)
+
+
+def parse_source_recovering(text: str, file: str, fmt: str | None = None) -> tuple[ast.Spec | None, list[NetcError],
+                                                                                  dict]:
+    """Parse spec text going on past mistakes where the form allows (for editors): a `.net` file line by line
+    (``text.parse_text_recovering``); a YAML file stops at its first mistake (no spec then). Returns the spec
+    (None when nothing could be read), the errors, and what the failed lines leave unknown."""
+    fmt = fmt or form_of(file)
+    comment = "#" if fmt == "yaml" else "//"
+    lines = split_lines(text, breaks_of(fmt))
+    lost: dict = {"names": [], "kinds": []}
+    if all(not ln.strip() or ln.lstrip().startswith(comment) for ln in lines):
+        return None, [NetcError("empty spec: it defines no inputs, stacks or outputs", Span(file, 1, 1))], lost
+    if fmt == "yaml":
+        from netc.frontends.yaml_form import parse_yaml
+        try:
+            spec, errors = parse_yaml(text, file), []
+        except NetcError as err:
+            return None, [err], lost
+    else:
+        from netc.frontends.text import parse_text_recovering
+        spec, errors, lost = parse_text_recovering(text, file)
+    spec.lines, spec.end = lines, _end(file, lines)
+    return spec, errors, lost

@@ -347,7 +347,7 @@ def set_scale(spec: ast.Spec, word: str, value: str, span: Span) -> None:
 
 
 def parse_text(text: str, file: str) -> ast.Spec:
-    """Parse a whole `.net` file."""
+    """Parse a whole `.net` file; the first mistake raises."""
     text, templates = split_templates(text, file)
     _LOCAL.comments = comments = []
     try:
@@ -360,27 +360,140 @@ def parse_text(text: str, file: str) -> ast.Spec:
     spec.comments = {t.line: (t.column, str(t)) for t in comments}
     stack: ast.Stack | None = None
     for st in tree.children:
-        kind = st.data
-        if kind == "stack_header":
-            tok = st.children[0]
-            stack = ast.Stack(str(tok)[:-1], _tok_span(file, tok).shifted(0, len(tok) - 1))
-            spec.stacks.append(stack)
-        elif kind == "inputs_stmt":
-            tok = st.children[1]
-            spec.input_stack, spec.input_stack_span = str(tok), _tok_span(file, tok)
-        elif kind == "input_stmt":
-            spec.input_lines.append([_input_decl(d, file, None) for d in st.children[1:]])
-        elif kind == "output_stmt":
-            if spec.outputs_span is None:
-                spec.outputs_span = _tok_span(file, st.children[0])
-            spec.outputs += [ast.Ref(str(t), _tok_span(file, t)) for t in st.children[1:]]
-        elif kind == "scale_stmt":
-            word, num = st.children
-            set_scale(spec, str(word), str(num), _tok_span(file, num))
-        elif kind == "block_line":
-            blocks = [_block(b, file, text, None) for b in st.children]
-            if stack is None:
-                raise NetcError("block outside any stack; start a stack with a header like `backbone#:`",
-                                blocks[0].span)
-            stack.lines.append(blocks)
+        stack = _statement(spec, st, stack, file, text)
     return spec
+
+
+def _statement(spec: ast.Spec, st: Tree, stack: ast.Stack | None, file: str, text: str) -> ast.Stack | None:
+    """Add one parsed statement to ``spec``; returns the stack that block lines below it belong to."""
+    kind = st.data
+    if kind == "stack_header":
+        tok = st.children[0]
+        stack = ast.Stack(str(tok)[:-1], _tok_span(file, tok).shifted(0, len(tok) - 1))
+        spec.stacks.append(stack)
+    elif kind == "inputs_stmt":
+        tok = st.children[1]
+        spec.input_stack, spec.input_stack_span = str(tok), _tok_span(file, tok)
+    elif kind == "input_stmt":
+        spec.input_lines.append([_input_decl(d, file, None) for d in st.children[1:]])
+    elif kind == "output_stmt":
+        if spec.outputs_span is None:
+            spec.outputs_span = _tok_span(file, st.children[0])
+        spec.outputs += [ast.Ref(str(t), _tok_span(file, t)) for t in st.children[1:]]
+    elif kind == "scale_stmt":
+        word, num = st.children
+        set_scale(spec, str(word), str(num), _tok_span(file, num))
+    elif kind == "block_line":
+        blocks = [_block(b, file, text, None) for b in st.children]
+        if stack is None:
+            raise NetcError("block outside any stack; start a stack with a header like `backbone#:`",
+                            blocks[0].span)
+        stack.lines.append(blocks)
+    return stack
+
+
+FAILED = "failed"   # the kind of a stand-in block for a line that did not parse (recovering parse only)
+
+
+def _failed_blocks(line: str, lineno: int, file: str, first: bool) -> list[ast.Block]:
+    """Stand-ins for a block line that did not parse: one per label written on it (so uses of those labels
+    are known names whose definition failed), or one without a label."""
+    out = []
+    for m in _HASHNAME.finditer(line):
+        end = m.end()
+        if line[end:end + 1] == ":" or (m.start() > 0 and line[m.start() - 1] == ":"):
+            continue   # a reference `a#` of an op, or a header
+        span = Span(file, lineno, m.start() + 1, lineno, end + 1)
+        out.append(ast.Block(m.group(0), span, FAILED, "", span, m.group(0), span))
+    if not out or first:
+        col = len(line) - len(line.lstrip()) + 1
+        span = Span(file, lineno, col, lineno, len(line.rstrip()) + 1)
+        out.insert(0, ast.Block(line.strip(), span, FAILED, "", span))
+    return out
+
+
+_WORD = re.compile(r"[ \t\f]*([A-Za-z]+)")
+
+
+def _line_kind(line: str) -> str:
+    """What a line that did not parse was probably meant to be: "header", "input", "output", "scale" or
+    "blocks" (the statement keywords, misspelt or not, by their first word)."""
+    if _HEADER_WITH_BLOCK.match(line) or re.match(r"[ \t\f]*[A-Za-z0-9][A-Za-z0-9_]*#:", line):
+        return "header"
+    m = _WORD.match(line)
+    word = m.group(1).lower() if m else ""
+    if word and line[m.end():m.end() + 1] in (" ", "\t", "\f", ""):
+        for kind, words in (("input", ("input", "inputs")), ("output", ("output", "outputs")),
+                            ("scale", ("width", "depth"))):
+            if word in words or difflib.get_close_matches(word, words, n=1, cutoff=0.7):
+                return kind
+    return "blocks"
+
+
+def parse_text_recovering(text: str, file: str) -> tuple[ast.Spec, list[NetcError], dict[str, list]]:
+    """Parse a `.net` file, going on past mistakes (for editors): each line that fails is one error, and
+    stands in the spec as what it was probably meant to be. Returns the spec (block lines that failed are
+    blocks of kind FAILED), the errors in line order, and what the failed lines leave unknown:
+    ``{"names": [labels/names written on failed lines outside any stack's blocks], "kinds": [line kinds]}``.
+    Text that parses whole gives exactly :func:`parse_text`'s spec and no error."""
+    errors: list[NetcError] = []
+    try:
+        text, templates = split_templates(text, file)
+    except NetcError as err:   # a bad template header: that line is blanked, the rest is read
+        errors.append(err)
+        lines = text.split("\n")
+        lines[err.span.line - 1] = ""
+        try:
+            text, templates = split_templates("\n".join(lines), file)
+        except NetcError as err2:
+            errors.append(err2)
+            return ast.Spec(file=file, source_format="net"), errors, {"names": [], "kinds": ["template"]}
+    _LOCAL.comments = comments = []
+    spec = ast.Spec(file=file, source_format="net", templates=templates)
+    lost: dict[str, list] = {"names": [], "kinds": []}
+    try:
+        tree = parser().parse(text if text.endswith("\n") else text + "\n", start="start")
+        statements = [(st, text, 0) for st in tree.children]
+        whole = True
+    except UnexpectedInput:
+        whole = False
+        statements = []
+        comments.clear()
+        for i, line in enumerate(text.split("\n")):
+            if not line.strip():
+                continue
+            padded = "\n" * i + line + "\n"   # the line at its own line number, so tokens carry it
+            try:
+                statements += [(st, padded, i + 1) for st in parser().parse(padded, start="start").children]
+            except UnexpectedInput as err:
+                errors.append(_syntax_error(err, file, padded, None))
+                statements.append((None, line, i + 1))
+    finally:
+        _LOCAL.comments = None
+    spec.comments = {t.line: (t.column, str(t)) for t in comments}
+    stack: ast.Stack | None = None
+    for st, source, lineno in statements:
+        if st is not None:
+            try:
+                stack = _statement(spec, st, stack, file, source)
+                continue
+            except NetcError as err:
+                errors.append(err)
+                if whole:
+                    lineno = err.span.line if err.span is not None else 0
+                source = text.split("\n")[lineno - 1] if 0 < lineno <= text.count("\n") + 1 else ""
+        kind = _line_kind(source)
+        lost["kinds"].append(kind)
+        if kind == "header":
+            m = re.match(r"[ \t\f]*([A-Za-z0-9][A-Za-z0-9_]*#)", source)
+            span = Span(file, lineno, m.start(1) + 1, lineno, m.end(1) + 1)
+            stack = ast.Stack(m.group(1), span)
+            spec.stacks.append(stack)
+            stack.lines.append(_failed_blocks(source[m.end(1) + 1:].rjust(len(source)), lineno, file, True))
+        elif kind == "blocks" and stack is not None:
+            stack.lines.append(_failed_blocks(source, lineno, file, not stack.lines))
+        elif kind in ("input", "blocks"):   # what it would have defined: input names, labels
+            lost["names"] += [m.group(0) for m in _HASHNAME.finditer(source)
+                              if source[m.end():m.end() + 1] != ":" and source[m.start() - 1:m.start()] != ":"]
+    errors.sort(key=lambda e: (e.span.line, e.span.col) if e.span is not None else (0, 0))
+    return spec, errors, lost
