@@ -18,8 +18,7 @@ import numpy as np
 from netc.compiler import Model, compile as compile_model
 from netc.diagnostics import NetcError
 from netc.registry import Limits
-
-DYNAMIC_SIZE = 224   # spatial size used for inputs declared with `?`
+from netc.samples import DYNAMIC_SIZE, check_cases  # noqa: F401 - DYNAMIC_SIZE: its former home
 # the input cases drawn like int8 calibration's synthetic data (netc.deploy.calibration.synthetic): an int8
 # artifact is judged on these only; constant images fall outside its calibrated ranges and saturate
 CALIBRATION_LIKE = ("uniform 0-255", "uniform, batch 2")
@@ -29,18 +28,7 @@ FP16_NOISE_GAIN = 2.0 ** 13
 
 
 def _input_cases(model: Model, seed: int) -> list[tuple[str, dict[str, np.ndarray]]]:
-    rng = np.random.default_rng(seed + 7919)
-    shapes = {v.name: tuple(DYNAMIC_SIZE if d is None else d for d in v.shape[1:]) for v in model.graph.inputs}
-
-    def make(fn: Callable[[tuple], np.ndarray], batch: int) -> dict[str, np.ndarray]:
-        return {n: fn((batch, *s)).astype(np.float32) for n, s in shapes.items()}
-
-    return [
-        ("zeros", make(np.zeros, 1)),
-        ("normal", make(lambda s: rng.standard_normal(s), 1)),
-        ("uniform 0-255", make(lambda s: rng.uniform(0, 255, s), 1)),
-        ("uniform, batch 2", make(lambda s: rng.uniform(0, 255, s), 2)),
-    ]
+    return check_cases({v.name: v.shape[1:] for v in model.graph.inputs}, seed)
 
 
 def _ort_runner(proto_bytes: bytes, level: str, provider: str, nchw: bool) -> tuple[Callable, list[str]]:
