@@ -112,7 +112,8 @@ def pair_source(checked: CheckedModel, path: str, weights_map: str | None = None
 
 
 EVIDENCE = {"structure": "structure", "shapes": "shapes (the only layer of its class and shapes)",
-            "names": "names", "map": "the map file"}
+            "names": "names", "creation order": "creation order (the variables' names, in the spec's order)",
+            "map": "the map file"}
 
 
 def describe_evidence(pairing: Pairing) -> str:
