@@ -92,7 +92,13 @@ def match(checked: CheckedModel, source: KerasSource, pins: dict[str, str] | Non
 def load_keras_weights(checked: CheckedModel, path: str, weights_map: str | None = None) -> WeightValues:
     """Values for every weight of ``checked`` from a Keras model, ``.weights.h5`` or SavedModel; the
     pairing's warnings (an epsilon or padding that differs, a pairing by order) join ``checked.warnings``."""
-    pairing = pair_source(checked, path, weights_map)
+    from netc.weights.keras_source import open_source
+    return load_paired(checked, open_source(path), weights_map)
+
+
+def load_paired(checked: CheckedModel, source: KerasSource, weights_map: str | None = None) -> WeightValues:
+    """Values for every weight of ``checked`` paired from ``source`` (see :func:`load_keras_weights`)."""
+    pairing = match(checked, source, read_map(weights_map) if weights_map else None)
     values = pairing.values()
     checked.warnings.extend(pairing.warnings)
     checked.warnings.append(Diagnostic(pairing_summary(pairing), None, severity="note"))

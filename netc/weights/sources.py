@@ -55,13 +55,13 @@ def _npz_load(checked: CheckedModel, path: str, weights_map: str | None) -> Weig
 
 def _checkpoint_load(checked: CheckedModel, path: str, weights_map: str | None) -> WeightValues:
     from netc.weights.checkpoint import load_checkpoint
-    return load_checkpoint(checked, path)
+    return load_checkpoint(checked, path, weights_map)
 
 
 READERS: list[Reader] = [
     Reader("Keras model (.keras, .weights.h5, .h5, SavedModel directory)", _keras_claims, _keras_load, pairs=True),
     Reader("netc .npz", is_npz, _npz_load),
-    Reader("TensorFlow checkpoint", lambda path: True, _checkpoint_load),
+    Reader("TensorFlow checkpoint", lambda path: True, _checkpoint_load, pairs=True),
 ]
 
 
