@@ -111,10 +111,18 @@ def pairing_summary(pairing: Pairing) -> str:
             f"{describe_evidence(pairing)}")
 
 
-def pair_source(checked: CheckedModel, path: str, weights_map: str | None = None) -> Pairing:
-    from netc.weights.keras_source import open_source
+def pair_source(checked: CheckedModel, path: str, weights_map: str | None = None,
+                subtree: str | None = None) -> Pairing:
+    """The pairing of ``checked``'s ops with the Keras source at ``path`` (a Keras file, a SavedModel, or a
+    TF checkpoint of a Keras model, narrowed to ``subtree``)."""
+    from netc.weights.keras_source import is_keras_source, open_source
     pins = read_map(weights_map) if weights_map else None
-    return match(checked, open_source(path), pins)
+    if is_keras_source(path):
+        if subtree is not None:
+            raise NetcError(f"`--subtree {subtree}` chooses an object of a TF checkpoint; `{path}` is a Keras file")
+        return match(checked, open_source(path), pins)
+    from netc.weights.checkpoint import keras_source_of_checkpoint
+    return match(checked, keras_source_of_checkpoint(checked, path, subtree), pins)
 
 
 EVIDENCE = {"structure": "structure", "shapes": "shapes (the only layer of its class and shapes)",
