@@ -30,7 +30,7 @@ def load_checkpoint(checked: CheckedModel, path: str, weights_map: str | None = 
     expected = expected_weights(checked)
     prefix = find_prefix(list(src.shapes), set(expected))
     found = sum(1 for n in expected if (f"{prefix}/{n}" if prefix else n) in src.shapes)
-    if found < len(expected) / 2 or subtree is not None:
+    if found == 0 or subtree is not None:   # no spec name at all: a Keras model's object paths
         from netc.weights.checkpoint_graph import keras_checkpoint_source
         keras_src = keras_checkpoint_source(src.path, src.handle, [tuple(w.ext_shape) for w, _ in expected.values()],
                                             subtree, kind=src.kind)

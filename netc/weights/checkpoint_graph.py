@@ -64,6 +64,9 @@ def keras_checkpoint_source(prefix: str, reader: Any, spec_shapes: list[tuple[in
     if not entries or not all(full for _, full, _, _ in entries):
         return None
     root = _choose_subtree([e[0] for e in entries], [e[3] for e in entries], spec_shapes, subtree, prefix)
+    mine = Counter(e[3] for e in entries if not root or e[0].startswith(root + "/"))
+    if spec_shapes and subtree is None and sum((mine & Counter(spec_shapes)).values()) < len(spec_shapes) / 2:
+        return None   # not this model's variables: the caller says so ("is it another model's?")
     from netc.weights.named_layers import NamedVar, named_dag
     variables = []
     for path, full, key, shape in entries:
