@@ -227,3 +227,24 @@ def test_template_labels_as_parameters_work(tmp_path, capsys):
                     "    t_c8_lx\n    t_c4_ly\n    cnct:x#:y#\noutput b#\n")
     code, out, err = run(capsys, "summary", str(spec))
     assert code == 0 and "b# Nx8x8x12" in out, err
+
+
+# ---------------------------------------------------------------- stderr starts with netc's own message
+@pytest.mark.tf
+def test_commands_loading_tensorflow_print_netc_first(tmp_path):
+    """With TensorFlow's log level left unset, a command that loads TensorFlow and then fails prints netc's
+    message first: no absl or oneDNN start-up lines before it."""
+    import subprocess
+    import sys
+    spec = tmp_path / "p.net"
+    spec.write_text(PASSTHRU)
+    sm = tmp_path / "sm"
+    sm.mkdir()
+    (sm / "saved_model.pb").write_bytes(b"not a protobuf")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    proc = subprocess.run([sys.executable, "-c", "from netc.cli import main; main()", "build", str(spec),
+                           "--weights", str(sm), "-o", str(tmp_path / "x.onnx")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("netc: error: "), proc.stderr[:500]
+    assert "absl" not in proc.stderr and "oneDNN" not in proc.stderr
