@@ -248,3 +248,14 @@ def test_commands_loading_tensorflow_print_netc_first(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("netc: error: "), proc.stderr[:500]
     assert "absl" not in proc.stderr and "oneDNN" not in proc.stderr
+
+
+def test_summary_of_a_select_inside_a_stack_and_a_template(tmp_path, capsys):
+    """A `select:` row has no checkpoint name: the summary prints it with an empty name column."""
+    spec = tmp_path / "t.net"
+    spec.write_text("input img# 8x8x3\ntemplate t:\n    select:img#\n    cn_k3_c8\nb#:\n    select:img#\n"
+                    "    cn_k3_c4\n    t\noutput b#\n")
+    code, out, err = run(capsys, "summary", str(spec))
+    assert code == 0, err
+    rows = [ln.split() for ln in out.splitlines()]
+    assert ["select:img#", "Nx8x8x3", "0", "0"] in rows and ["layer_1", "cn_k3_c8", "Nx8x8x8", "224", "13.82K"] in rows
