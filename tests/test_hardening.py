@@ -302,3 +302,13 @@ def test_missing_argument_examples_are_valid_notation(tmp_path, capsys, text, me
     spec.write_text("input img# 8x8x3\nb#:\n    select:img#\n" + text + "output b#\n")
     code, _, err = run(capsys, "summary", str(spec))
     assert code == 2 and message in err, err
+
+
+def test_triton_version_that_is_a_file_is_not_called_a_savedmodel(tmp_path, capsys):
+    spec = tmp_path / "p.net"
+    spec.write_text(PASSTHRU)
+    (tmp_path / "repo" / "p").mkdir(parents=True)
+    (tmp_path / "repo" / "p" / "1").write_text("x")
+    code, _, err = run(capsys, "build", str(spec), "--serve", "triton", "-o", str(tmp_path / "repo"))
+    assert code == 2 and "cannot write the directory" in err and "SavedModel" not in err, err
+    assert _files(tmp_path / "repo") == ["p/1"]
