@@ -58,6 +58,23 @@ class NetcServer(LanguageServer):
         an, _ = self.state(uri)
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
             uri=uri, diagnostics=diagnose.diagnostics(an, uri), version=version))
+        self.tidy()
+
+    _idle: asyncio.TimerHandle | None = None
+
+    def tidy(self) -> None:
+        """The collector runs by hand (see ``serve``): the young generations after each analysis (a few ms),
+        the whole heap once the editor has been quiet for a second, never in the middle of a keystroke."""
+        if gc.isenabled():
+            return
+        gc.collect(1)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._idle is not None:
+            self._idle.cancel()
+        self._idle = loop.call_later(1.0, gc.collect)
 
 
 def _version() -> str:
@@ -202,5 +219,6 @@ def serve(plugins: tuple[str, ...] = ()) -> None:
     """Run the server on stdin/stdout until the client says exit."""
     server = build(plugins)
     analyse("input img#norm1 8x8x3\na#:\n    select:img#\n    cn_k3_c8\noutput a#\n", "warm-up.net")
-    gc.freeze()   # what start-up made stays: the collector no longer re-scans it after every analysis
+    gc.freeze()    # what start-up made stays: the collector no longer re-scans it
+    gc.disable()   # a full collection of the server's heap takes 100+ ms: NetcServer.tidy runs it when idle
     server.start_io()
