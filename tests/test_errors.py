@@ -98,7 +98,7 @@ BLOCK_ERRORS = [
     pytest.param(["cnct:s#:img#"], 0, 5, "`s#` is the stack being defined", id="own-stack-ref"),
     pytest.param(["cnct:img"], 0, 5, "an argument of `cnct:` is a name ending in `#`: write `img#`",
                  id="ref-without-hash"),
-    pytest.param(["cn_k3_c8", "select:img#"], 1, 0, "`select:` may only start a stack", id="select-not-first"),
+    pytest.param(["cn_k3_c8", "a#select:img#"], 1, 0, "`select:` cannot carry a label", id="select-labelled"),
     pytest.param(["up_x2"], 0, 0, "`up_x2` is an op: write it with a colon, `up_x2:`", id="op-without-colon"),
     pytest.param(["avgpool_k8", "avgpool_k7"], 1, 0, "avgpool: kernel 7x7 is larger than its 4x4 input",
                  id="kernel-larger-than-valid-input"),

@@ -37,3 +37,8 @@ def prelu_channel(b: Builder, x: Value, name: str) -> Value:
 @REGISTRY.activation("sg", "sigmoid")
 def sigmoid(b: Builder, x: Value, name: str) -> Value:
     return b.sigmoid(x, name)
+
+
+@REGISTRY.activation("ge", "GELU, exact x * (1 + erf(x / sqrt 2)) / 2")
+def gelu(b: Builder, x: Value, name: str) -> Value:
+    return b.gelu(x, name)

@@ -22,3 +22,9 @@ def upscale_x2(b: Builder, xs: list[Value], names: list[str]) -> Value:
 @REGISTRY.op("add", "element-wise sum of two or more tensors (broadcasting)", min_inputs=2)
 def add(b: Builder, xs: list[Value], names: list[str]) -> Value:
     return b.add_n(xs, name="add", names=names)
+
+
+@REGISTRY.op("id", "the tensor unchanged (no layer): label it to name the current tensor, e.g. a template's "
+             "input", min_inputs=1, max_inputs=1)
+def identity(b: Builder, xs: list[Value], names: list[str]) -> Value:
+    return xs[0]

@@ -65,15 +65,39 @@ class Lowering:
         if blk.kind == "layer":
             self.reg.decode_args(blk, self._block_type(blk), self.limits)
             return
+        if blk.code == "select":
+            self._select(blk, st)
+            return
+        if self._layer_with_input(blk):
+            self.reg.decode_args(_as_layer(blk), self._block_type(blk), self.limits)
+            self._layer_input(blk, st)
+            return
         op = self._op_type(blk)
         if op.params:
             self.reg.decode_args(blk, op, self.limits)
         for ref in blk.refs:
             self._resolve(ref, self._ref_pos(blk, st))
 
+    def _layer_with_input(self, blk: ast.Block) -> bool:
+        """`cn_k1_c64:x#`: a layer block (no op of that name) written with a reference, its input."""
+        if blk.code not in self.reg.blocks or blk.code in self.reg.ops:
+            return False
+        return "_".join([blk.code, *(a.text for a in blk.args)]) not in self.reg.ops
+
+    def _layer_input(self, blk: ast.Block, st: ast.Stack):
+        """The tensor a layer block written with a reference reads."""
+        if len(blk.refs) != 1:
+            raise NetcError(f"a layer block takes one input: `{blk.text.split(':')[0]}:NAME#`, found "
+                            f"{len(blk.refs)} references", blk.span)
+        v = self._resolve(blk.refs[0], self._ref_pos(blk, st))
+        if isinstance(v, list):
+            raise NetcError(f"`{blk.refs[0].name}` holds {len(v)} tensors; name a single tensor", blk.refs[0].span)
+        return v
+
     def _select(self, blk: ast.Block, st: ast.Stack):
         if blk.label is not None:
-            raise NetcError("`select:` cannot carry a label; the stack's name already names it", blk.label_span)
+            raise NetcError("`select:` cannot carry a label: it names no new tensor (label the block whose output "
+                            "it selects, or use `id:` to name the current tensor)", blk.label_span)
         if not blk.refs:
             raise NetcError("`select:` needs at least one name, e.g. `select:img#`", blk.span)
         vals = [self._resolve(r, self.order.get(st.name, 0)) for r in blk.refs]
@@ -99,6 +123,12 @@ class Lowering:
             out = self._module(blk, current, position, stack_name)
             position += 1
             row.names.append(self._block_name(blk, position - 1, True))
+        elif blk.kind == "op" and blk.code == "select":   # later in a stack: the stack continues from there
+            out = self._select(blk, st)
+        elif blk.kind == "op" and self._layer_with_input(blk):
+            out = self._layer_input(blk, st)
+            if out is not POISON:
+                out, position = self._layer(_as_layer(blk), out, position, stack_name, row)
         elif blk.kind == "op":
             out = self._op(blk, st, current, position, stack_name)
             position += 1
@@ -180,8 +210,6 @@ class Lowering:
         return x, position
 
     def _op_type(self, blk: ast.Block):
-        if blk.code == "select":
-            raise NetcError("`select:` may only start a stack", blk.code_span)
         op = self.reg.ops.get(blk.code)
         if op is not None and blk.args and not op.params:
             op = None
@@ -232,6 +260,12 @@ class Lowering:
                 self.warnings.append(Diagnostic(msg, span, "warning"))
             return self._lowered("ops", blk.code, blk.code_span, op.lower, self.b, list(vals), names, args)
         return self._lowered("ops", blk.code, blk.code_span, op.lower, self.b, list(vals), names)
+
+
+def _as_layer(blk: ast.Block) -> ast.Block:
+    """A layer block written with a reference, as the layer it is (its input resolved apart)."""
+    import dataclasses
+    return dataclasses.replace(blk, kind="layer", refs=())
 
 
 def _params(nodes) -> int:

@@ -2,7 +2,10 @@
 
 A template (`template sp_l_t:` + indented block lines) is used like a block or an op, its parameters
 written as arguments: `b4#sp_l4_tb:b1#:b3#`. In the body, `{l}` is the value given for `l`, `{1}`, `{2}`..
-the use's references and `{refs}` all of them joined by `:`. The use's label names the body's last block.
+the use's references, `{refs}` all of them joined by `:`, and `{0}` a name unique to the use (its label, or the
+template's name and a count; `_2`, `_3`.. added per copy): labels written `{0}a#` name tensors inside the body,
+so a branching unit is a template. `r3` on a template without a parameter `r` expands the body three times in
+sequence. The use's label names the body's last block.
 Errors inside an expansion point at the template line, with a note naming the use site; their columns are
 the template's as written (a place inside a filled-in value points at the whole `{placeholder}`).
 """
@@ -50,6 +53,7 @@ class _Budget:
     def __init__(self, limit: int):
         self.left = limit
         self.parsed: dict[tuple[str, Span], ast.Block] = {}   # a template line filled the same way parses once
+        self.uses: dict[str, int] = {}   # uses of each template so far: `{0}` of an unlabelled use
 
     def take(self, blk: ast.Block, use: str) -> None:
         self.left -= 1
@@ -89,18 +93,26 @@ def _expand_block(blk: ast.Block, table: dict[str, ast.Template], depth: int, bu
     if depth >= MAX_DEPTH:
         raise NetcError(f"template `{t.name}` expands more than {MAX_DEPTH} levels deep (does it use itself?)",
                         blk.code_span)
-    values = _bind(blk, t)
+    values, repeats = _bind(blk, t)
+    if blk.refs and not any(re.search(r"\{(\d+|refs)\}", tl.text.split("//")[0]) for tl in t.lines):
+        raise NetcError(f"template `{t.name}` reads no reference (its body has no `{{1}}` or `{{refs}}`), but this "
+                        f"use gives {len(blk.refs)}", blk.refs[0].span)
     use = f"in the expansion of template `{t.name}` used at {blk.span}"
+    budget.uses[t.name] = budget.uses.get(t.name, 0) + 1
+    stem = blk.label[:-1] if blk.label is not None else f"{t.name}{budget.uses[t.name]}"
     out: list[ast.Block] = []
-    for tl in t.lines:
-        body = tl.text.split("//")[0].rstrip()
-        if not body:
-            continue
-        for m in _BLOCK.finditer(body):   # blocks are separated as on a stack line: by spaces, tabs, form feeds
-            out += _expand_string(m.group(0), Span(blk.span.file, tl.line, tl.col + m.start()), values, t, use,
-                                  table, depth, budget)
-    if not out:
-        raise NetcError(f"template `{t.name}` has no blocks", t.span)
+    for copy in range(1, repeats + 1):
+        values["0"] = stem if repeats == 1 else f"{stem}_{copy}"   # a name unique to this use (and copy)
+        made = len(out)
+        for tl in t.lines:
+            body = tl.text.split("//")[0].rstrip()
+            if not body:
+                continue
+            for m in _BLOCK.finditer(body):   # blocks are separated as on a stack line: by spaces, tabs, form feeds
+                out += _expand_string(m.group(0), Span(blk.span.file, tl.line, tl.col + m.start()), values, t,
+                                      use, table, depth, budget)
+        if len(out) == made:
+            raise NetcError(f"template `{t.name}` has no blocks", t.span)
     if blk.label is not None:
         last = out[-1]
         if last.label is not None:
@@ -110,10 +122,20 @@ def _expand_block(blk: ast.Block, table: dict[str, ast.Template], depth: int, bu
     return out
 
 
-def _bind(blk: ast.Block, t: ast.Template) -> dict[str, str]:
+def _bind(blk: ast.Block, t: ast.Template) -> tuple[dict[str, str], int]:
+    """The use's parameter values (and references) and its repeat count: `r3` on a template without a parameter
+    `r` expands its body three times in sequence."""
     values: dict[str, str] = {}
+    repeats = None
     for tok in blk.args:
         code = max((p for p in t.params if tok.text.startswith(p)), key=len, default=None)
+        if code is None and "r" not in t.params and re.fullmatch(r"r\d+", tok.text):
+            if repeats is not None:
+                raise NetcError(f"repeats given twice to template `{t.name}`", tok.span)
+            repeats = int(tok.text[1:])
+            if not 1 <= repeats <= 1000:
+                raise NetcError(f"`{tok.text}`: a template's repeats must be 1 to 1000", tok.span)
+            continue
         if code is None:
             params = ", ".join(t.params) or "none"
             raise NetcError(f"template `{t.name}` has no parameter for `{tok.text}`"
@@ -130,7 +152,7 @@ def _bind(blk: ast.Block, t: ast.Template) -> dict[str, str]:
     for i, r in enumerate(blk.refs, 1):
         values[str(i)] = r.name
     values["refs"] = ":".join(r.name for r in blk.refs)
-    return values
+    return values, repeats or 1
 
 
 def _expand_string(text: str, at: Span, values: dict[str, str], t: ast.Template, use: str,
@@ -139,12 +161,12 @@ def _expand_string(text: str, at: Span, values: dict[str, str], t: ast.Template,
 
     def fill(m: re.Match) -> str:
         if m.group(1) not in values:
-            known = [p for p in values if p != "refs" and not p.isdigit()]
+            known = [p for p in values if p != "refs" and not p.isdigit()] + ["0"]
             col = at.col + m.start()
             raise NetcError(f"`{{{m.group(1)}}}` in template `{t.name}` is no parameter"
                             f"{did_you_mean(m.group(1), known)}" if not m.group(1).isdigit() else
                             f"`{{{m.group(1)}}}` in template `{t.name}`: the use gives only "
-                            f"{sum(k.isdigit() for k in values)} references",
+                            f"{sum(k.isdigit() for k in values) - 1} references",
                             Span(at.file, at.line, col, at.line, col + len(m.group(0))), notes=[use])
         return values[m.group(1)]
 

@@ -47,6 +47,14 @@ REFERENCES: dict[str, Reference] = {r.name: r for r in [
     Reference("repvgg_a0", _repvgg_a0, 9_132_616, 9_108_968, "RepVGG-A0 of seed 004, training form"),
 ]}
 REPVGG_A0_DEPLOY_PARAMS = 8_309_384
+
+
+def _zoo() -> dict[str, Reference]:
+    from refmodels.zoo import ZOO   # specs/zoo/'s references, by the same rules
+    return ZOO
+
+
+REFERENCES.update(_zoo())
 MIN_SIZE = 32   # every reference accepts any square size >= 32 px; CI uses 96 or 128
 
 

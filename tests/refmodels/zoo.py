@@ -1,0 +1,27 @@
+"""The keras.applications references of specs/zoo/: constructors (any square size the family allows) and the
+parameter counts the issue states for them (keras.applications.X(weights=None).count_params() at 224 px, or
+299 px for the Inception family and Xception), measured once and kept here as the independent facts."""
+from __future__ import annotations
+
+from refmodels.models import Reference
+
+
+def _app(cls: str, **kw):
+    def construct(size: int):
+        import keras
+        return getattr(keras.applications, cls)(input_shape=(size, size, 3), weights=None, classes=1000, **kw)
+    return construct
+
+
+ZOO: dict[str, Reference] = {r.name: r for r in [
+    Reference("mobilenet", _app("MobileNet", alpha=1.0), 4_253_864, 4_231_976, "MobileNet(alpha=1.0)"),
+    Reference("vgg16", _app("VGG16"), 138_357_544, 138_357_544, "VGG16()"),
+    Reference("resnet101", _app("ResNet101"), 44_707_176, 44_601_832, "ResNet101()"),
+    Reference("resnet50v2", _app("ResNet50V2"), 25_613_800, 25_568_360, "ResNet50V2()"),
+    Reference("densenet121", _app("DenseNet121"), 8_062_504, 7_978_856, "DenseNet121()"),
+]}
+
+#: Input size of each spec as written (the Inception family and Xception are 299 px).
+FULL_SIZE = {name: 224 for name in ZOO}
+#: Where the family's weights (not only its activations) depend on the input size: VGG16's first dense layer.
+SIZE_DEPENDENT = {"vgg16"}
