@@ -89,3 +89,17 @@ class ImageNetNorm(BlockType):
         std = [s * a.sc for s in IMAGENET_STD]
         return b.affine(x, [1.0 / s for s in std], [-m * a.sc / s for m, s in zip(IMAGENET_MEAN, std)],
                         name="normalization")
+
+
+@REGISTRY.block
+class LayerScale(BlockType):
+    """x * gamma, one gamma per channel (ConvNeXt's LayerScale); a 1x1 depthwise conv in the Keras model."""
+
+    code = "ls"
+    doc = "layer scale (x * gamma per channel)"
+    params = {}
+    stride_arg = None
+    scales_width = False
+
+    def lower(self, b: Builder, a: Args, x: Value) -> Value:
+        return b.channel_scale(x, "layer_scale")
