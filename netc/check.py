@@ -18,8 +18,7 @@ import numpy as np
 from netc.compiler import Model, compile as compile_model
 from netc.diagnostics import NetcError
 from netc.registry import Limits
-
-DYNAMIC_SIZE = 224   # spatial size used for inputs declared with `?`
+from netc.samples import DYNAMIC_SIZE, check_cases  # noqa: F401 - DYNAMIC_SIZE: its former home
 # the input cases drawn like int8 calibration's synthetic data (netc.deploy.calibration.synthetic): an int8
 # artifact is judged on these only; constant images fall outside its calibrated ranges and saturate
 CALIBRATION_LIKE = ("uniform 0-255", "uniform, batch 2")
@@ -29,18 +28,7 @@ FP16_NOISE_GAIN = 2.0 ** 13
 
 
 def _input_cases(model: Model, seed: int) -> list[tuple[str, dict[str, np.ndarray]]]:
-    rng = np.random.default_rng(seed + 7919)
-    shapes = {v.name: tuple(DYNAMIC_SIZE if d is None else d for d in v.shape[1:]) for v in model.graph.inputs}
-
-    def make(fn: Callable[[tuple], np.ndarray], batch: int) -> dict[str, np.ndarray]:
-        return {n: fn((batch, *s)).astype(np.float32) for n, s in shapes.items()}
-
-    return [
-        ("zeros", make(np.zeros, 1)),
-        ("normal", make(lambda s: rng.standard_normal(s), 1)),
-        ("uniform 0-255", make(lambda s: rng.uniform(0, 255, s), 1)),
-        ("uniform, batch 2", make(lambda s: rng.uniform(0, 255, s), 2)),
-    ]
+    return check_cases({v.name: v.shape[1:] for v in model.graph.inputs}, seed)
 
 
 def _ort_runner(proto_bytes: bytes, level: str, provider: str, nchw: bool) -> tuple[Callable, list[str]]:
@@ -170,19 +158,23 @@ def _versions(all_routes: bool) -> dict[str, str]:
 
 
 def _source_runner(weights: str | None) -> Callable | None:
-    """The Keras model the weights came from, as a route (None unless ``weights`` is a full Keras model)."""
+    """The model the weights came from, as a route: a full Keras model, or a SavedModel's signature (None for
+    weights-only sources)."""
     if weights is None:
         return None
     from netc.weights.keras_source import is_keras_source, open_source
     if not is_keras_source(weights):
         return None
     src = open_source(weights)
-    if src.model is None:
+    if src.model is None and src.run is None:
         return None
 
     def run(feeds: dict[str, np.ndarray], like: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        outs = src.model([feeds[k] for k in feeds] if len(feeds) > 1 else next(iter(feeds.values())),
-                         training=False)
+        if src.model is None:   # a SavedModel: its signature (weights/keras_source.py)
+            outs = src.run(list(feeds.values()))
+        else:
+            outs = src.model([feeds[k] for k in feeds] if len(feeds) > 1 else next(iter(feeds.values())),
+                             training=False)
         outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
         got = {}
         for (name, ref), o in zip(like.items(), outs):
@@ -190,6 +182,15 @@ def _source_runner(weights: str | None) -> Callable | None:
             got[name] = o.reshape(ref.shape) if o.size == ref.size else o
         return got
     return run
+
+
+def _weights_line(model: Any, weights: str | None) -> str | None:
+    """The weights source, with how its layers were paired (weights/keras_match.py's note)."""
+    if weights is None:
+        return None
+    note = next((w.message for w in model.checked.warnings if w.severity == "note" and " paired by " in w.message),
+                None)
+    return note or weights
 
 
 def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: float | None = None,
@@ -305,7 +306,7 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
     failing = sorted({row["output"] for row in rows for res in row["results"].values() if not res["ok"]})
     return {
         "spec": spec, "ok": ok, "worst_norm": worst, "failing_outputs": failing, "deploy": deploy,
-        "weights": weights or (f"random (seed {seed}): kernels, biases, BN gamma/beta and PReLU alphas drawn, "
+        "weights": _weights_line(model, weights) or (f"random (seed {seed}): kernels, biases, BN gamma/beta and PReLU alphas drawn, "
                                f"BN statistics calibrated on a sample batch"),
         "reference": f"Keras {versions['keras']} on TensorFlow {tf.__version__}",
         "tolerance": {"rtol_normalised": rtol, "atol": atol, "float32_noise": noise,

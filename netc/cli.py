@@ -342,7 +342,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: maps outcomes to exit codes; user errors never show a traceback."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")   # TensorFlow's start-up chatter, when it is imported
+    from netc.optional import quiet_tensorflow
+    quiet_tensorflow()   # before any command imports TensorFlow
     try:
         cli.main(args=args, prog_name="netc", standalone_mode=False, obj={"one_shot": argv is None})
     except NetcError as err:

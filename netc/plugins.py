@@ -95,11 +95,20 @@ class _Described(Exception):
         self.__traceback__ = err.__traceback__
 
 
+def _module_name(path: str) -> str:
+    """The private module name of a plugin file: its stem, and a digest of its absolute path, so that two
+    plugins of one basename in different folders are two modules in ``sys.modules``, not one."""
+    import hashlib
+    stem = os.path.splitext(os.path.basename(path))[0]
+    digest = hashlib.blake2s(os.path.abspath(path).encode("utf-8", "surrogateescape"), digest_size=6).hexdigest()
+    return "netc_plugin_" + "".join(c if c.isalnum() else "_" for c in stem) + "_" + digest
+
+
 def load_file(path: str) -> Callable[[Registry], None]:
     """The ``register`` function of a plugin file (imported under a private module name)."""
     if not os.path.isfile(path):
         raise NetcError(f"--plugin: no such file: `{path}`")
-    name = "netc_plugin_" + os.path.splitext(os.path.basename(path))[0].replace("-", "_").replace(".", "_")
+    name = _module_name(path)
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise NetcError(f"--plugin: `{path}` is not a Python file")

@@ -13,8 +13,8 @@ from typing import Iterator
 
 import numpy as np
 
-from netc.check import DYNAMIC_SIZE   # inputs declared with `?` are drawn at `netc check`'s size
 from netc.diagnostics import NetcError
+from netc.samples import DYNAMIC_SIZE, draw   # inputs declared with `?` are drawn at `netc check`'s size
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -45,9 +45,12 @@ def input_infos(proto, layout: str = "nchw", dynamic_size: int = DYNAMIC_SIZE) -
 
 
 def synthetic(infos: list[InputInfo], count: int, seed: int) -> list[dict[str, np.ndarray]]:
-    """``count`` feeds like `netc check`'s "uniform 0-255" case: images with pixels uniform over [0, 255]."""
-    rng = np.random.default_rng([seed & 0xFFFFFFFF, 0x1CA1])
-    return [{i.name: rng.uniform(0, 255, i.shape).astype(np.float32) for i in infos} for _ in range(count)]
+    """``count`` feeds drawn as `netc check`'s "uniform 0-255" case is (netc/samples.py, their own stream):
+    raw pixels, NHWC, put in each input's layout."""
+    shapes = {i.name: i.hwc if i.layout != "other" else i.shape[1:] for i in infos}
+    layouts = {i.name: i.layout for i in infos}
+    feeds = [draw(shapes, seed, purpose="int8 calibration", index=k) for k in range(count)]
+    return [{n: x.transpose(0, 3, 1, 2) if layouts[n] == "nchw" else x for n, x in f.items()} for f in feeds]
 
 
 def _load_image(path: str, info: InputInfo) -> np.ndarray:

@@ -65,15 +65,20 @@ def parse_source(text: str, file: str, fmt: str | None = None) -> ast.Spec:
     try:
         if all(not ln.strip() or ln.lstrip().startswith(comment) for ln in lines):
             raise NetcError("empty spec: it defines no inputs, stacks or outputs", Span(file, 1, 1))
-        if fmt == "yaml":
-            from netc.frontends.yaml_form import parse_yaml   # PyYAML loads only for YAML specs (start-up)
-            spec = parse_yaml(text, file)
-        else:
-            spec = parse_text(text, file)
+        spec = parse_yaml(text, file) if fmt == "yaml" else parse_text(text, file)
     except NetcError as err:
         raise err.with_source(file, lines)
     spec.lines, spec.end = lines, _end(file, lines)
     return spec
+
+
+def parse_yaml(text: str, file: str) -> ast.Spec:
+    """Parse a YAML spec of either form: the modular one (a `net:` list of modules) or the stacks one."""
+    from netc.frontends.modular import is_modular, parse_modular   # PyYAML loads only for YAML specs
+    from netc.frontends.yaml_form import parse_stacks
+    from netc.frontends.yaml_nodes import compose
+    root = compose(text, file)
+    return parse_modular(root, text, file) if is_modular(root) else parse_stacks(root, text, file)
 
 
 def load_spec(path: str) -> ast.Spec:

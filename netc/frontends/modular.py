@@ -13,9 +13,9 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
 from netc import ast
-from netc.diagnostics import YAML_BREAKS, DiagnosticBag, NetcError, Span, did_you_mean
-from netc.frontends.text import parse_input_string, split_templates
-from netc.frontends.yaml_form import STR, _kind, _span, _text_span
+from netc.diagnostics import DiagnosticBag, NetcError, Span, did_you_mean
+from netc.frontends.text import parse_input_string
+from netc.frontends.yaml_nodes import STR, node_kind, node_span, scalar_span, templates_block
 
 KEYS = ("input", "templates", "net", "output")
 MODULE_KEYS = ("name", "type", "prev", "kwargs")
@@ -53,7 +53,7 @@ class ModularForm:
 
 def _str(node: yaml.Node, what: str, file: str) -> str:
     if not (isinstance(node, yaml.ScalarNode) and node.tag == STR):
-        raise NetcError(f"expected {what}, found {_kind(node)}", _span(file, node))
+        raise NetcError(f"expected {what}, found {node_kind(node)}", node_span(file, node))
     return node.value
 
 
@@ -61,13 +61,13 @@ def _value(node: yaml.Node, file: str) -> Any:
     try:
         return SafeConstructor().construct_object(node, deep=True)
     except ConstructorError as err:
-        raise NetcError(f"cannot read this value: {err.problem}", _span(file, node)) from None
+        raise NetcError(f"cannot read this value: {err.problem}", node_span(file, node)) from None
 
 
 def _names(node: yaml.Node, what: str, file: str) -> list[tuple[str, yaml.Node]]:
     items = node.value if isinstance(node, yaml.SequenceNode) else [node]
     if isinstance(node, yaml.SequenceNode) and not items:
-        raise NetcError(f"`{what}` is an empty list", _span(file, node))
+        raise NetcError(f"`{what}` is an empty list", node_span(file, node))
     return [(_str(i, f"a module name in `{what}`", file), i) for i in items]
 
 
@@ -77,11 +77,11 @@ def parse_modular(root: yaml.MappingNode, text: str, file: str) -> ast.Spec:
     for k, v in root.value:
         key = _str(k, "a key", file)
         if key not in KEYS:
-            raise NetcError(f"unknown key `{key}`{did_you_mean(key, KEYS)}", _span(file, k),
+            raise NetcError(f"unknown key `{key}`{did_you_mean(key, KEYS)}", node_span(file, k),
                             notes=[f"the keys of the modular form are {', '.join(KEYS)}"])
         if key in fields:
-            raise NetcError(f"duplicate key `{key}` (first at line {_span(file, fields[key][0]).line})",
-                            _span(file, k))
+            raise NetcError(f"duplicate key `{key}` (first at line {node_span(file, fields[key][0]).line})",
+                            node_span(file, k))
         fields[key] = (k, v)
     spec = ast.Spec(file=file, source_format="yaml", input_stack="inputs#")
 
@@ -90,9 +90,9 @@ def parse_modular(root: yaml.MappingNode, text: str, file: str) -> ast.Spec:
     if "input" in fields:
         node = fields["input"][1]
         input_text = _str(node, "the input, e.g. `image# 224x224x3` (name, optional input op, HxWxC)", file)
-        decl = parse_input_string(input_text, _text_span(file, node, text))
+        decl = parse_input_string(input_text, scalar_span(file, node, text))
     else:
-        decl = parse_input_string(DEFAULT_INPUT, _span(file, fields["net"][0]))
+        decl = parse_input_string(DEFAULT_INPUT, node_span(file, fields["net"][0]))
     if decl.channels is None:
         raise NetcError(f"the input needs a size, e.g. `{decl.text} 224x224x3`", decl.span)
     spec.input_lines = [[decl]]
@@ -108,7 +108,7 @@ def parse_modular(root: yaml.MappingNode, text: str, file: str) -> ast.Spec:
     net = fields["net"][1]
     if not isinstance(net, yaml.SequenceNode) or not net.value:
         raise NetcError(f"`net` must be a list of modules (each with `name` and `type`), found "
-                        f"{'an empty list' if isinstance(net, yaml.SequenceNode) else _kind(net)}", _span(file, net))
+                        f"{'an empty list' if isinstance(net, yaml.SequenceNode) else node_kind(net)}", node_span(file, net))
     bag = DiagnosticBag()
     modules: list[Module] = []
     defined: dict[str, Span] = {decl.name[:-1]: decl.span}
@@ -117,7 +117,7 @@ def parse_modular(root: yaml.MappingNode, text: str, file: str) -> ast.Spec:
         if isinstance(item, yaml.MappingNode):
             for k, v in item.value:
                 if isinstance(k, yaml.ScalarNode) and k.value == "name" and isinstance(v, yaml.ScalarNode):
-                    later.setdefault(v.value, _span(file, v))
+                    later.setdefault(v.value, node_span(file, v))
     for item in net.value:
         try:
             mod, stack = _module(item, file, text, decl, defined, later, template_names)
@@ -132,13 +132,13 @@ def parse_modular(root: yaml.MappingNode, text: str, file: str) -> ast.Spec:
     if "output" in fields:
         node = fields["output"][1]
         outputs = []
-        spec.outputs_span = _span(file, node)
+        spec.outputs_span = node_span(file, node)
         for name, n in _names(node, "output", file):
             if name not in defined or name == decl.name[:-1]:
                 raise NetcError(f"output `{name}` names no module{did_you_mean(name, [m.name for m in modules])}",
-                                _span(file, n))
+                                node_span(file, n))
             outputs.append(name)
-            spec.outputs.append(ast.Ref(name + "#", _text_span(file, n)))
+            spec.outputs.append(ast.Ref(name + "#", scalar_span(file, n)))
     else:
         last = spec.stacks[-1]
         spec.outputs = [ast.Ref(last.name, last.span)]
@@ -147,49 +147,23 @@ def parse_modular(root: yaml.MappingNode, text: str, file: str) -> ast.Spec:
     return spec
 
 
-def templates_block(body: str, node: yaml.ScalarNode, file: str, text: str) -> list[ast.Template]:
-    """Templates written in the notation, in a `|` block (both YAML forms): lines counted from the node's first
-    line, columns from the block's indentation."""
-    if node.style != "|":
-        raise NetcError("write `templates` as a literal block (`templates: |` and the template lines below)",
-                        _span(file, node))
-    rest, templates = split_templates(body, file, YAML_BREAKS)   # lines as YAML counts them (U+2028 too)
-    shift = node.start_mark.line + 1   # value line i is file line shift + i (the `|` stands on the line before)
-    src = re.split(YAML_BREAKS, text)
-    first = next((ln for ln in src[shift:] if ln.strip()), "")
-    indent = len(first) - len(first.lstrip(" "))
-    for i, line in enumerate(rest.split("\n")):
-        stmt = line.split("//")[0].strip()
-        if stmt:
-            col = len(line) - len(line.lstrip()) + 1 + indent
-            raise NetcError(f"`templates` holds `template NAME_p_q:` headers, each with its indented block lines; "
-                            f"found `{stmt[:40]}`", Span(file, i + 1 + shift, col, i + 1 + shift, col + len(stmt)))
-    out = []
-    for t in templates:
-        span = Span(file, t.span.line + shift, t.span.col + indent, t.span.line + shift,
-                    t.span.col + indent + len(t.name))
-        lines = [ast.TemplateLine(tl.text, tl.line + shift, tl.col + indent) for tl in t.lines]
-        out.append(ast.Template(t.name, t.params, span, lines, t.header))
-    return out
-
-
 def _module(item: yaml.Node, file: str, text: str, decl: ast.InputDecl, defined: dict[str, Span],
             later: dict[str, Span], templates: dict[str, ast.Template]) -> tuple[Module, ast.Stack]:
     if not isinstance(item, yaml.MappingNode):
         raise NetcError(f"a module is a mapping with `name`, `type`, optional `prev` and `kwargs`, found "
-                        f"{_kind(item)}", _span(file, item))
+                        f"{node_kind(item)}", node_span(file, item))
     f: dict[str, tuple[yaml.Node, yaml.Node]] = {}
     for k, v in item.value:
         key = _str(k, "a module key", file)
         if key == "kwarg":   # as seed 002 writes it
             key = "kwargs"
         if key not in MODULE_KEYS:
-            raise NetcError(f"unknown module key `{key}`{did_you_mean(key, MODULE_KEYS)}", _span(file, k),
+            raise NetcError(f"unknown module key `{key}`{did_you_mean(key, MODULE_KEYS)}", node_span(file, k),
                             notes=[f"a module has {', '.join(MODULE_KEYS)}"])
         if key in f:
-            raise NetcError(f"module key `{key}` given twice", _span(file, k))
+            raise NetcError(f"module key `{key}` given twice", node_span(file, k))
         f[key] = (k, v)
-    at = _span(file, item)
+    at = node_span(file, item)
     for key in ("name", "type"):
         if key not in f:
             raise NetcError(f"the module needs a `{key}`", Span(file, at.line, at.col))
@@ -197,15 +171,15 @@ def _module(item: yaml.Node, file: str, text: str, decl: ast.InputDecl, defined:
     name = _str(name_node, "the module's name", file)
     if not NAME.fullmatch(name):
         raise NetcError(f"`{name}` is not a module name: letters, digits and `_`, starting with a letter",
-                        _span(file, name_node))
+                        node_span(file, name_node))
     if name in defined and getattr(item, "alias_of", None) is not None:
         raise NetcError(f"`*{item.alias_of}` repeats the module `{name}` (line {defined[name].line}): module names "
                         f"are unique, so an alias cannot reuse a module; anchor its `kwargs` instead and give this "
-                        f"module a name of its own", _span(file, item))
+                        f"module a name of its own", node_span(file, item))
     if name in defined:
-        raise NetcError(f"module name `{name}` is already used (line {defined[name].line})", _span(file, name_node))
+        raise NetcError(f"module name `{name}` is already used (line {defined[name].line})", node_span(file, name_node))
     mtype = _str(type_node, "the module's type (a registered module, block or template)", file)
-    name_span = _text_span(file, name_node)
+    name_span = scalar_span(file, name_node)
     prev: list[str] = []
     refs: list[ast.Ref] = []
     prev_is_list = False
@@ -216,14 +190,14 @@ def _module(item: yaml.Node, file: str, text: str, decl: ast.InputDecl, defined:
             if p not in defined:
                 if p in later:
                     raise NetcError(f"`prev` names `{p}`, which is defined later (line {later[p].line}); a module "
-                                    f"reads only earlier modules", _span(file, n))
+                                    f"reads only earlier modules", node_span(file, n))
                 raise NetcError(f"`prev` names `{p}`, but no earlier module has that name"
-                                f"{did_you_mean(p, defined)}", _span(file, n),
+                                f"{did_you_mean(p, defined)}", node_span(file, n),
                                 notes=[f"earlier modules: {', '.join(k for k in defined if k != decl.name[:-1]) or 'none'}"
                                        f"; the model input is `{decl.name[:-1]}`"])
             prev.append(p)
-            refs.append(ast.Ref(p + "#", _text_span(file, n)))
-        sel_span = _span(file, pnode)
+            refs.append(ast.Ref(p + "#", scalar_span(file, n)))
+        sel_span = node_span(file, pnode)
     else:
         refs = [ast.Ref(decl.name, name_span)]
         sel_span = name_span
@@ -234,24 +208,24 @@ def _module(item: yaml.Node, file: str, text: str, decl: ast.InputDecl, defined:
         if isinstance(knode, yaml.ScalarNode) and knode.tag == "tag:yaml.org,2002:null":
             pass
         elif not isinstance(knode, yaml.MappingNode):
-            raise NetcError(f"`kwargs` must be a mapping of argument names to values, found {_kind(knode)}",
-                            _span(file, knode))
+            raise NetcError(f"`kwargs` must be a mapping of argument names to values, found {node_kind(knode)}",
+                            node_span(file, knode))
         else:
             seen: set[str] = set()
             for k, v in knode.value:
                 key = _str(k, "a kwarg name", file)
                 if key in seen:
-                    raise NetcError(f"kwarg `{key}` given twice", _span(file, k))
+                    raise NetcError(f"kwarg `{key}` given twice", node_span(file, k))
                 seen.add(key)
                 value = _value(v, file)
                 kwargs.append((key, value))
-                items = tuple(_span(file, i) for i in v.value) if isinstance(v, yaml.SequenceNode) else ()
-                located.append((key, value, _text_span(file, k), _span(file, v), items))
+                items = tuple(node_span(file, i) for i in v.value) if isinstance(v, yaml.SequenceNode) else ()
+                located.append((key, value, scalar_span(file, k), node_span(file, v), items))
     defined[name] = name_span
     stack = ast.Stack(name + "#", name_span)
     select = ast.Block("select:" + ":".join(r.name for r in refs), sel_span, "op", "select", sel_span,
                        refs=tuple(refs))
-    type_span = _text_span(file, type_node)
+    type_span = scalar_span(file, type_node)
     if mtype in templates:
         body = _template_use(mtype, located, type_span, templates[mtype])
     else:

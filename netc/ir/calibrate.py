@@ -18,13 +18,12 @@ import numpy as np
 from netc.ir import interp
 from netc.ir.graph import Graph, Node, Prim
 from netc.ir.weights import WeightValues
+from netc.samples import draw
 
 
-def sample_inputs(graph: Graph, seed: int, batch: int = 2, dynamic_size: int = 64) -> dict[str, np.ndarray]:
-    """Images as users feed them: uniform over [0, 255], NHWC."""
-    rng = np.random.default_rng(seed + 104729)
-    return {v.name: rng.uniform(0, 255, (batch, *[dynamic_size if d is None else d for d in v.shape[1:]]))
-            .astype(np.float32) for v in graph.inputs}
+def sample_inputs(graph: Graph, seed: int, batch: int = 2) -> dict[str, np.ndarray]:
+    """Images as users feed them (raw pixels, NHWC), at the sizes `netc check` runs (netc/samples.py)."""
+    return draw({v.name: v.shape[1:] for v in graph.inputs}, seed, purpose="bn calibration", batch=batch)
 
 
 def calibrate_batchnorm(graph: Graph, weights: WeightValues, seed: int) -> WeightValues:

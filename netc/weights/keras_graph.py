@@ -25,18 +25,15 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from netc.ir.graph import Graph, Node, Prim
+from netc.weights.kinds import KINDS, ROLES as KIND_ROLES, kind_of_prim
+from netc.weights.kinds.conv import conv_sig
 
 Expr = Any          # nested tuples, see the module docstring; None for "derived from no input"
 COMMUTATIVE = {"+", "*"}
 FLATTEN = {"+", "*", "cat"}
 
-# The IR weight roles of each weighted kind, in the order a Keras layer holds them.
-ROLES: dict[str, tuple[str, ...]] = {
-    "conv": ("kernel", "bias"),
-    "bn": ("gamma", "beta", "moving_mean", "moving_variance"),
-    "prelu": ("alpha",),
-    "dense": ("kernel", "bias"),
-}
+# The IR weight roles of each weighted kind, in the order a Keras layer holds them: netc/weights/kinds/.
+ROLES = KIND_ROLES
 
 
 @dataclass(eq=False)
@@ -53,6 +50,7 @@ class WNode:
     node: Node | None = None                # IR side: the node
     variables: dict[str, str] = field(default_factory=dict)        # source side: role -> variable path
     read: Callable[[str], np.ndarray] | None = None                # source side: role -> array
+    created: tuple | None = None    # source side: its creation rank, where the names record it (``conv2d_3``)
 
 
 @dataclass
@@ -65,6 +63,8 @@ class Dag:
     outputs: list[Expr] = field(default_factory=list)
     output_names: list[str] = field(default_factory=list)
     order_by: str = "kind"          # weights-only sources: "kind", or "class" (Keras layer class)
+    source_kind: str = ""           # source side: the format, for messages (".weights.h5 file")
+    unordered_outputs: bool = False  # outputs of a signature (a dict): paired by what computes them
 
     def add(self, **kw: Any) -> WNode:
         n = WNode(key=len(self.nodes), **kw)
@@ -161,25 +161,10 @@ def _hash(x: Any) -> str:
 # ------------------------------------------------------------------ describing
 def describe_sig(sig: tuple) -> str:
     """A signature in words: ``a 3x3 conv 16 -> 24 channels, stride 2``."""
-    kind = sig[0]
-    if kind == "conv":
-        _, kh, kw, cin_g, cout, groups, strides, dil, bias = sig
-        cin = cin_g * groups
-        extra = "" if strides == (1, 1) else f", stride {strides[0] if strides[0] == strides[1] else strides}"
-        extra += "" if dil == (1, 1) else f", dilation {dil}"
-        extra += ", with bias" if bias else ""
-        if groups == cin and groups > 1:
-            mult = "" if cout == cin else f", multiplier {cout // cin}"
-            return f"a {kh}x{kw} depthwise conv on {cin} channels{mult}{extra}"
-        grp = f" in {groups} groups" if groups > 1 else ""
-        return f"a {kh}x{kw} conv {cin} -> {cout} channels{grp}{extra}"
-    if kind == "bn":
-        return f"a batch norm on {sig[1]} channels"
-    if kind == "prelu":
-        return f"a PReLU with alpha {fmt_shape(sig[1])}"
-    if kind == "dense":
-        return f"a dense layer {sig[1]} -> {sig[2]}" + (", with bias" if sig[3] else "")
-    if kind == "weights":   # order-paired sources: shapes only
+    kind = KINDS.get(sig[0])
+    if kind is not None:
+        return kind.describe(sig)
+    if sig[0] == "weights":   # order-paired sources: shapes only
         return f"a {sig[1]} with weights " + ", ".join(fmt_shape(s) for s in sig[2])
     return repr(sig)
 
@@ -192,57 +177,19 @@ def difference(a: tuple, b: tuple) -> str:
     """What differs between two signatures, in words (``a different kernel size: 3x3 vs 5x5``)."""
     if a[0] != b[0]:
         return "a different kind of layer"
-    if a[0] == "conv":
-        if a[1:3] != b[1:3]:
-            return f"a different kernel size: {a[1]}x{a[2]} in the spec, {b[1]}x{b[2]} in the source"
-        if a[4] != b[4]:
-            return f"a different width: {a[4]} output channels in the spec, {b[4]} in the source"
-        if a[3] * a[5] != b[3] * b[5]:
-            return f"a different input width: {a[3] * a[5]} channels in the spec, {b[3] * b[5]} in the source"
-        if a[5] != b[5]:
-            return f"different groups: {a[5]} in the spec, {b[5]} in the source"
-        if a[6] != b[6]:
-            return f"a different stride: {a[6]} in the spec, {b[6]} in the source"
-        if a[7] != b[7]:
-            return f"a different dilation: {a[7]} in the spec, {b[7]} in the source"
-        if a[8] != b[8]:
-            return "a bias on one side only: " + ("the spec has one" if a[8] else "the source has one")
-    if a[0] == "bn" and a[1] != b[1]:
-        return f"a different width: {a[1]} channels in the spec, {b[1]} in the source"
-    if a[0] == "dense":
-        if a[2] != b[2]:
-            return f"a different width: {a[2]} outputs in the spec, {b[2]} in the source"
-        if a[1] != b[1]:
-            return f"a different input width: {a[1]} in the spec, {b[1]} in the source"
-        return "a bias on one side only"
-    return f"different weight shapes: {describe_sig(a)} in the spec, {describe_sig(b)} in the source"
+    kind = KINDS.get(a[0])
+    said = kind.difference(a, b) if kind is not None else None
+    return said or f"different weight shapes: {describe_sig(a)} in the spec, {describe_sig(b)} in the source"
 
 
 # ------------------------------------------------------------------ the IR side
-def conv_sig(kh: int, kw: int, cin_g: int, cout: int, groups: int, strides: tuple, dil: tuple,
-             bias: bool) -> tuple:
-    return ("conv", int(kh), int(kw), int(cin_g), int(cout), int(groups), tuple(int(s) for s in strides),
-            tuple(int(d) for d in dil), bool(bias))
-
-
 def _ir_sig(node: Node) -> tuple[str, tuple, dict]:
     prim = node.prim.value if isinstance(node.prim, Prim) else str(node.prim)
-    w = node.weights
-    if prim == "conv":
-        kh, kw, cin_g, cout = w["kernel"].shape
-        a = node.attrs
-        pad = a.get("padding", "same")
-        soft = {"padding": "same" if (kh, kw) == (1, 1) else pad}
-        return "conv", conv_sig(kh, kw, cin_g, cout, a.get("groups", 1), a.get("strides", (1, 1)),
-                                a.get("dilations", (1, 1)), "bias" in w), soft
-    if prim == "batchnorm":
-        return "bn", ("bn", int(w["gamma"].shape[0])), {"epsilon": float(node.attrs.get("epsilon", 1e-3))}
-    if prim == "prelu":
-        return "prelu", ("prelu", tuple(int(d) for d in w["alpha"].shape)), {}
-    if prim == "dense":
-        k = w["kernel"].shape
-        return "dense", ("dense", int(k[0]), int(k[-1]), "bias" in w), {}
-    raise NotImplementedError(f"netc cannot pair weights of IR prim {prim!r} with a Keras model")
+    kind = kind_of_prim(prim)
+    if kind is None:
+        raise NotImplementedError(f"netc cannot pair weights of IR prim {prim!r} with a Keras model")
+    sig, soft = kind.ir_sig(node)
+    return kind.name, sig, soft
 
 
 _IR_OPS = {"add": "+", "mul": "*", "concat": "cat"}

@@ -14,7 +14,7 @@ must agree.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from netc.semantic.analyze import CheckedModel
 from netc.weights.keras_graph import (ROLES, Dag, Expr, WNode, describe_sig, difference, fingerprints, fmt_shape,
                                       ir_dag, leaves, substitute)
 from netc.weights.keras_source import KerasSource
+from netc.weights.kinds import KINDS
 from netc.weights.load import block_of
 
 MAX_DEPTH = 64   # how far downstream look-alike candidates are compared
@@ -39,6 +40,14 @@ class Pairing:
     source: KerasSource
     pairs: list[tuple[WNode, WNode]]
     warnings: list[Diagnostic]
+    evidence: list[str] = field(default_factory=list)   # per pair: structure | shapes | names | map
+
+    def evidence_counts(self) -> dict[str, int]:
+        """How many layers each kind of evidence paired, e.g. ``{"structure": 258, "map": 2}``."""
+        out: dict[str, int] = {}
+        for e in self.evidence:
+            out[e] = out.get(e, 0) + 1
+        return out
 
     def values(self) -> WeightValues:
         """Every spec weight's value from its partner (float32, IR layout)."""
@@ -63,12 +72,12 @@ class Pairing:
     def rows(self) -> list[dict]:
         """One row per spec weight: block, line, netc name, source layer and variable, shape."""
         rows = []
-        for ir, src in self.pairs:
+        for (ir, src), by in zip(self.pairs, self.evidence or ["structure"] * len(self.pairs)):
             node = ir.node
             span = node.origin.span
             for role, w in node.weights.items():
                 rows.append({"block": node.origin.text, "stack": node.origin.stack, "line": span.line if span else None,
-                             "weight": w.name, "layer": src.name, "type": src.type,
+                             "weight": w.name, "layer": src.name, "type": src.type, "by": by,
                              "variable": src.variables.get(role, "?"), "shape": list(w.ext_shape)})
         return rows
 
@@ -82,12 +91,15 @@ def match(checked: CheckedModel, source: KerasSource, pins: dict[str, str] | Non
     dag = ir_dag(checked.graph)
     pins = dict(pins or {})
     _check_pins(dag, source.dag, pins)
+    source.dag.source_kind = source.kind
     if source.topology:
         pairs, warnings = _pair_by_structure(dag, source.dag, pins)
+        evidence = ["map" if n.name in pins else "structure" for n, _ in pairs]
     else:
-        pairs, warnings = _pair_by_order(dag, source.dag, pins, keras_order(checked.graph, dag))
+        triples, warnings = _pair_by_order(dag, source.dag, pins, keras_order(checked.graph, dag))
+        pairs, evidence = [(n, s) for n, s, _ in triples], [e for _, _, e in triples]
     warnings = [Diagnostic(n, None, severity="warning") for n in source.notes] + warnings
-    return Pairing(source, pairs, warnings)
+    return Pairing(source, pairs, warnings, evidence)
 
 
 def read_map(path: str) -> dict[str, str]:
@@ -216,7 +228,7 @@ def _soft(n: WNode, s: WNode) -> list[Diagnostic]:
     out = []
     for key, a in n.soft.items():
         b = s.soft.get(key)
-        if b is not None and a != b and not (isinstance(a, float) and abs(a - b) <= 1e-9 * max(abs(a), 1e-12)):
+        if b is not None and a != b and not (isinstance(a, float) and abs(a - b) <= 1e-6 * max(abs(a), 1e-12)):
             out.append(Diagnostic(f"{block_of(n.node)}: {key} {a} in the spec, {b} in {_layer(s)}: the weights "
                                   f"pair, but the outputs will differ", n.node.origin.span, severity="warning"))
     return out
@@ -297,6 +309,17 @@ def _check_rest(dag: Dag, src: Dag, partner: dict[int, WNode], taken: set[int]) 
     def image(leaf: Expr) -> Expr:
         return ("w", partner[leaf[1]].key) if leaf[0] == "w" else leaf
 
+    if src.unordered_outputs:   # a signature's outputs are a dict: each spec output finds its own
+        free = list(range(len(src.outputs)))
+        order = []
+        for e in dag.outputs:
+            got = substitute(e, image)
+            j = next((j for j in free if src.outputs[j] == got), free[0])
+            free.remove(j)
+            order.append(j)
+        src.outputs = [src.outputs[j] for j in order]
+        src.output_names = [src.output_names[j] for j in order]
+        src.unordered_outputs = False
     for i, (e, f) in enumerate(zip(dag.outputs, src.outputs)):
         got = substitute(e, image)
         if got != f:
@@ -312,78 +335,128 @@ def _first_span(dag: Dag):
 
 # ------------------------------------------------------------------ by order
 def _pair_by_order(dag: Dag, src: Dag, pins: dict[str, str], keras_nodes: list[WNode] | None = None):
-    """Pair each class's layers in file order with the spec's nodes taken in ``keras_nodes``' order: the
-    order Keras lists the layers of a model with the spec's graph, which is the order a weights-only file
-    numbers them in (SpineNet's blocks are not saved in the order the spec lists them). When that order
-    does not fit, the spec's own order is tried. A pairing the two orders disagree on is a warning: a
-    source with other unweighted ops on parallel branches may number its look-alike layers otherwise."""
+    """Pair a weights-only source's layers with the spec's ops where that is sound: each layer of a class
+    whose shapes no other layer of the class shares pairs by its shapes; look-alikes (same class, same
+    shapes) pair by their names where the names say which is which, or by a map entry. Anything else is
+    refused: the order a file lists its layers in is not evidence of which spec op each one is (a planted
+    swap of two look-alikes would go unnoticed), so netc names the ambiguous pairs and asks for pins."""
     for s in src.nodes:
         if s.kind == "other":
-            raise NetcError(f"{_layer(s)} in the weights file holds weights netc cannot classify: "
-                            + ", ".join(fmt_shape(x) for x in s.sig[2]))
-    if keras_nodes is None:
-        return _assign(dag.nodes, dag, src, pins), []
-    try:
-        pairs = _assign(keras_nodes, dag, src, pins)
-    except NetcError as first:
-        try:
-            return _assign(dag.nodes, dag, src, pins), []
-        except NetcError:
-            raise first from None
-    try:
-        in_spec_order = dict(_assign(dag.nodes, dag, src, pins))
-    except NetcError:
-        in_spec_order = {}
-    differ = [(n, s) for n, s in pairs if in_spec_order.get(n) is not s]
-    warnings = []
-    if differ:
-        n, s = differ[0]
-        warnings.append(Diagnostic(
-            f"{len(differ)} look-alike layers of the weights-only file were paired by the order Keras lists "
-            f"this graph's layers, not by the spec's order (first: `{n.name}` with {_layer(s)}); a source model "
-            f"with other unweighted layers on its parallel branches may number them otherwise: check the "
-            f"outputs, or give the `.keras` model", n.node.origin.span, severity="warning"))
-    return pairs, warnings
+            raise NetcError(f"{_layer(s)} in the {src.source_kind or 'weights file'} holds weights netc cannot "
+                            f"classify: {_shapes(s.sig[2])}")
+    return _assign(keras_nodes or dag.nodes, dag, src, pins), []
 
 
-def _assign(order: list[WNode], dag: Dag, src: Dag, pins: dict[str, str]) -> list[tuple[WNode, WNode]]:
-    """The spec's nodes taken in ``order``: each pairs with the next source layer of its class (file order)
-    whose shapes fit; returned in the spec's order."""
+def _shapes(shapes) -> str:
+    """A shape list, cut after the first few."""
+    shapes = list(shapes)
+    text = ", ".join(fmt_shape(x) for x in shapes[:6])
+    return text + (f", ... ({len(shapes)} arrays)" if len(shapes) > 6 else "")
+
+
+def _norm(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
+
+
+def _by_names(ns: list[WNode], ss: list[WNode]) -> list[tuple[WNode, WNode]] | None:
+    """Pairs of look-alikes whose names say which is which: each spec op's name (or its path below the
+    stack) ends exactly one candidate's normalised name, and no two ops pick the same one."""
+    out, used = [], set()
+    for n in ns:
+        parts = n.name.split("/")
+        tails = {_norm("/".join(parts[i:])) for i in range(len(parts) - 1)}
+        hits = [s for s in ss if any(_norm(s.name) == t or _norm(s.name).endswith("_" + t) for t in tails)]
+        if len(hits) != 1 or hits[0].key in used:
+            return None
+        used.add(hits[0].key)
+        out.append((n, hits[0]))
+    return out
+
+
+def _assign(order: list[WNode], dag: Dag, src: Dag, pins: dict[str, str]) -> list[tuple[WNode, WNode, str]]:
+    """The spec's nodes (taken in ``order``, for messages) paired with the source's layers of their class
+    and shapes; returns (spec node, source node, evidence) in the spec's order."""
     by_name = {s.name: s for s in src.nodes}
-    pinned = {by_name[v].key for v in pins.values()}
-    queues: dict[str, list[WNode]] = {}
-    for s in src.nodes:
-        if s.key not in pinned:
-            queues.setdefault(_queue(s, src.order_by), []).append(s)
-    partner: dict[int, WNode] = {}
-    for n in order:
-        shapes = tuple(tuple(n.node.weights[r].ext_shape) for r in _roles_of(n) if r in n.node.weights)
+    partner: dict[int, tuple[WNode, str]] = {}
+    for n in dag.nodes:
         if n.name in pins:
             s = by_name[pins[n.name]]
-        else:
-            q = queues.get(_queue(n, src.order_by), [])
-            if not q:
-                raise NetcError(f"{block_of(n.node)}: the weights file has no more {_queue(n, src.order_by)} "
-                                f"layers for `{n.name}` ({describe_sig(n.sig)})", n.node.origin.span,
-                                notes=["a layer the source model does not have"])
-            # the first layer of its class, in file order, whose shapes fit: branches may be saved in
-            # another order than the spec lists them
-            s = next((x for x in q if tuple(x.sig[2]) == shapes), q[0])
-            q.remove(s)
-        if shapes != tuple(s.sig[2]):
-            raise NetcError(f"{block_of(n.node)}: `{n.name}` ({describe_sig(n.sig)}) pairs by order with "
-                            f"{_layer(s)}, whose weights are " + ", ".join(fmt_shape(x) for x in s.sig[2])
-                            + " (the spec's: " + ", ".join(fmt_shape(x) for x in shapes) + ")",
-                            n.node.origin.span, notes=["a weights-only file is paired by layer order and shapes; "
-                                                       "give the `.keras` model to pair by structure, or pin "
-                                                       "pairs with `--map`"])
-        partner[n.key] = s
-    rest = [s for q in queues.values() for s in q]
-    if rest:
-        s = rest[0]
-        raise NetcError(f"{_layer(s)} (" + ", ".join(fmt_shape(x) for x in s.sig[2]) + f") and {len(rest) - 1} "
-                        f"more layer(s) of the weights file are not used by the spec", _first_span(dag))
-    return [(n, partner[n.key]) for n in dag.nodes]
+            if _shapes_of(n) != tuple(s.sig[2]):
+                raise NetcError(f"map entry `{n.name}: {s.name}` does not fit: {_layer(s)} holds "
+                                f"{_shapes(s.sig[2])}, the spec's op ({describe_sig(n.sig)}) needs "
+                                f"{_shapes(_shapes_of(n))}", n.node.origin.span)
+            partner[n.key] = (s, "map")
+    pinned = {s.key for s, _ in partner.values()}
+    groups: dict[tuple, tuple[list[WNode], list[WNode]]] = {}
+    for n in order:
+        if n.key not in partner:
+            groups.setdefault((_queue(n, src.order_by), _shapes_of(n)), ([], []))[0].append(n)
+    for s in src.nodes:
+        if s.key not in pinned:
+            groups.setdefault((_queue(s, src.order_by), tuple(s.sig[2])), ([], []))[1].append(s)
+    for (cls, shapes), (ns, ss) in groups.items():
+        if len(ns) > len(ss):
+            raise _no_layer(ns[len(ss)], cls, shapes, src, groups)
+        if len(ss) > len(ns):
+            s = ss[len(ns)]
+            rest = sum(max(0, len(b) - len(a)) for a, b in groups.values()) - 1
+            raise NetcError(f"{_layer(s)} ({_shapes(s.sig[2])})" + (f" and {rest} more layer(s)" if rest else "")
+                            + " of the weights file are not used by the spec", _first_span(dag))
+    ambiguous = []
+    for (cls, shapes), (ns, ss) in groups.items():
+        if len(ns) == 1:
+            partner[ns[0].key] = (ss[0], "shapes")
+        elif ns:
+            named = _by_names(ns, ss)
+            if named is None:
+                ambiguous.append((ns, ss))
+            else:
+                for n, s in named:
+                    partner[n.key] = (s, "names")
+    if ambiguous:
+        raise _ambiguous(ambiguous, src)
+    return [(n, *partner[n.key]) for n in dag.nodes]
+
+
+def _shapes_of(n: WNode) -> tuple:
+    return tuple(tuple(n.node.weights[r].ext_shape) for r in _roles_of(n) if r in n.node.weights)
+
+
+def _no_layer(n: WNode, cls: str, shapes: tuple, src: Dag, groups: dict) -> NetcError:
+    """A spec op for which the file has no layer of its class and shapes: name the nearest shapes."""
+    others = [s for (c, sh), (a, b) in groups.items() if c == cls and sh != shapes and len(b) > len(a)
+              for s in b[len(a):]]
+    notes = ["a weights-only file is paired by layer class and shapes; give the model (`.keras`, a SavedModel) "
+             "to pair by structure, or pin pairs with `--map`"]
+    if others:
+        s = others[0]
+        first = next((i for i, (a, b) in enumerate(zip(shapes, s.sig[2])) if tuple(a) != tuple(b)), 0)
+        got = tuple(s.sig[2])
+        diff = (f"array {first}: {fmt_shape(shapes[first])} in the spec, {fmt_shape(got[first])} in the file"
+                if first < min(len(shapes), len(got)) else f"{len(shapes)} arrays in the spec, {len(got)} in the file")
+        notes.insert(0, f"the nearest unused {cls} layer is {_layer(s)}; first difference at {diff}")
+    return NetcError(f"{block_of(n.node)}: the weights file has no {cls} layer holding {_shapes(shapes)} for "
+                     f"`{n.name}` ({describe_sig(n.sig)})", n.node.origin.span, notes=notes)
+
+
+def _ambiguous(groups: list[tuple[list[WNode], list[WNode]]], src: Dag) -> NetcError:
+    """The refusal: look-alike layers that nothing but the file's order tells apart."""
+    n_ops = sum(len(ns) for ns, _ in groups)
+    ns, ss = groups[0]
+    lines = []
+    for a, b in groups[:5]:
+        lines.append(", ".join(f"`{n.name}`" for n in a) + " <-> " + ", ".join(f"`{s.name}`" for s in b)
+                     + f" ({describe_sig(a[0].sig)})")
+    if len(groups) > 5:
+        lines.append(f"... and {len(groups) - 5} more groups")
+    pins = "; ".join(f"`{n.name}: {s.name}`" for n, s in zip(ns, ss))
+    notes = [f"look-alikes: {line}" for line in lines] + [
+        "nothing in the file (names, graph, creation order) says which is which, and its order is no evidence: "
+        "give the model itself (`.keras`, a SavedModel with its signature) to pair by structure, or pin each "
+        f"look-alike in a map file (`--map FILE`, YAML `spec op: source layer`), e.g. {pins}"]
+    return NetcError(f"{block_of(ns[0].node)}: {n_ops} weighted ops in {len(groups)} groups of look-alikes "
+                     f"(same layer class and shapes) cannot be paired soundly with the "
+                     f"{src.source_kind or 'weights file'}'s layers", ns[0].node.origin.span, notes=notes)
 
 
 def keras_order(graph, dag: Dag) -> list[WNode]:
@@ -409,15 +482,12 @@ def keras_order(graph, dag: Dag) -> list[WNode]:
 
 
 def _queue(n: WNode, order_by: str) -> str:
-    """The layer class (``order_by == "class"``) or kind whose file order pairs with the spec's order."""
+    """The layer class (``order_by == "class"``) or kind whose layers a weights-only file lists together."""
     if order_by != "class":
         return n.kind
     if n.node is None:
         return n.type
-    if n.kind == "conv":
-        cin_g, cout, groups = n.sig[3:6]
-        return "DepthwiseConv2D" if groups > 1 and cin_g == 1 and cout % groups == 0 else "Conv2D"
-    return {"bn": "BatchNormalization", "prelu": "PReLU", "dense": "Dense"}[n.kind]
+    return KINDS[n.kind].queue(n.sig)
 
 
 def _roles_of(n: WNode) -> tuple[str, ...]:
@@ -431,7 +501,14 @@ def load_keras_weights(checked: CheckedModel, path: str, weights_map: str | None
     pairing = pair_source(checked, path, weights_map)
     values = pairing.values()
     checked.warnings.extend(pairing.warnings)
+    checked.warnings.append(Diagnostic(pairing_summary(pairing), None, severity="note"))
     return values
+
+
+def pairing_summary(pairing: Pairing) -> str:
+    """``SavedModel `sm`: 10 layers paired by structure``: the format netc recognised and its evidence."""
+    return (f"{pairing.source.kind} `{pairing.source.path}`: {len(pairing.pairs)} layers paired by "
+            f"{describe_evidence(pairing)}")
 
 
 def pair_source(checked: CheckedModel, path: str, weights_map: str | None = None) -> Pairing:
@@ -442,16 +519,27 @@ def pair_source(checked: CheckedModel, path: str, weights_map: str | None = None
 
 
 
+EVIDENCE = {"structure": "structure", "shapes": "shapes (the only layer of its class and shapes)",
+            "names": "names", "map": "the map file"}
+
+
+def describe_evidence(pairing: Pairing) -> str:
+    """``structure`` or ``shapes (...) 250, names 8, the map file 2``: what paired the layers."""
+    counts = pairing.evidence_counts()
+    if len(counts) == 1:
+        return EVIDENCE[next(iter(counts))]
+    return ", ".join(f"{EVIDENCE[k]} {v}" for k, v in counts.items())
+
+
 def format_pairing(pairing: Pairing) -> str:
     """The `netc weights match` table: spec line and block, netc weight, source layer and variable, shape."""
-    head = ["line", "block", "netc weight", "source layer (type)", "variable", "shape"]
+    head = ["line", "block", "netc weight", "source layer (type)", "variable", "shape", "by"]
     rows = [head]
     for r in pairing.rows():
-        rows.append([str(r["line"] or "-"), f"{r['stack']}# {r['block']}" if r["stack"] else r["block"], r["weight"], f"{r['layer']} ({r['type']})",
-                     r["variable"], fmt_shape(r["shape"])])
+        rows.append([str(r["line"] or "-"), f"{r['stack']}# {r['block']}" if r["stack"] else r["block"],
+                     r["weight"], f"{r['layer']} ({r['type']})", r["variable"], fmt_shape(r["shape"]), r["by"]])
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    by = "structure" if pairing.source.topology else "layer order and shapes"
-    lines = [f"{pairing.source.kind} `{pairing.source.path}`: {len(pairing.pairs)} layers paired by {by}", ""]
+    lines = [pairing_summary(pairing), ""]
     for i, row in enumerate(rows):
         lines.append("  ".join(c.ljust(widths[j]) for j, c in enumerate(row)).rstrip())
         if i == 0:

@@ -19,6 +19,7 @@ import numpy as np
 
 from netc.diagnostics import NetcError
 from netc.weights.keras_graph import Dag, Expr, combine, conv_sig
+from netc.weights.kinds import FILE_NAMES, KINDS, TYPE_HINTS, recognise
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
@@ -32,6 +33,7 @@ class KerasSource:
     dag: Dag
     topology: bool
     model: Any = None              # the loaded keras.Model, when there is one (netc check runs it)
+    run: Callable | None = None    # a SavedModel's signature: feeds (spec input order) -> outputs
     notes: list[str] = field(default_factory=list)
 
 
@@ -261,11 +263,6 @@ def _reader(vs: dict[str, Any], defaults: dict[str, np.ndarray] | None = None) -
 
 
 # ------------------------------------------------------------------ weights only
-_TYPE_HINTS = (("separable", "SeparableConv2D"), ("depthwise", "DepthwiseConv2D"), ("conv", "Conv2D"),
-               ("batch_norm", "BatchNormalization"), ("bn", "BatchNormalization"), ("p_re_lu", "PReLU"),
-               ("prelu", "PReLU"), ("dense", "Dense"))
-
-
 @dataclass
 class _Layer:
     name: str
@@ -280,9 +277,10 @@ def _ordered_dag(layers: list[_Layer], by_class: bool = False) -> Dag:
         shapes = [s for _, s, _ in layer.arrays]
         kind, tname = _guess_kind(layer.name, shapes)
         if by_class:
-            tname = _CLASS_NAMES.get(_natural(layer.name)[-1][0], "")
-            if not tname:
-                kind = "other"
+            cls = _natural(layer.name)[-1][0]
+            tname = _CLASS_NAMES.get(cls, "")
+            if not tname:   # a layer class netc does not read (never printed as `()`)
+                kind, tname = "other", f"class `{cls}`"
         arrays = layer.arrays
         if tname == "SeparableConv2D" and len(arrays) >= 2:
             parts = [("depthwise", arrays[:1]), ("pointwise", arrays[1:])]
@@ -298,28 +296,23 @@ def _ordered_dag(layers: list[_Layer], by_class: bool = False) -> Dag:
 
 
 def _roles(kind: str, n: int) -> tuple[str, ...]:
-    if kind == "bn" and n == 4:
-        return ("gamma", "beta", "moving_mean", "moving_variance")
-    return {"conv": ("kernel", "bias"), "dense": ("kernel", "bias"), "prelu": ("alpha",)}.get(kind, ())[:n] or \
-        tuple(f"var{i}" for i in range(n))
+    roles = KINDS[kind].roles if kind in KINDS else ()
+    if kind == "bn" and n != len(roles):
+        roles = ()
+    return roles[:n] or tuple(f"var{i}" for i in range(n))
 
 
 def _guess_kind(name: str, shapes: list[tuple[int, ...]]) -> tuple[str, str]:
+    """A weights-only layer's kind from its shapes, and its Keras class from its name (or the kind's default)."""
     base = name.rsplit("/", 1)[-1].lower()
-    tname = next((t for hint, t in _TYPE_HINTS if hint in base), "")
-    if shapes and len(shapes[0]) == 4:
-        return "conv", tname if tname in ("SeparableConv2D", "DepthwiseConv2D", "Conv2D") else "Conv2D"
-    if len(shapes) == 4 and all(len(s) == 1 for s in shapes):
-        return "bn", "BatchNormalization"
-    if len(shapes) == 1 and len(shapes[0]) == 3:
-        return "prelu", "PReLU"
-    if shapes and len(shapes[0]) == 2:
-        return "dense", "Dense"
-    return "other", tname or "layer"
+    hinted = next((t for hint, t in TYPE_HINTS if hint in base), "")
+    kind = recognise(shapes)
+    if kind is None:
+        return "other", hinted or "unrecognised layer"
+    return kind.name, hinted if hinted in kind.keras_classes else kind.keras_classes[0]
 
 
-_CLASS_NAMES = {"conv2d": "Conv2D", "depthwise_conv2d": "DepthwiseConv2D", "separable_conv2d": "SeparableConv2D",
-                "batch_normalization": "BatchNormalization", "p_re_lu": "PReLU", "dense": "Dense"}
+_CLASS_NAMES = FILE_NAMES
 
 
 def _natural(path: str) -> tuple:
@@ -388,7 +381,9 @@ def _keras2_h5(f: Any, read_ds: Callable) -> list[tuple[int, _Layer]]:
 
 
 def _savedmodel(path: str) -> KerasSource:
-    """A SavedModel's variables, grouped by layer (``conv2d_3/kernel``), in the model's variable order."""
+    """A SavedModel: by structure through its serving signature's graph (savedmodel_graph.py) where netc
+    reads every weighted op of it; otherwise its variables grouped by layer (``conv2d_3/kernel``), in the
+    model's variable order, for pairing by class and shapes. Either way ``run`` calls the signature."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         import tensorflow as tf
@@ -398,6 +393,13 @@ def _savedmodel(path: str) -> KerasSource:
         loaded = tf.saved_model.load(path)
     except Exception as err:  # noqa: BLE001
         raise NetcError(f"cannot load SavedModel `{path}`: {_reason(err)}") from None
+    from netc.weights.savedmodel_graph import serving_dag
+    found = serving_dag(loaded, tf)
+    if found is not None:
+        dag, fn = found
+        src = KerasSource(path, "SavedModel", dag, topology=True)
+        src.run = _signature_runner(fn, dag)
+        return src
     variables = list(getattr(loaded, "variables", []))
     groups: dict[str, _Layer] = {}
     for v in variables:
@@ -410,8 +412,26 @@ def _savedmodel(path: str) -> KerasSource:
     if not groups:
         raise NetcError(f"SavedModel `{path}` holds no variables netc can read (is it a Keras export?)")
     src = KerasSource(path, "SavedModel", _ordered_dag(list(groups.values())), topology=False)
-    src.notes.append(f"SavedModel `{path}`: layers paired by the order of its variables and their shapes")
+    src.notes.append(f"SavedModel `{path}`: netc cannot read every layer from its signature's graph; its layers "
+                     f"were paired by class and shapes")
+    sigs = getattr(loaded, "signatures", {})
+    if sigs:
+        src.run = _signature_runner(sigs["serving_default"] if "serving_default" in sigs
+                                    else next(iter(sigs.values())), None)
     return src
+
+
+def _signature_runner(fn: Any, dag: Dag | None) -> Callable:
+    """Feeds in the spec's input order -> the signature's outputs (in the order the pairing found, or by name)."""
+    def run(xs: list[np.ndarray]) -> list[np.ndarray]:
+        import tensorflow as tf
+        _, kw = fn.structured_input_signature
+        names = list(kw)
+        outs = fn(**{k: tf.constant(x, dtype=kw[k].dtype) for k, x in zip(names, xs)})
+        if dag is not None and all(n in outs for n in dag.output_names):
+            return [np.asarray(outs[n]) for n in dag.output_names]
+        return [np.asarray(outs[k]) for k in sorted(outs)]
+    return run
 
 
 def _reason(err: Exception) -> str:

@@ -23,11 +23,11 @@ RESIDUAL_ADD = {
 
 
 def input_cases(size: int, seed: int = 0) -> list[tuple[str, np.ndarray]]:
-    """netc check's kinds of input (netc/check.py): zeros, standard normal, uniform over [0, 255]."""
-    rng = np.random.default_rng(seed + 7919)
-    shape = (1, size, size, 3)
-    return [("zeros", np.zeros(shape)), ("normal", rng.standard_normal(shape)),
-            ("uniform 0-255", rng.uniform(0, 255, shape))]
+    """netc check's kinds of input at batch 1, as it draws them (netc/samples.py): zeros, standard normal,
+    uniform over [0, 255]."""
+    from netc.samples import check_cases
+    return [(case, feed["x"]) for case, feed in check_cases({"x": (size, size, 3)}, seed) if case in
+            ("zeros", "normal", "uniform 0-255")]
 
 
 def normalised_diff(got: np.ndarray, ref: np.ndarray) -> float:

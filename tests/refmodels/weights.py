@@ -12,7 +12,6 @@ import numpy as np
 
 from refmodels.graphrun import run_graph
 
-CALIBRATION_SEED_OFFSET = 104729
 
 
 def _draw(role: str, shape: tuple[int, ...], rng: np.random.Generator, depthwise: bool) -> np.ndarray:
@@ -43,9 +42,10 @@ def randomize(model, seed: int) -> None:
 
 
 def calibration_batch(model, seed: int, batch: int = 4) -> np.ndarray:
-    """Images as netc check feeds them: uniform over [0, 255], NHWC, at the model's input size."""
-    rng = np.random.default_rng(seed + CALIBRATION_SEED_OFFSET)
-    return rng.uniform(0, 255, (batch, *model.inputs[0].shape[1:])).astype(np.float32)
+    """Images as netc check's BN calibration draws them (netc/samples.py): raw pixels, NHWC, at the model's
+    input size."""
+    from netc.samples import draw
+    return draw({"x": tuple(model.inputs[0].shape[1:])}, seed, purpose="bn calibration", batch=batch)["x"]
 
 
 def calibrate(model, x: np.ndarray, var_floor: float = 0.0) -> dict[str, tuple[float, float]]:

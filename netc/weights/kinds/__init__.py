@@ -1,0 +1,52 @@
+"""Weighted kinds: ONE file per kind of weighted op (conv, bn, prelu, dense), each a :class:`Kind`.
+
+A kind says everything the weight import needs to know about it: the IR prim it comes from and its signature
+(what must agree between spec and source), the Keras weight roles in the order a Keras layer holds them (the
+single table of Keras roles: :data:`ROLES`), the Keras classes it reads, the class names a weights-only file
+uses, how a weights-only layer's shapes are recognised, and the words of its messages. A new weighted prim is
+one new file here plus its entry in :data:`KINDS`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+Sig = tuple
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of weighted op, seen from both sides of an import."""
+
+    name: str                                   # "conv", "bn", ...: the first item of every signature
+    prims: tuple[str, ...]                      # IR prim values lowered to it
+    roles: tuple[str, ...]                      # IR weight roles, in the Keras layer's weight order
+    keras_classes: tuple[str, ...]              # Keras layer classes read as this kind
+    file_names: dict[str, str] = field(default_factory=dict)    # weights-only names: snake_case -> Keras class
+    hints: tuple[tuple[str, str], ...] = ()     # name fragments that hint a class in a weights-only file
+    ir_sig: Callable[[Any], tuple[Sig, dict]] | None = None      # IR node -> (signature, soft attributes)
+    describe: Callable[[Sig], str] | None = None                 # signature in words
+    difference: Callable[[Sig, Sig], str | None] | None = None  # what differs, in words
+    recognise: Callable[[list[tuple[int, ...]]], bool] | None = None   # weights-only: do these shapes fit
+    queue: Callable[[Sig], str] | None = None   # the Keras class a weights-only file files this node under
+    identity: dict[str, float] = field(default_factory=dict)    # roles a layer may lack, and their value
+
+
+from netc.weights.kinds import bn, conv, dense, prelu  # noqa: E402  (each defines KIND)
+
+KINDS: dict[str, Kind] = {k.name: k for k in (conv.KIND, bn.KIND, prelu.KIND, dense.KIND)}
+# The Keras weight roles of each kind (the single table; the Keras backend and the IR may read it too).
+ROLES: dict[str, tuple[str, ...]] = {k.name: k.roles for k in KINDS.values()}
+BN_ROLES: tuple[str, ...] = bn.KIND.roles
+FILE_NAMES: dict[str, str] = {n: c for k in KINDS.values() for n, c in k.file_names.items()}
+TYPE_HINTS: tuple[tuple[str, str], ...] = tuple(h for k in KINDS.values() for h in k.hints)
+
+
+def kind_of_prim(prim: str) -> Kind | None:
+    """The kind an IR prim's weights pair as (None: a prim netc cannot pair with a Keras model)."""
+    return next((k for k in KINDS.values() if prim in k.prims), None)
+
+
+def recognise(shapes: list[tuple[int, ...]]) -> Kind | None:
+    """The kind a weights-only layer's array shapes fit (in KINDS order), or None."""
+    return next((k for k in KINDS.values() if k.recognise and k.recognise(shapes)), None)

@@ -1,0 +1,29 @@
+"""Batch normalisation: gamma, beta, moving mean and variance (gamma 1 / beta 0 when the layer has none)."""
+from __future__ import annotations
+
+from typing import Any
+
+ROLES = ("gamma", "beta", "moving_mean", "moving_variance")
+
+
+def ir_sig(node: Any) -> tuple[tuple, dict]:
+    return ("bn", int(node.weights["gamma"].shape[0])), {"epsilon": float(node.attrs.get("epsilon", 1e-3))}
+
+
+def difference(a: tuple, b: tuple) -> str | None:
+    if a[1] != b[1]:
+        return f"a different width: {a[1]} channels in the spec, {b[1]} in the source"
+    return None
+
+
+def _kind():
+    from netc.weights.kinds import Kind
+    return Kind("bn", prims=("batchnorm",), roles=ROLES, keras_classes=("BatchNormalization",),
+                file_names={"batch_normalization": "BatchNormalization"},
+                hints=(("batch_norm", "BatchNormalization"), ("bn", "BatchNormalization")),
+                ir_sig=ir_sig, describe=lambda sig: f"a batch norm on {sig[1]} channels", difference=difference,
+                recognise=lambda shapes: len(shapes) == 4 and all(len(s) == 1 for s in shapes),
+                queue=lambda sig: "BatchNormalization", identity={"gamma": 1.0, "beta": 0.0})
+
+
+KIND = _kind()

@@ -1,0 +1,25 @@
+"""PReLU: one alpha per element (``npre``, (H, W, C)) or per channel (``nprc``, (1, 1, C))."""
+from __future__ import annotations
+
+from typing import Any
+
+ROLES = ("alpha",)
+
+
+def _fmt(s) -> str:
+    return "(" + ", ".join(str(d) for d in s) + ")"
+
+
+def ir_sig(node: Any) -> tuple[tuple, dict]:
+    return ("prelu", tuple(int(d) for d in node.weights["alpha"].shape)), {}
+
+
+def _kind():
+    from netc.weights.kinds import Kind
+    return Kind("prelu", prims=("prelu",), roles=ROLES, keras_classes=("PReLU",), file_names={"p_re_lu": "PReLU"},
+                hints=(("p_re_lu", "PReLU"), ("prelu", "PReLU")), ir_sig=ir_sig,
+                describe=lambda sig: f"a PReLU with alpha {_fmt(sig[1])}", difference=lambda a, b: None,
+                recognise=lambda shapes: len(shapes) == 1 and len(shapes[0]) == 3, queue=lambda sig: "PReLU")
+
+
+KIND = _kind()

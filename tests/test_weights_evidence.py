@@ -1,0 +1,172 @@
+"""Never a silently wrong import: look-alike layers pair by evidence (structure, names, a map) or are refused.
+
+Sources: a tf_keras SavedModel of a residual block whose projection shortcut and third conv have the same kind
+and shapes, built in its own process (tests/refmodels/tfkeras_residual.py), its layers created in another order
+than the spec's; a Keras 3 `.weights.h5` with a planted swap of two same-shape layers. Oracles: the source
+model's own outputs (written by the builder), the `.keras` model's pairing.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import netc
+from netc.cli import main
+from netc.diagnostics import NetcError, render_error
+
+pytestmark = [pytest.mark.slow, pytest.mark.tf]
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOL = 1e-5
+
+
+def _have_tf_keras() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("tf_keras") is not None
+
+
+@pytest.fixture(scope="module")
+def residual(tmp_path_factory):
+    if not _have_tf_keras():
+        pytest.skip("tf_keras is not installed (`pip install --no-deps tf-keras==2.21.0`, see the Makefile)")
+    sys.path.insert(0, HERE)
+    from refmodels import tfkeras_residual
+    tmp = tmp_path_factory.mktemp("tfk_residual")
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
+    subprocess.run([sys.executable, os.path.join(HERE, "refmodels", "tfkeras_residual.py"), str(tmp)], env=env,
+                   check=True, capture_output=True, timeout=600)
+    spec = tmp / "residual.net"
+    spec.write_text(tfkeras_residual.SPEC)
+    return dict(dir=tmp, spec=str(spec), sm=str(tmp / "sm"), x=np.load(tmp / "x.npy"), y=np.load(tmp / "y.npy"))
+
+
+def _cli(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def test_tf_keras_savedmodel_look_alikes_pair_by_structure(residual, capsys):
+    """The shortcut (`bottleneck/conv2d_3`, created last) and the third conv (`conv2d_2`) are the same 1x1
+    64 -> 256 conv; the SavedModel's signature graph says which feeds the add from the stem."""
+    model = netc.compile(residual["spec"], weights=residual["sm"])
+    got = np.asarray(model.to_keras()(residual["x"], training=False))
+    d = float(np.abs(got - residual["y"]).max() / np.abs(residual["y"]).max())
+    assert d < TOL, d
+    code, out, err = _cli(["weights", "match", residual["spec"], "--from", residual["sm"]], capsys)
+    assert code == 0, err
+    assert "SavedModel" in out and "10 layers paired by structure" in out
+    row = next(ln for ln in out.splitlines() if "stem/s1/shortcut_conv/kernel" in ln)
+    assert "bottleneck/conv2d_3 (Conv2D)" in row and row.split()[-1] == "structure", row
+    row = next(ln for ln in out.splitlines() if "stem/s1/3_conv/kernel" in ln)
+    assert "bottleneck/conv2d_2 (Conv2D)" in row, row
+
+
+def test_check_runs_the_savedmodel_and_fails_a_wrong_pairing(residual, monkeypatch):
+    from netc.check import run_check
+    report = run_check(residual["spec"], weights=residual["sm"])
+    assert report["ok"] and "source model (tf)" in report["columns"]
+    assert "paired by structure" in report["weights"]
+    # Without the graph (as for a signature netc cannot reduce), the look-alikes are refused...
+    import netc.weights.savedmodel_graph as smg
+    monkeypatch.setattr(smg, "serving_dag", lambda loaded, tf: None)
+    with pytest.raises(NetcError) as err:
+        netc.compile(residual["spec"], weights=residual["sm"])
+    msg = render_error(err.value)
+    assert "look-alikes" in msg and "stem/s1/shortcut_conv" in msg and "--map" in msg, msg
+    # ... and a wrong pin (shortcut <-> third conv swapped) builds, but check against the SavedModel fails.
+    pins = residual["dir"] / "wrong.yaml"
+    pins.write_text("stem/s1/shortcut_conv: bottleneck/conv2d_2\nstem/s1/3_conv: bottleneck/conv2d_3\n"
+                    "stem/s1/shortcut_bn: bottleneck/batch_normalization_2\n"
+                    "stem/s1/3_bn: bottleneck/batch_normalization_3\n"
+                    "stem/s1/1_bn: bottleneck/batch_normalization\nstem/s1/2_bn: bottleneck/batch_normalization_1\n"
+                    "stem/layer_0/bn: batch_normalization\n")
+    report = run_check(residual["spec"], weights=residual["sm"], weights_map=str(pins))
+    assert not report["ok"]
+    bad = {label for row in report["rows"] for label, res in row["results"].items() if not res["ok"]}
+    assert bad == {"source model (tf)"}, bad
+
+
+def _keras3_chain(tmp_path):
+    """conv 3x3 -> BN -> conv 3x3 (same shape) -> BN: two pairs of look-alikes, saved as .keras + .weights.h5."""
+    import keras
+    L = keras.layers
+    x = keras.Input((16, 16, 8))
+    y = L.BatchNormalization()(L.Conv2D(8, 3, padding="same", use_bias=False)(x))
+    y = L.ReLU()(y)
+    y = L.BatchNormalization()(L.Conv2D(8, 3, padding="same", use_bias=False)(y))
+    m = keras.Model(x, L.ReLU()(y))
+    rng = np.random.default_rng(3)
+    for v in m.weights:
+        v.assign(rng.uniform(0.5, 1.5, v.shape) if "variance" in v.path or "gamma" in v.path
+                 else rng.normal(0, 0.3, v.shape))
+    m.save(tmp_path / "m.keras")
+    m.save_weights(tmp_path / "m.weights.h5")
+    spec = tmp_path / "chain.net"
+    spec.write_text("input img# 16x16x8\na#:\n    select:img#\n    cn_bn_r2_k3_s1_c8_nre\noutput a#\n")
+    return m, str(spec)
+
+
+def test_planted_swap_in_a_weights_only_file_is_refused(tmp_path):
+    """Swap the two convs' (and BNs') groups of a .weights.h5: the file still lists a valid-looking model; order
+    is no evidence of which spec op is which, so netc refuses both the original and the swapped file."""
+    import h5py
+    _, spec = _keras3_chain(tmp_path)
+    path = tmp_path / "m.weights.h5"
+    swapped = tmp_path / "swapped.weights.h5"
+    swapped.write_bytes(path.read_bytes())
+    with h5py.File(swapped, "r+") as f:
+        g = f["layers"]
+        for a, b in (("conv2d", "conv2d_1"), ("batch_normalization", "batch_normalization_1")):
+            g.move(a, "tmp")
+            g.move(b, a)
+            g.move("tmp", b)
+    for p in (path, swapped):
+        with pytest.raises(NetcError) as err:
+            netc.compile(spec, weights=str(p))
+        msg = render_error(err.value)
+        assert "4 weighted ops in 2 groups of look-alikes" in msg, msg
+        assert "`a/layer_0/conv`, `a/layer_1/conv` <-> `conv2d`, `conv2d_1`" in msg, msg
+
+
+def test_pins_pair_look_alikes_and_match_reports_the_evidence(tmp_path, capsys):
+    _, spec = _keras3_chain(tmp_path)
+    want = netc.compile(spec, weights=str(tmp_path / "m.keras")).weights
+    pins = tmp_path / "pins.yaml"
+    pins.write_text("a/layer_0/conv: conv2d\na/layer_1/conv: conv2d_1\n")
+    with pytest.raises(NetcError):   # the BNs are still look-alikes
+        netc.compile(spec, weights=str(tmp_path / "m.weights.h5"), weights_map=str(pins))
+    pins.write_text("a/layer_0/conv: conv2d\na/layer_1/conv: conv2d_1\n"
+                    "a/layer_0/bn: batch_normalization\na/layer_1/bn: batch_normalization_1\n")
+    got = netc.compile(spec, weights=str(tmp_path / "m.weights.h5"), weights_map=str(pins)).weights
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+    code, out, err = _cli(["weights", "match", spec, "--from", str(tmp_path / "m.weights.h5"), "--map", str(pins)],
+                          capsys)
+    assert code == 0, err
+    assert "4 layers paired by the map file" in out
+    assert all(ln.split()[-1] == "map" for ln in out.splitlines()[4:] if ln.strip())
+
+
+def test_unique_shapes_pair_by_shapes(tmp_path, capsys):
+    import keras
+    L = keras.layers
+    x = keras.Input((16, 16, 3))
+    y = L.BatchNormalization()(L.Conv2D(8, 3, padding="same", use_bias=False)(x))
+    y = L.Conv2D(4, 1, use_bias=False)(L.ReLU()(y))
+    m = keras.Model(x, y)
+    m.save(tmp_path / "m.keras")
+    m.save_weights(tmp_path / "m.weights.h5")
+    spec = tmp_path / "u.net"
+    spec.write_text("input img# 16x16x3\na#:\n    select:img#\n    cn_bn_r1_k3_s1_c8_nre\n    hd_r1_k1_s1_c4\n"
+                    "output a#\n")
+    want = netc.compile(str(spec), weights=str(tmp_path / "m.keras")).weights
+    got = netc.compile(str(spec), weights=str(tmp_path / "m.weights.h5")).weights
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+    code, out, _ = _cli(["weights", "match", str(spec), "--from", str(tmp_path / "m.weights.h5")], capsys)
+    assert code == 0 and "3 layers paired by shapes" in out, out
