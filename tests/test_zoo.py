@@ -3,9 +3,10 @@
 Fast: each spec's parameter count is the count keras.applications states (the issue's table, measured once in
 tests/refmodels/zoo.py) and its output is (N, 1000). Slow: each reference, built at a reduced input size with
 every weight drawn at random and its BN statistics calibrated (tests/refmodels), saved as `.keras` and
-`.weights.h5`; netc compiles the spec (resized) with those weights and its ONNX artifact (onnxruntime) and its
-Keras artifact reproduce the reference's float32 outputs within 3x the reference's own float32 noise (float64
-twin), never tighter than 1e-5; `netc weights match` pairs every weighted layer, with no warning.
+`.weights.h5`; netc compiles the spec (resized, its final softmax left out) with those weights and its ONNX
+artifact (onnxruntime) and its Keras artifact reproduce the reference's float32 logits (the reference built with
+``classifier_activation=None``) within 3x the reference's own float32 noise (float64 twin), never tighter than
+1e-5; `netc weights match` pairs every weighted layer, with no warning.
 """
 from __future__ import annotations
 
@@ -22,20 +23,28 @@ from refmodels.zoo import FULL_SIZE, SIZE_DEPENDENT, ZOO
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FLOOR = 1e-5
-#: CI's reduced input size per family (each family's smallest sound size: the last feature map stays >= 2x2)
-SIZES = {"mobilenet": 64, "vgg16": 32, "resnet101": 64, "resnet50v2": 64, "densenet121": 64}
+#: CI's reduced input size per family (small, at least the size Keras accepts: 75 px InceptionV3 and
+#: InceptionResNetV2, 71 px Xception)
+SIZES = {"mobilenet": 64, "vgg16": 32, "resnet101": 64, "resnet50v2": 64, "densenet121": 64, "efficientnet_b0": 64,
+         "efficientnetv2_b0": 64, "convnext_tiny": 64, "inception_v3": 75, "inception_resnet_v2": 75,
+         "xception": 71}
 
 
 def spec_file(name: str) -> str:
     return str(ROOT / "specs" / "zoo" / f"{name}.net")
 
 
-def resized(name: str, size: int, tmp: pathlib.Path) -> str:
+def resized(name: str, size: int, tmp: pathlib.Path, logits: bool = False) -> str:
+    """specs/zoo/<name>.net at ``size`` px (and, with ``logits``, without its final softmax)."""
     full = FULL_SIZE[name]
     text = pathlib.Path(spec_file(name)).read_text()
     assert text.count(f"{full}x{full}x3") == 1, name
-    p = tmp / f"{name}_{size}.net"
-    p.write_text(text.replace(f"{full}x{full}x3", f"{size}x{size}x3"))
+    text = text.replace(f"{full}x{full}x3", f"{size}x{size}x3")
+    if logits:
+        assert text.count("\n    softmax\n") == 1, name
+        text = text.replace("\n    softmax\n", "\n")
+    p = tmp / f"{name}_{size}{'_logits' if logits else ''}.net"
+    p.write_text(text)
     return str(p)
 
 
@@ -68,7 +77,7 @@ class Case:
         size = SIZES[name]
         self.name, self.size = name, size
         self.entry = RefStore(directory, size=size).get(name)
-        self.spec = resized(name, size, tmp)
+        self.spec = resized(name, size, tmp, logits=True)   # the reference is built without its softmax
         self.cases = [(case, x.astype(np.float32)) for case, x in input_cases(size)]
         self.ref = {case: np.asarray(self.entry.model(x, training=False)) for case, x in self.cases}
         twin = in_dtype(self.entry.model, name, "float64")
@@ -121,5 +130,5 @@ def test_zoo_reproduces_its_reference(name, zoo_case, capsys):
     weighted = {layer.name: type(layer).__name__ for layer in c.entry.model.layers if layer.weights}
     assert f"{len(weighted)} layers paired by structure" in out.out
     assert "warning" not in (out.out + out.err).lower()
-    paired = set(re.findall(r"\s(\S+) \(([A-Za-z0-9]+)\)\s", out.out))
+    paired = set(re.findall(r"\s(\S+) \(([A-Z][A-Za-z0-9]*)\)\s", out.out))
     assert paired == set(weighted.items())
