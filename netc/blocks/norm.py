@@ -79,6 +79,7 @@ class ImageNetNorm(BlockType):
 
     code = "imnorm"
     doc = "normalization by the ImageNet mean and std (no weights)"
+    example_channels = 3   # the registry-wide test lowers it on an RGB image
     params = {"sc": Param(default=1.0)}
     stride_arg = None
     scales_width = False
