@@ -15,7 +15,7 @@ import numpy as np
 from netc.diagnostics import NetcError
 from netc.ir.weights import WeightValues
 from netc.semantic.analyze import CheckedModel
-from netc.weights.load import Source, bind
+from netc.weights.bind import Source, bind
 
 _SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 _DATA = re.compile(r"\.data-\d{5}-of-\d{5}$")

@@ -26,7 +26,7 @@ import numpy as np
 
 from netc.ir.graph import Graph, Node, Prim
 from netc.weights.kinds import KINDS, ROLES as KIND_ROLES, kind_of_node
-from netc.weights.kinds.conv import conv_sig
+from netc.weights.kinds.conv import conv_sig  # noqa: F401 (re-exported for the readers)
 
 Expr = Any          # nested tuples, see the module docstring; None for "derived from no input"
 COMMUTATIVE = {"+", "*"}
