@@ -259,3 +259,46 @@ def test_summary_of_a_select_inside_a_stack_and_a_template(tmp_path, capsys):
     assert code == 0, err
     rows = [ln.split() for ln in out.splitlines()]
     assert ["select:img#", "Nx8x8x3", "0", "0"] in rows and ["layer_1", "cn_k3_c8", "Nx8x8x8", "224", "13.82K"] in rows
+
+
+REGISTER_MISTAKES = {
+    "param-not-a-Param": ("from netc.registry import BlockType\n\ndef register(reg):\n    class B(BlockType):\n"
+                          "        code, doc, params = 'zz', 'z', {'c': 3}\n\n        def lower(self, b, a, x):\n"
+                          "            return x\n    reg.block(B)\n", 9, "argument `c` must map to a Param"),
+    "block-not-a-class": ("def register(reg):\n    reg.block(len)\n", 2, "reg.block takes a BlockType subclass"),
+    "op-input-range": ("def register(reg):\n    reg.op('qq', 'q', 3, 1)(lambda b, xs, names: xs[0])\n", 2,
+                       "op `qq`: inputs from 3 to 1 is no range"),
+    "sys-exit": ("import sys\n\ndef register(reg):\n    sys.exit(3)\n", 4, "SystemExit: 3"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(REGISTER_MISTAKES))
+def test_plugin_registration_mistakes(tmp_path, capsys, kind):
+    source, line, message = REGISTER_MISTAKES[kind]
+    plugin = tmp_path / "plug.py"
+    plugin.write_text(source)
+    spec = tmp_path / "s.net"
+    spec.write_text(_NET.format(block="cn_k3_c8"))
+    code, _, err = run(capsys, "summary", str(spec), "--plugin", str(plugin))
+    assert code == 2 and f"{plugin}:{line}:" in err and message in err and "internal error" not in err, err
+
+
+def test_plugin_exiting_while_lowering_is_its_mistake(tmp_path, capsys):
+    plugin = tmp_path / "plug.py"
+    plugin.write_text("import sys\nfrom netc.registry import BlockType\n\ndef register(reg):\n    class B(BlockType):\n"
+                      "        code, doc, params = 'zz', 'z', {}\n\n        def lower(self, b, a, x):\n"
+                      "            sys.exit(0)\n    reg.block(B)\n")
+    spec = tmp_path / "s.net"
+    spec.write_text(_NET.format(block="zz"))
+    code, _, err = run(capsys, "summary", str(spec), "--plugin", str(plugin))
+    assert code == 2 and "the plugin block type `zz` failed while lowering: SystemExit: 0" in err, err
+
+
+@pytest.mark.parametrize("text, message", [
+    ("    spfuse_l3:img#\n", "e.g. `spfuse_l3_tb:img#`"),   # an op's arguments come before its references
+])
+def test_missing_argument_examples_are_valid_notation(tmp_path, capsys, text, message):
+    spec = tmp_path / "s.net"
+    spec.write_text("input img# 8x8x3\nb#:\n    select:img#\n" + text + "output b#\n")
+    code, _, err = run(capsys, "summary", str(spec))
+    assert code == 2 and message in err, err
