@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from netc import progress
 from netc.compiler import Model, compile as compile_model
 from netc.diagnostics import NetcError
 from netc.registry import Limits
@@ -210,23 +211,27 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
     require(provider)
     if precision != "int8" and calibrate is not None:
         raise NetcError("--calibrate goes with --precision int8")
+    progress.step(f"compiling {spec}" + (f" with weights from {weights}" if weights else ""))
     model = compile_model(spec, seed=seed, weights=weights, randomize=weights is None, limits=limits,
                           weights_map=weights_map, weights_subtree=weights_subtree)
     if weights is None:
         from netc.ir.calibrate import calibrate_batchnorm
+        progress.step("calibrating BN statistics on the numpy interpreter")
         model.weights = calibrate_batchnorm(model.graph, model.weights, seed)
     cases = _input_cases(model, seed)
     proto = model.to_onnx(deploy=deploy)
     import tensorflow as tf
     if provider == "cuda":
         tf.config.experimental.enable_tensor_float_32_execution(False)
+    progress.step("building the Keras reference")
     keras_model = model.to_keras()
     out_names = [n for n, _ in model.graph.outputs]
     reference = _keras_runner(keras_model, out_names)
-    refs = [reference(feeds) for _, feeds in cases]
+    refs = [reference(feeds) for _, feeds in progress.steps(cases, "running the Keras reference: input")]
     noise = None
     if rtol is None:   # the tolerance comes from the reference itself: 3x its float32 noise, never below 1e-4
         from netc.backends.keras_backend import to_keras
+        progress.step("measuring the reference's float32 noise against float64")
         keras64 = to_keras(model.graph, model.weights, dtype="float64")
         noise = float32_noise(refs, keras64, out_names, [feeds for _, feeds in cases])
         rtol = max(MIN_RTOL, NOISE_FACTOR * noise)
@@ -251,6 +256,7 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
         from netc.deploy.build import onnx_artifact
         from netc.deploy.metrics import classifier_outputs
         label = f"onnx {precision}"
+        progress.step(f"building the {precision} artifact")
         small = onnx_artifact(model, precision=precision, calibrate=calibrate, seed=seed, proto=proto)
         routes[label] = lambda: _ort_runner(small.SerializeToString(), "ORT_ENABLE_ALL", provider, nchw=True)
         reduced[label] = precision
@@ -261,7 +267,8 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
             onnx_inputs = [i.name for i in proto.graph.input if i.name not in inits]
             measure_fit = fitter(proto, small)
             fits = [measure_fit({n: v.transpose(0, 3, 1, 2) if v.ndim == 4 else v       # the ONNX model's NCHW
-                                 for n, v in zip(onnx_inputs, feeds.values())}) for _, feeds in cases]
+                                 for n, v in zip(onnx_inputs, feeds.values())})
+                    for _, feeds in progress.steps(cases, "measuring the int8 scales' fit: input")]
             del measure_fit
     with tempfile.TemporaryDirectory(prefix="netc-check-") as tmp:
         if all_routes:
@@ -276,7 +283,8 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
             routes["source model (tf)"] = lambda: (source, tf_devices)
         results: dict[str, list[dict[str, np.ndarray]]] = {}   # label -> outputs of each case
         providers: dict[str, list[str]] = {}
-        for label, make in routes.items():
+        for i, (label, make) in enumerate(routes.items(), 1):
+            progress.step(f"running route {label}", i, len(routes))
             run, providers[label] = make()
             results[label] = [run(feeds, ref) if label == "source model (tf)" else run(feeds)
                               for (_, feeds), ref in zip(cases, refs)]

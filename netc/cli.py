@@ -52,6 +52,19 @@ def plugin_option(fn):
                         help="Load a plugin registering user blocks, ops or modules (repeatable).")(wrapper)
 
 
+def quiet_option(fn):
+    """`--quiet`: no progress line. Long work shows one on stderr only when stderr is a terminal (netc/progress.py)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, quiet: bool = False, **kwargs):
+        from netc import progress
+        with progress.shown(quiet):
+            return fn(*args, **kwargs)
+    return click.option("--quiet", "-q", is_flag=True,
+                        help="No progress line on stderr (shown only when stderr is a terminal).")(wrapper)
+
+
 deploy_option = click.option("--deploy", is_flag=True,
                              help="Deploy-time form: every BN folded into its conv, RepVGG branches fused "
                                   "into one 3x3 conv.")
@@ -81,6 +94,9 @@ def _gc_one_shot(active: bool = True) -> Iterator[None]:
 
 
 def _warn(checked) -> None:
+    if checked.warnings:
+        from netc import progress
+        progress.clear()
     for w in checked.warnings:
         click.echo(render(w, {checked.spec.file: checked.spec.lines}), err=True)
 
@@ -185,6 +201,7 @@ def _check_output(out: str, kind: str, via: str) -> None:
                    "past protobuf's 2 GiB limit.")
 @limit_option
 @plugin_option
+@quiet_option
 def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_layout: str, seed: int,
           weights: str | None, weights_map: str | None, subtree: str | None, deploy: bool, precision: str,
           io_dtype: str, calibrate: int | None, calibration_data: str | None, serve: str | None, name: str | None,
@@ -268,8 +285,10 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
                    "training-form Keras model.")
 @limit_option
 @plugin_option
+@quiet_option
 def check(spec: str, weights: str | None, weights_map: str | None, subtree: str | None, seed: int,
-          atol: float | None, rtol: float | None, provider: str, precision: str, calibrate: int | None, all_routes: bool, as_json: bool, deploy: bool,
+          atol: float | None, rtol: float | None, provider: str, precision: str, calibrate: int | None,
+          all_routes: bool, as_json: bool, deploy: bool,
           limits: tuple[str, ...]) -> None:
     """Build every backend from the same weights, run them on the same inputs, compare."""
     from netc.check import format_report, run_check
@@ -330,17 +349,23 @@ def weights_export(spec: str, source: str, out: str, weights_map: str | None, su
 @click.option("--json", "as_json", is_flag=True, help="Print the pairing as JSON.")
 @limit_option
 @plugin_option
+@quiet_option
 def weights_match(spec: str, source: str, weights_map: str | None, subtree: str | None, write_map: str | None,
                   as_json: bool, limits: tuple[str, ...]) -> None:
     """Pair SPEC's weights with a Keras model's layers (or a TF checkpoint's), and print the pairing and the
     evidence of each pair."""
     from netc.compiler import check_spec, sources_of
     from netc.weights.keras_match import format_pairing, pair_source, write_map as save_map
+    from netc import progress
+    progress.step(f"checking {spec}")
     checked = check_spec(spec, limits=_limits(limits))
     _warn(checked)
+    progress.step(f"reading {source} and pairing its layers")
     with sources_of(checked.spec):   # errors at a spec line print it with a caret
         pairing = pair_source(checked, source, weights_map, subtree)
+        progress.step(f"reading the paired weights of {source}")
         pairing.values()   # every variable readable and of the right size
+    progress.clear()
     for w in pairing.warnings:
         click.echo(render(w), err=True)
     if as_json:

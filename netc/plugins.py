@@ -83,7 +83,7 @@ def _run(fn: Callable[[Registry], None], reg: Registry, where: str, file: str | 
         fn(reg)
     except NetcError:
         raise
-    except Exception as err:  # noqa: BLE001 - a plugin's own error, never netc's
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - a plugin's own error, never netc's
         raise _located(err if isinstance(err, RegistryClash) else _Described(err), where, file) from None
 
 
@@ -118,7 +118,7 @@ def load_file(path: str) -> Callable[[Registry], None]:
         spec.loader.exec_module(mod)
     except SyntaxError as err:
         raise NetcError(f"plugin `{path}`: {err.msg}", Span(path, err.lineno or 1, err.offset or 1)) from None
-    except Exception as err:  # noqa: BLE001 - importing the plugin failed: its mistake (a missing module...)
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - importing the plugin failed: its mistake (a missing module...)
         raise _located(_Described(err), f"`{path}` cannot be imported", path) from None
     return _register_fn(mod, f"`{path}`")
 
@@ -137,7 +137,7 @@ def registry_for(plugin_files: Iterable[str] = ()) -> Registry:
         try:
             obj = ep.load()
             fn = _register_fn(obj, f"`{ep.name}` (entry point {ep.value})")
-        except Exception as err:  # noqa: BLE001 - the installed plugin's mistake
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - the installed plugin's mistake
             raise NetcError(f"plugin `{ep.name}` (entry point {ep.value}) cannot be imported: "
                             f"{type(err).__name__}: {err}") from None
         sources += _source_of(obj)
@@ -187,7 +187,7 @@ def guarded_call(reg: Registry | None, what: str, span: Span | None, fn: Callabl
         return fn(*args)
     except NetcError:
         raise
-    except Exception as err:  # noqa: BLE001 - sorted below: the plugin's mistake or netc's bug
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - sorted below: the plugin's mistake or netc's bug
         frame = plugin_frame(err, reg)
         if frame is None and not plugin_entry:
             raise

@@ -70,6 +70,20 @@ def layer_expr(keras: Any, op: Any, ins: list[Expr], dag: Dag, calls: dict[int, 
                         variables={r: _path(v) for r, v in vs.items()}
                         | {r: "(none: 1)" if r == "gamma" else "(none: 0)" for r in missing}, read=reader)
             return ("w", n.key)
+    elif isinstance(op, L.LayerNormalization):
+        if op.axis not in (-1, 3, [-1], [3]):
+            raise _unsupported(op, f"it normalises axis {op.axis}, netc only the channel axis (-1)")
+        vs = {r: v for r, v in (("gamma", op.gamma), ("beta", op.beta)) if v is not None}
+        c = int(next(iter(vs.values())).shape[0]) if vs else 0
+        sig, soft = ("ln", c), {"epsilon": float(op.epsilon)}
+    elif isinstance(op, L.Normalization):
+        mean = getattr(op, "adapt_mean", None)
+        if mean is None:
+            raise _unsupported(op, "its weights are not the adapted mean, variance and count")
+        vs = {"moving_mean": mean, "moving_variance": op.adapt_variance, "count": op.count}
+        sig, soft = ("norm", int(np.prod(mean.shape))), {}
+    elif tname == "LayerScale" and getattr(op, "gamma", None) is not None:   # keras.applications.convnext
+        vs, sig, soft = {"gamma": op.gamma}, ("scale", int(op.gamma.shape[0])), {}
     elif isinstance(op, L.PReLU):
         vs, sig, soft = {"alpha": op.alpha}, ("prelu", tuple(int(d) for d in op.alpha.shape)), {}
     elif isinstance(op, L.Dense):
@@ -84,7 +98,7 @@ def layer_expr(keras: Any, op: Any, ins: list[Expr], dag: Dag, calls: dict[int, 
         sig, soft = ("dense", k[0], k[1], bool(op.use_bias)), {}
     else:
         raise _unsupported(op, "netc pairs Conv2D, DepthwiseConv2D, SeparableConv2D, BatchNormalization, "
-                               "PReLU and Dense layers")
+                               "LayerNormalization, Normalization, LayerScale, PReLU and Dense layers")
     kind = sig[0]
     n = dag.add(kind=kind, sig=sig, expr=expr, name=op.name, type=tname, soft=soft,
                 variables={r: _path(v) for r, v in vs.items()}, read=_reader(vs))

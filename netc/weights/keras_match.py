@@ -51,7 +51,8 @@ class Pairing:
                     raise NetcError(f"source variable `{src.variables.get(role, role)}` has shape "
                                     f"{fmt_shape(arr.shape)}, {block_of(node)} needs {fmt_shape(w.ext_shape)}",
                                     node.origin.span)
-                if not np.issubdtype(arr.dtype, np.floating):
+                if not (np.issubdtype(arr.dtype, np.floating)
+                        or (role == "count" and np.issubdtype(arr.dtype, np.integer))):   # Normalization's count
                     raise NetcError(f"source variable `{src.variables.get(role, role)}` holds {arr.dtype} values",
                                     node.origin.span)
                 out[w.name] = np.ascontiguousarray(arr, dtype=np.float32).reshape(w.shape)
