@@ -542,6 +542,7 @@ def main() -> None:
     p.add_argument("--json", default=None, help="Also write the raw measurements here.")
     p.add_argument("--spec", action="append", default=None, help="Bench only these specs (repeatable).")
     p.add_argument("--from-json", default=None, help="Only write the report again from a --json file.")
+    p.add_argument("--quiet", action="store_true", help="No progress line on stderr (shown only on a terminal).")
     p.add_argument("--big", action=argparse.BooleanOptionalAction, default=None,
                    help="Build and run a model past 2 GiB (default: yes, except with --quick or --from-json).")
     a = p.parse_args()
@@ -557,19 +558,28 @@ def main() -> None:
         return
     a.chains = () if a.no_chains else (1000,) if a.quick else CHAIN_SIZES
     t0 = time.perf_counter()
+    from netc import progress
+    with progress.shown(a.quiet):
+        _run(a, t0, progress)
 
-    def log(msg: str) -> None:
-        print(f"[{time.perf_counter() - t0:6.1f} s] {msg}", flush=True)
+
+def _run(a: argparse.Namespace, t0: float, progress) -> None:
+    todo = [ROOT / s for s in a.spec] if a.spec else specs()
+    at = {"spec": ""}
+
+    def log(msg: str) -> None:   # the progress line on a terminal: what runs now, which spec of how many
+        progress.step(f"{at['spec']}{msg}")
 
     mach = machine()
     mach["load_before"] = os.getloadavg()
     data = {"date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), "machine": mach,
             "versions": versions(), "quick": a.quick, "repeat": a.repeat, "ab_rounds": a.ab_rounds,
             "ab_runs": a.ab_runs, "specs": [], "chains": []}
-    todo = [ROOT / s for s in a.spec] if a.spec else specs()
     with tempfile.TemporaryDirectory(prefix="netc-bench-") as tmp:
-        for spec in todo:
+        for i, spec in enumerate(todo, 1):
+            at["spec"] = f"spec {i} of {len(todo)}: "
             data["specs"].append(bench_spec(spec.resolve(), tmp, a, mach["cores"], log))
+        at["spec"] = ""
         data["chains"] = bench_chains(tmp, a, log)
         if a.big if a.big is not None else not a.quick:
             data["big"] = bench_big(tmp, log)
@@ -580,7 +590,8 @@ def main() -> None:
     Path(a.out).write_text(text)
     if a.json:
         Path(a.json).write_text(json.dumps(data, indent=1, default=str))
-    log(f"wrote {a.out}")
+    progress.clear()
+    print(f"wrote {a.out} in {time.perf_counter() - t0:.0f} s")
     print(text[text.index("## Targets"):])
 
 

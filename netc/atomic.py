@@ -1,14 +1,16 @@
 """One atomic writer for every output netc writes (ONNX, .keras, SavedModel directories, .npz).
 
-An output is produced under a temporary name beside its target, given the mode a plain ``open`` would give
-it (0644 files, 0755 directories under umask 022), then renamed into place: a failure leaves an existing
-target untouched and no partial file behind. Mistakes about the target itself (a folder that does not
-exist, a target that is a directory) are :class:`NetcError`, reported before any work.
+An output is produced under a temporary name beside its target, created with the mode a plain ``open`` gives
+(0666 files, 0777 directories, less the umask, which the kernel applies: netc never reads or sets the
+process's umask, so threads creating files meanwhile are unaffected), then renamed into place: a failure
+leaves an existing target untouched and no partial file behind. Mistakes about the target itself (a folder
+that does not exist, a target that is a directory) are :class:`NetcError`, reported before any work.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import tempfile
 from typing import IO, Callable, Iterator
@@ -16,10 +18,19 @@ from typing import IO, Callable, Iterator
 from netc.diagnostics import NetcError
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _create(parent: str, prefix: str, suffix: str, make: Callable[[str], object]) -> tuple[str, object]:
+    """``make(path)`` on a new name in ``parent`` (``make`` fails with FileExistsError on a taken one)."""
+    for _ in range(100):
+        path = os.path.join(parent, f"{prefix}{secrets.token_hex(4)}{suffix}")
+        try:
+            return path, make(path)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {parent}")  # pragma: no cover - 100 collisions of 32 bits
+
+
+def _open_new(path: str) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
 
 
 def check_target(path: str | os.PathLike, *, directory: bool = False,
@@ -39,7 +50,8 @@ def check_target(path: str | os.PathLike, *, directory: bool = False,
         raise NetcError(f"cannot write `{shown}`: it is a directory")
     if directory and os.path.lexists(path):
         if os.path.islink(path) or not os.path.isdir(path):
-            raise NetcError(f"cannot write the SavedModel directory `{shown}`: a file or link of that name exists")
+            what = "the SavedModel directory" if replaceable is None else "the directory"
+            raise NetcError(f"cannot write {what} `{shown}`: a file or link of that name exists")
         if replaceable is not None and not replaceable[1](path):
             raise NetcError(f"cannot write `{shown}`: the directory exists and is not {replaceable[0]}; netc "
                             f"replaces only an empty directory or {replaceable[0]}: move it away or name another")
@@ -74,14 +86,12 @@ def atomic_file(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[tuple
     to ``temp_path`` themselves."""
     target = check_target(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=suffix,
-                                   dir=os.path.dirname(target))
+        tmp, fd = _create(os.path.dirname(target), f".{os.path.basename(target)}.", suffix, _open_new)
     except OSError as err:
         raise NetcError(f"cannot write `{target}`: {err.strerror or err}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             yield tmp, fh
-        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -98,12 +108,11 @@ def atomic_dir(path: str | os.PathLike,
     target = check_target(path, directory=True, replaceable=replaceable)
     parent, base = os.path.split(target)
     try:
-        tmp = tempfile.mkdtemp(prefix=f".{base}.", dir=parent)
+        tmp, _ = _create(parent, f".{base}.", "", lambda p: os.mkdir(p, 0o777))
     except OSError as err:
         raise NetcError(f"cannot write `{target}`: {err.strerror or err}") from None
     try:
         yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())
         _swap_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

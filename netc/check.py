@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from netc import progress
 from netc.compiler import Model, compile as compile_model
 from netc.diagnostics import NetcError
 from netc.registry import Limits
@@ -147,7 +148,7 @@ def _weights_line(model: Any, weights: str | None) -> str | None:
 def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: float | None = None,
               rtol: float | None = None, provider: str = "cpu", all_routes: bool = False, deploy: bool = False,
               limits: Limits | None = None, weights_map: str | None = None, precision: str = "fp32",
-              calibrate: int | None = None) -> dict[str, Any]:
+              calibrate: int | None = None, weights_subtree: str | None = None) -> dict[str, Any]:
     """Compare every backend's routes against the reference; returns the report (``report["ok"]`` is the verdict).
 
     The reference is the training-form model of :data:`netc.backends.REFERENCE` (Keras; BN in inference mode).
@@ -167,10 +168,12 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
     require(provider)
     if precision != "int8" and calibrate is not None:
         raise NetcError("--calibrate goes with --precision int8")
+    progress.step(f"compiling {spec}" + (f" with weights from {weights}" if weights else ""))
     model = compile_model(spec, seed=seed, weights=weights, randomize=weights is None, limits=limits,
-                          weights_map=weights_map)
+                          weights_map=weights_map, weights_subtree=weights_subtree)
     if weights is None:
         from netc.ir.calibrate import calibrate_batchnorm
+        progress.step("calibrating BN statistics on the numpy interpreter")
         model.weights = calibrate_batchnorm(model.graph, model.weights, seed)
     cases = _input_cases(model, seed)
     out_names = [n for n, _ in model.graph.outputs]
@@ -180,11 +183,13 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
         if provider == "cuda":
             import tensorflow as tf
             tf.config.experimental.enable_tensor_float_32_execution(False)
+        progress.step("building the Keras reference")
         reference = reference_runner(ctx)
-        refs = [reference(feeds) for _, feeds in cases]
+        refs = [reference(feeds) for _, feeds in progress.steps(cases, "running the Keras reference: input")]
         del reference
         noise = None
         if rtol is None:   # the tolerance comes from the reference itself: 3x its float32 noise, never below 1e-4
+            progress.step("measuring the reference's float32 noise against float64")
             noise = float32_noise(refs, reference_runner(ctx, "float64"), [feeds for _, feeds in cases])
             rtol = max(MIN_RTOL, NOISE_FACTOR * noise)
             gc.collect()
@@ -207,7 +212,8 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
         # weights and its memory arena's peak, and for SpineNet-190 at 640 px all of them at once passed 22 GiB.
         results: dict[str, list[dict[str, np.ndarray]]] = {}   # label -> outputs of each case
         providers: dict[str, list[str]] = {}
-        for r in routes:
+        for i, r in enumerate(routes, 1):
+            progress.step(f"running route {r.label}", i, len(routes))
             run, providers[r.label] = r.make()
             results[r.label] = [run(feeds, ref) if r.label == "source model (tf)" else run(feeds)
                                 for (_, feeds), ref in zip(cases, refs)]

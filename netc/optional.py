@@ -1,4 +1,9 @@
-"""Optional dependencies: a missing one is the user's set-up, reported as a NetcError naming the extra."""
+"""Optional dependencies: a missing one is the user's set-up, reported as a NetcError naming the extra.
+
+This module is the one place that sets TensorFlow's log level (:func:`quiet_tensorflow`) and the one spelling
+of "TensorFlow is missing" (:func:`missing`); every import of TensorFlow, Keras or tf2onnx goes through
+:func:`require_tensorflow` (or calls these two before its own import).
+"""
 from __future__ import annotations
 
 import os
@@ -7,22 +12,37 @@ from typing import Iterable
 from netc.diagnostics import NetcError
 
 TF_EXTRA = "pip install 'netc[tf]'"
+#: TensorFlow's C++ log level while netc runs it: its start-up chatter is not the user's business (a value the
+#: user set in the environment is kept)
+TF_LOG_LEVEL = "3"
 
 
-def require_modules(modules: Iterable[str], extra: str, purpose: str) -> None:
+def quiet_tensorflow() -> None:
+    """Set TensorFlow's C++ log level before it is imported (unless the environment already sets one)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
+
+
+def missing(purpose: str, name: str, err: ImportError, alternative: str = "", extra: str = "tf") -> NetcError:
+    """The error for ``purpose`` needing ``name``, which cannot be imported; ``extra`` of netc installs it."""
+    also = f"; {alternative}" if alternative else ""
+    return NetcError(f"{purpose} needs {name}, which is not installed ({type(err).__name__}: {err}); "
+                     f"install it with `pip install 'netc[{extra}]'`{also}")
+
+
+def require_modules(modules: Iterable[str], extra: str, purpose: str, alternative: str = "") -> None:
     """Import each of ``modules``, or raise a NetcError saying that ``purpose`` needs it and which extra of
     netc installs it."""
     modules = tuple(modules)
     if "tensorflow" in modules:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        quiet_tensorflow()
     for name in modules:
         try:
             __import__(name)
         except ImportError as err:
-            raise NetcError(f"{purpose} needs {name}, which is not installed ({type(err).__name__}: {err}); "
-                            f"install it with `pip install 'netc[{extra}]'`") from None
+            raise missing(purpose, name, err, alternative, extra) from None
 
 
-def require_tensorflow(purpose: str, *, tf2onnx: bool = False) -> None:
-    """Import TensorFlow and Keras (and tf2onnx), or raise a NetcError saying what to install for ``purpose``."""
-    require_modules(["tensorflow", "keras"] + (["tf2onnx"] if tf2onnx else []), "tf", purpose)
+def require_tensorflow(purpose: str, *, tf2onnx: bool = False, alternative: str = "") -> None:
+    """Import TensorFlow and Keras (and tf2onnx), or raise a NetcError saying what to install for ``purpose``
+    (``alternative``: what the user can do instead, e.g. convert the file to .npz)."""
+    require_modules(["tensorflow", "keras"] + (["tf2onnx"] if tf2onnx else []), "tf", purpose, alternative)

@@ -83,7 +83,7 @@ def _run(fn: Callable[[Registry], None], reg: Registry, where: str, file: str | 
         fn(reg)
     except NetcError:
         raise
-    except Exception as err:  # noqa: BLE001 - a plugin's own error, never netc's
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - a plugin's own error, never netc's
         raise _located(err if isinstance(err, RegistryClash) else _Described(err), where, file) from None
 
 
@@ -95,11 +95,20 @@ class _Described(Exception):
         self.__traceback__ = err.__traceback__
 
 
+def _module_name(path: str) -> str:
+    """The private module name of a plugin file: its stem, and a digest of its absolute path, so that two
+    plugins of one basename in different folders are two modules in ``sys.modules``, not one."""
+    import hashlib
+    stem = os.path.splitext(os.path.basename(path))[0]
+    digest = hashlib.blake2s(os.path.abspath(path).encode("utf-8", "surrogateescape"), digest_size=6).hexdigest()
+    return "netc_plugin_" + "".join(c if c.isalnum() else "_" for c in stem) + "_" + digest
+
+
 def load_file(path: str) -> Callable[[Registry], None]:
     """The ``register`` function of a plugin file (imported under a private module name)."""
     if not os.path.isfile(path):
         raise NetcError(f"--plugin: no such file: `{path}`")
-    name = "netc_plugin_" + os.path.splitext(os.path.basename(path))[0].replace("-", "_").replace(".", "_")
+    name = _module_name(path)
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise NetcError(f"--plugin: `{path}` is not a Python file")
@@ -109,7 +118,7 @@ def load_file(path: str) -> Callable[[Registry], None]:
         spec.loader.exec_module(mod)
     except SyntaxError as err:
         raise NetcError(f"plugin `{path}`: {err.msg}", Span(path, err.lineno or 1, err.offset or 1)) from None
-    except Exception as err:  # noqa: BLE001 - importing the plugin failed: its mistake (a missing module...)
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - importing the plugin failed: its mistake (a missing module...)
         raise _located(_Described(err), f"`{path}` cannot be imported", path) from None
     return _register_fn(mod, f"`{path}`")
 
@@ -128,7 +137,7 @@ def registry_for(plugin_files: Iterable[str] = ()) -> Registry:
         try:
             obj = ep.load()
             fn = _register_fn(obj, f"`{ep.name}` (entry point {ep.value})")
-        except Exception as err:  # noqa: BLE001 - the installed plugin's mistake
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - the installed plugin's mistake
             raise NetcError(f"plugin `{ep.name}` (entry point {ep.value}) cannot be imported: "
                             f"{type(err).__name__}: {err}") from None
         sources += _source_of(obj)
@@ -178,7 +187,7 @@ def guarded_call(reg: Registry | None, what: str, span: Span | None, fn: Callabl
         return fn(*args)
     except NetcError:
         raise
-    except Exception as err:  # noqa: BLE001 - sorted below: the plugin's mistake or netc's bug
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - sorted below: the plugin's mistake or netc's bug
         frame = plugin_frame(err, reg)
         if frame is None and not plugin_entry:
             raise

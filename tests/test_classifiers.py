@@ -89,7 +89,8 @@ def test_every_block_type_lowers_on_a_sample_input(code):
     and again with r2 and s2 where it takes them; the verifier passes; the interpreter runs it; the
     output keeps the batch; leaving out a required argument is a located error."""
     btype = REGISTRY.blocks[code]
-    shape = (None, 12, 12, 8) if btype.example_rank == 4 else (None, 8)
+    c = getattr(btype, "example_channels", 8)   # `imnorm` normalizes RGB images
+    shape = (None, 12, 12, c) if btype.example_rank == 4 else (None, c)
     texts = [_example(btype)]
     extra = [a for a in ("r2", "s2") if a[0] in btype.params and not btype.params[a[0]].required]
     if extra:
@@ -110,7 +111,7 @@ def test_every_block_type_lowers_on_a_sample_input(code):
         if p.required:
             bare = "_".join(t for t in texts[0].split("_") if not t.startswith(pcode) or t == code)
             with pytest.raises(NetcError, match=f"needs argument `{pcode}`"):
-                check_spec(f"input x# 12x12x8\nb#:\n    select:x#\n    {bare}\noutput b#\n")
+                check_spec(f"input x# 12x12x{c}\nb#:\n    select:x#\n    {bare}\noutput b#\n")
 
 
 def test_every_block_reads_only_its_declared_arguments():
@@ -118,7 +119,8 @@ def test_every_block_reads_only_its_declared_arguments():
     set (flags on, values from the kinds) finds a typo in any block's ``lower``."""
     for code, btype in REGISTRY.blocks.items():
         b = Builder()
-        x = b.input("x", (None, 12, 12, 8) if btype.example_rank == 4 else (None, 8))
+        c = getattr(btype, "example_channels", 8)
+        x = b.input("x", (None, 12, 12, c) if btype.example_rank == 4 else (None, c))
         values = {c: p.default for c, p in btype.params.items()}
         values.update({c: True for c in btype.params if isinstance(REGISTRY.arg_codes[c].kind, FlagKind)})
         values.update({"c": 8, "k": 3, "p": 1, "se": 4})

@@ -84,6 +84,36 @@ def test_fp16_is_half_the_size_and_within_tolerance(spec, fp32):
             assert res["rel_l2"] > 1e-5                 # it really ran in float16
 
 
+def _int8_verdicts(proto, q, cases) -> list[dict]:
+    """Each output of each judged case (those drawn like the calibration data) as `netc check` judges int8: the
+    fit of every quantized tensor on that input, and the end-to-end comparison."""
+    from netc.check import CALIBRATION_LIKE, _input_cases
+    from netc.deploy.quant_fit import fitter
+    measure = fitter(proto, q)
+    names = [case for case, _ in _input_cases(compile_model(spec_path("mobilenet_v3.net")), 0)]
+    out = []
+    for case, feeds in zip(names, cases):
+        if case in CALIBRATION_LIKE:
+            fit = measure(feeds)
+            out += [metrics.compare(ref, got, "int8", fit=fit) for ref, got in zip(_run(proto, feeds), _run(q, feeds))]
+    return out
+
+
+def _scaled_output(q, factor: float):
+    """A planted fault: the int8 artifact with every output multiplied by ``factor`` (0: all zeros)."""
+    broken = onnx.ModelProto()
+    broken.CopyFrom(q)
+    g = broken.graph
+    g.initializer.append(onnx.numpy_helper.from_array(np.array(factor, np.float32), "planted/factor"))
+    for out in g.output:
+        inner = out.name + "/before_planted"
+        for n in g.node:
+            n.output[:] = [inner if o == out.name else o for o in n.output]
+            n.input[:] = [inner if i == out.name else i for i in n.input]
+        g.node.append(onnx.helper.make_node("Mul", [inner, "planted/factor"], [out.name]))
+    return broken
+
+
 @pytest.mark.parametrize("spec", SPECS)
 def test_int8_is_about_four_times_smaller_and_within_tolerance(spec, fp32):
     proto, cases = fp32[spec]
@@ -93,10 +123,18 @@ def test_int8_is_about_four_times_smaller_and_within_tolerance(spec, fp32):
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     ratio = proto.ByteSize() / q.ByteSize()
     assert 3.3 < ratio < 4.0                            # measured 3.61 (mobilenet_v3), 3.70 (openpose)
-    for feeds in cases:
-        for ref, got in zip(_run(proto, feeds), _run(q, feeds)):
-            res = metrics.compare(ref, got, "int8")
-            assert res["ok"] and res["finite"], res
+    verdicts = _int8_verdicts(proto, q, cases)
+    assert verdicts and all(v["ok"] and v["finite"] and v["fit"] is not None for v in verdicts), verdicts
+
+
+@pytest.mark.parametrize("factor", [0.0, -0.4], ids=["all-zero output", "sign-flipped output"])
+def test_int8_judgement_fails_a_broken_artifact(factor, fp32):
+    """Planted faults an end-to-end bound of 1.5 passed (measured): every judged output must fail."""
+    proto, cases = fp32["mobilenet_v3.net"]
+    q = precision.to_int8(proto, calibration.synthetic(calibration.input_infos(proto), 4, 0))
+    verdicts = _int8_verdicts(proto, _scaled_output(q, factor), cases)
+    assert verdicts and not any(v["ok"] for v in verdicts), verdicts
+    assert all(v["fit"] <= 0.2 for v in verdicts)       # the scales still fit: the end-to-end bound catches it
 
 
 def test_int8_error_is_quantization_not_a_broken_artifact(fp32):

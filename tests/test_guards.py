@@ -77,13 +77,13 @@ def test_node_limit_fires_before_the_work(tmp_path, capsys):
     25 s and 2.3 GB when the limit was checked after the nodes existed); `--limit` lets a smaller one through."""
     path = tmp_path / "big.net"
     path.write_text(_net(*["ir_r1000_k3_c8_se4_nhs"] * 200))
-    start = time.perf_counter()
+    start = time.process_time()   # CPU time: another process's load on a shared CI machine does not count
     with pytest.raises(SystemExit) as exc:
         main(["summary", str(path)])
-    took = time.perf_counter() - start
+    took = time.process_time() - start
     err = capsys.readouterr().err
     assert exc.value.code == 2 and f"{path}:4:5: error: the model exceeds the limit of 50,000 IR nodes" in err
-    assert took < 1.5, took   # a guard far above the ~0.05 s it takes, not a benchmark
+    assert took < 3.0, took   # a guard far above the ~0.05 s CPU it takes (25 s unguarded), not a benchmark
     path.write_text(_net(*["ir_r1000_k3_c8_se4_nhs"] * 2))
     with pytest.raises(SystemExit) as exc:
         main(["summary", "--limit", "nodes=40000", str(path)])

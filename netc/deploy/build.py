@@ -23,7 +23,12 @@ def onnx_artifact(model, *, precision: str = "fp32", io_dtype: str = "float32", 
             feeds = calibration.from_directory(calibration_data, infos, limit=calibrate)
         else:
             feeds = calibration.synthetic(infos, DEFAULT_CALIBRATE if calibrate is None else calibrate, seed)
-    return prec.convert(proto, precision, io_dtype=io_dtype, feeds=feeds)
+    from netc import progress
+    if feeds is not None:
+        progress.step(f"int8 calibration on {len(feeds)} inputs")
+    converted = prec.convert(proto, precision, io_dtype=io_dtype, feeds=feeds)
+    progress.clear()   # the calibration's line ends here (the caller may print next)
+    return converted
 
 
 def _calibration_needs_int8(precision: str, calibrate: int | None, calibration_data: str | None) -> None:

@@ -13,6 +13,7 @@ from typing import Iterator
 
 import numpy as np
 
+from netc import progress
 from netc.diagnostics import NetcError
 from netc.samples import DYNAMIC_SIZE, draw   # inputs declared with `?` are drawn at `netc check`'s size
 
@@ -187,6 +188,7 @@ def reader(feeds: list[dict[str, np.ndarray]]):
     class _Feeds(CalibrationDataReader):
         def __init__(self) -> None:
             self._range = (0, len(feeds))
+            self._pos = 0   # feeds read so far, counted from the first (the progress line's N)
             self._it: Iterator[dict[str, np.ndarray]] = iter(feeds)
 
         def __len__(self) -> int:
@@ -197,9 +199,14 @@ def reader(feeds: list[dict[str, np.ndarray]]):
             self.rewind()
 
         def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self._it, None)
+            feed = next(self._it, None)
+            if feed is not None:
+                self._pos += 1
+                progress.step("int8 calibration: input", self._pos, len(feeds))
+            return feed
 
         def rewind(self) -> None:
             self._it = iter(feeds[self._range[0]:self._range[1]])
+            self._pos = self._range[0]
 
     return _Feeds()

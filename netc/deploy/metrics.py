@@ -15,9 +15,10 @@ import numpy as np
 
 from netc.deploy.quant_fit import FIT_TOLERANCE
 
-# relative L2 error allowed at each precision; see docs/deploy.md for the measurements behind them (int8's
-# bound only catches a broken artifact; the fit is its real judge)
-REL_L2_TOLERANCE = {"fp16": 0.05, "int8": 1.5}
+# relative L2 error allowed at each precision; see docs/deploy.md for the measurements behind them. int8's bound
+# only catches a broken artifact (the fit is its real judge): below 1, since an all-zero output is at 1 and a
+# sign-flipped one above it, and 1.3x the worst measured on check's random weights (0.67, SpineNet-49S)
+REL_L2_TOLERANCE = {"fp16": 0.05, "int8": 0.9}
 
 
 def classifier_outputs(proto) -> set[str]:

@@ -97,7 +97,6 @@ def parse_source_recovering(text: str, file: str, fmt: str | None = None) -> tup
     if all(not ln.strip() or ln.lstrip().startswith(comment) for ln in lines):
         return None, [NetcError("empty spec: it defines no inputs, stacks or outputs", Span(file, 1, 1))], lost
     if fmt == "yaml":
-        from netc.frontends.yaml_form import parse_yaml
         try:
             spec, errors = parse_yaml(text, file), []
         except NetcError as err:

@@ -61,18 +61,25 @@ class Registry:
         self._put(self.arg_codes, code, ArgCode(code, kind, doc, limit), "argument code")
 
     def block(self, cls: type[BlockType]) -> type[BlockType]:
-        for code in cls.params:
-            if code not in self.arg_codes:
-                raise RegistryClash(f"block `{cls.code}` uses unregistered argument code `{code}`")
+        """Register a layer block type (usable as a decorator): a BlockType subclass with a ``code``, a ``doc``
+        and ``params`` mapping registered argument codes to :class:`Param`."""
+        if not (isinstance(cls, type) and issubclass(cls, BlockType)):
+            raise RegistryClash(f"reg.block takes a BlockType subclass, not {type(cls).__name__}")
+        for attr in ("code", "doc"):
+            if not isinstance(getattr(cls, attr, None), str):
+                raise RegistryClash(f"block type {cls.__name__} needs a `{attr}` string")
+        _check_params(f"block `{cls.code}`", cls.params, self.arg_codes)
         self._put(self.blocks, cls.code, cls(), "block type")
         return cls
 
     def op(self, code: str, doc: str, min_inputs: int = 1, max_inputs: int | None = None,
            params: dict[str, Param] | None = None):
         """Register an op; with ``params`` it takes arguments and ``fn(b, xs, names, args)``."""
-        for c in params or {}:
-            if c not in self.arg_codes:
-                raise RegistryClash(f"op `{code}` uses unregistered argument code `{c}`")
+        _check_params(f"op `{code}`", params or {}, self.arg_codes)
+        if not (isinstance(min_inputs, int) and min_inputs >= 0) or \
+                max_inputs is not None and not (isinstance(max_inputs, int) and max_inputs >= min_inputs):
+            raise RegistryClash(f"op `{code}`: inputs from {min_inputs!r} to {max_inputs!r} is no range (a whole "
+                                f"number >= 0, and a maximum that is None or at least the minimum)")
 
         def deco(fn):
             self._put(self.ops, code, OpType(code, doc, min_inputs, max_inputs, fn, dict(params or {})), "op")
@@ -151,8 +158,10 @@ class Registry:
             if code not in values:
                 if param.required:
                     doc = self.arg_codes[code].doc
-                    raise NetcError(f"block `{btype.code}` needs argument `{code}` ({doc}), e.g. "
-                                    f"`{block.text}_{_example(self.arg_codes[code])}`", block.code_span)
+                    op = isinstance(btype, OpType)   # an op's arguments come before its references
+                    head, colon, refs = block.text.partition(":") if op else (block.text, "", "")
+                    raise NetcError(f"{'op' if op else 'block'} `{btype.code}` needs argument `{code}` ({doc}), "
+                                    f"e.g. `{head}_{_example(self.arg_codes[code])}{colon}{refs}`", block.code_span)
                 values[code] = param.default
         return Args(values, spans, block), warnings
 
@@ -178,3 +187,15 @@ def _example(spec: ArgCode) -> str:
 
 
 MAX_DIGITS = 30   # longer argument values are refused before any conversion
+
+
+def _check_params(what: str, params: Any, arg_codes: dict[str, ArgCode]) -> None:
+    """A block's or op's ``params``: registered argument codes, each with a :class:`Param`."""
+    if not isinstance(params, dict):
+        raise RegistryClash(f"{what}: `params` must be a dict of argument codes to Param, not {type(params).__name__}")
+    for code, p in params.items():
+        if code not in arg_codes:
+            raise RegistryClash(f"{what} uses unregistered argument code `{code}`")
+        if not isinstance(p, Param):
+            raise RegistryClash(f"{what}: argument `{code}` must map to a Param (e.g. `Param(required=True)`), "
+                                f"not {type(p).__name__}")

@@ -70,7 +70,7 @@ class Lowering:
             return
         if self._layer_with_input(blk):
             self.reg.decode_args(_as_layer(blk), self._block_type(blk), self.limits)
-            self._layer_input(blk, st)
+            self._layer_input(blk, st, POISON)
             return
         op = self._op_type(blk)
         if op.params:
@@ -84,8 +84,11 @@ class Lowering:
             return False
         return "_".join([blk.code, *(a.text for a in blk.args)]) not in self.reg.ops
 
-    def _layer_input(self, blk: ast.Block, st: ast.Stack):
-        """The tensor a layer block written with a reference reads."""
+    def _layer_input(self, blk: ast.Block, st: ast.Stack, current):
+        """The tensor a layer block written with a reference reads (with none, `cn_k1_c8:`, the current one: a
+        template can pass on `{refs}` whether its use gives one or not)."""
+        if not blk.refs:
+            return current
         if len(blk.refs) != 1:
             raise NetcError(f"a layer block takes one input: `{blk.text.split(':')[0]}:NAME#`, found "
                             f"{len(blk.refs)} references", blk.span)
@@ -126,7 +129,7 @@ class Lowering:
         elif blk.kind == "op" and blk.code == "select":   # later in a stack: the stack continues from there
             out = self._select(blk, st)
         elif blk.kind == "op" and self._layer_with_input(blk):
-            out = self._layer_input(blk, st)
+            out = self._layer_input(blk, st, current)
             if out is not POISON:
                 out, position = self._layer(_as_layer(blk), out, position, stack_name, row)
         elif blk.kind == "op":
@@ -136,7 +139,7 @@ class Lowering:
         else:
             out, position = self._layer(blk, current, position, stack_name, row)
         if out is not POISON:
-            row.shape = out.shape
+            row.shape = out.shape if isinstance(out, Value) else None   # a multi-select holds several tensors
             for node in self.b.graph.nodes[n0:]:
                 row.params += sum(w.size for w in node.weights.values())
                 row.macs += node.macs()

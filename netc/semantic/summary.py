@@ -12,6 +12,9 @@ def _shape(shape) -> list | None:
 
 
 def _names(b: BlockInfo) -> str:
+    """The row's checkpoint names: one, a range of repeat copies, or none (a `select:` inside a stack)."""
+    if not b.names:
+        return ""
     return b.names[0] if len(b.names) == 1 else f"{b.names[0]}..{b.names[-1]}"
 
 

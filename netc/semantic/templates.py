@@ -143,6 +143,9 @@ def _bind(blk: ast.Block, t: ast.Template) -> tuple[dict[str, str], int]:
                             notes=[f"`{t.name}` takes: {params} (defined at {t.span})"])
         if code in values:
             raise NetcError(f"parameter `{code}` of template `{t.name}` given twice", tok.span)
+        if len(tok.text) == len(code):
+            raise NetcError(f"parameter `{code}` of template `{t.name}` needs a value, e.g. `{code}8`", tok.span,
+                            notes=[f"`{t.name}` is defined at {t.span}: {t.header}"])
         values[code] = tok.text[len(code):]
     missing = [p for p in t.params if p not in values]
     if missing:

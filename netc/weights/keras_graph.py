@@ -25,8 +25,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from netc.ir.graph import Graph, Node, Prim
-from netc.weights.kinds import KINDS, ROLES as KIND_ROLES, kind_of_prim
-from netc.weights.kinds.conv import conv_sig
+from netc.weights.kinds import KINDS, ROLES as KIND_ROLES, kind_of_node
+from netc.weights.kinds.conv import conv_sig  # noqa: F401 (re-exported for the readers)
 
 Expr = Any          # nested tuples, see the module docstring; None for "derived from no input"
 COMMUTATIVE = {"+", "*"}
@@ -185,7 +185,7 @@ def difference(a: tuple, b: tuple) -> str:
 # ------------------------------------------------------------------ the IR side
 def _ir_sig(node: Node) -> tuple[str, tuple, dict]:
     prim = node.prim.value if isinstance(node.prim, Prim) else str(node.prim)
-    kind = kind_of_prim(prim)
+    kind = kind_of_node(node)
     if kind is None:
         raise NotImplementedError(f"netc cannot pair weights of IR prim {prim!r} with a Keras model")
     sig, soft = kind.ir_sig(node)
@@ -193,6 +193,31 @@ def _ir_sig(node: Node) -> tuple[str, tuple, dict]:
 
 
 _IR_OPS = {"add": "+", "mul": "*", "concat": "cat"}
+
+
+class _Part:
+    """One half of a separable conv seen as a conv of its own: a view holding some of the node's weights under
+    the conv's roles (its other fields are the node's)."""
+
+    def __init__(self, node: Node, weights: dict):
+        self._node, self.weights = node, weights
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._node, name)
+
+
+def _separable(dag: Dag, node: Node, expr: Expr) -> Expr:
+    from netc.weights.kinds.conv import conv_sig
+    w, a = node.weights, node.attrs
+    kh, kw, _, c = w["depthwise_kernel"].shape
+    depthwise = _Part(node, {"kernel": w["depthwise_kernel"]})
+    pointwise = _Part(node, {"kernel": w["pointwise_kernel"], **({"bias": w["bias"]} if "bias" in w else {})})
+    dw = dag.add(kind="conv", sig=conv_sig(kh, kw, 1, c, c, a["strides"], (1, 1), False), expr=expr,
+                 name=f"{node.name}/depthwise", type=node.prim.value, soft={"padding": a["padding"]}, node=depthwise)
+    o = node.out.shape[-1]
+    pw = dag.add(kind="conv", sig=conv_sig(1, 1, c, o, 1, (1, 1), (1, 1), "bias" in w), expr=("w", dw.key),
+                 name=f"{node.name}/pointwise", type=node.prim.value, soft={"padding": "same"}, node=pointwise)
+    return ("w", pw.key)
 
 
 def ir_dag(graph: Graph) -> Dag:
@@ -205,7 +230,9 @@ def ir_dag(graph: Graph) -> Dag:
         if node.prim is Prim.INPUT:
             continue
         ins = [exprs.get(v.id) for v in node.inputs]
-        if node.weights:
+        if node.prim is Prim.SEPCONV:   # two weighted ops, as the source side reads a SeparableConv2D
+            exprs[node.out.id] = _separable(dag, node, combine("cat", ins))
+        elif node.weights:
             kind, sig, soft = _ir_sig(node)
             expr = combine("cat", ins)   # weighted ops take one input
             wn = dag.add(kind=kind, sig=sig, expr=expr, name=node.name, type=node.prim.value, soft=soft,

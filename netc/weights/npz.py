@@ -15,7 +15,7 @@ from netc.diagnostics import NetcError
 from netc.ir.graph import Graph
 from netc.ir.weights import WeightValues
 from netc.semantic.analyze import CheckedModel
-from netc.weights.load import Source, bind
+from netc.weights.bind import Source, bind
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 

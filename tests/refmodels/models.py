@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from refmodels import repvgg
-from refmodels.weights import calibrate, calibration_batch, randomize
+from refmodels.weights import calibrate, calibration_batch, finalize_normalization, randomize
 
 
 @dataclass(frozen=True)
@@ -87,5 +87,6 @@ def in_dtype(model, name: str, dtype: str):
     """Reference ``name`` rebuilt in ``dtype`` (float64 for the exact twin) holding ``model``'s weights."""
     with floatx(dtype):
         twin = REFERENCES[name].construct(model.inputs[0].shape[1])
-    twin.set_weights([w.astype(dtype) for w in model.get_weights()])
+    twin.set_weights([w if w.dtype.kind in "iu" else w.astype(dtype) for w in model.get_weights()])
+    finalize_normalization(twin)
     return twin

@@ -28,6 +28,14 @@ def _draw(role: str, shape: tuple[int, ...], rng: np.random.Generator, depthwise
         return np.zeros(shape)
     if role == "moving_variance":
         return np.ones(shape)
+    if role == "mean":        # Keras Normalization (EfficientNet): statistics of an image scaled to [0, 1]
+        return rng.uniform(0.3, 0.6, shape)
+    if role == "variance":
+        return rng.uniform(0.03, 0.09, shape)
+    if role == "count":
+        return np.full(shape, 1000)
+    if role.startswith("variable"):   # ConvNeXt's LayerScale gamma: residual branches kept below the trunk
+        return rng.uniform(0.1, 0.3, shape)
     raise ValueError(f"no rule to draw a weight named {role!r}")
 
 
@@ -39,6 +47,15 @@ def randomize(model, seed: int) -> None:
         rng = np.random.default_rng([seed, i])
         value = _draw(role, tuple(var.shape), rng, depthwise=id(var) in depthwise)
         var.assign(value.astype(var.dtype))
+    finalize_normalization(model)
+
+
+def finalize_normalization(model) -> None:
+    """Keras Normalization derives its mean and variance tensors from its weights only when built or loaded:
+    after assigning the weights, derive them again."""
+    for layer in model.layers:
+        if type(layer).__name__ == "Normalization" and getattr(layer, "adapt_mean", None) is not None:
+            layer.finalize_state()
 
 
 def calibration_batch(model, seed: int, batch: int = 4) -> np.ndarray:

@@ -131,7 +131,16 @@ def emit_sigmoid(em: Emitter, node: Node) -> None:
 
 
 def emit_affine(em: Emitter, node: Node) -> None:
-    scale, offset = float(node.attrs["scale"]), float(node.attrs["offset"])
+    scale, offset = node.attrs["scale"], node.attrs["offset"]
+    if isinstance(scale, tuple) or isinstance(offset, tuple):   # per channel: (C, 1, 1) constants in NCHW
+        shape = (node.out.channels, 1, 1) if node.out.rank == 4 else (node.out.channels,)
+        full = [np.broadcast_to(np.asarray(v, np.float32), (node.out.channels,)).reshape(shape)
+                for v in (scale, offset)]
+        scaled = em.temp(node, "scaled")
+        em.add("Mul", [em.xin(node), em.init(f"{node.name}/scale", full[0])], scaled, node, "scale")
+        em.add("Add", [scaled, em.init(f"{node.name}/offset", full[1])], em.out(node), node)
+        return
+    scale, offset = float(scale), float(offset)
     x, out = em.xin(node), em.out(node)
     if scale == 1.0 and offset == 0.0:
         em.add("Identity", [x], out, node)

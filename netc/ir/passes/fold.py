@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from netc.ir.graph import Graph, Node, Prim, Weight
+from netc.ir.prims.affine import is_scalar
 from netc.ir.prims.batchnorm import scale_shift
 from netc.ir.rewrite import Uses, copy_graph, drop_nodes
 from netc.ir.weights import WeightValues
@@ -25,13 +26,14 @@ def bn_scale_shift(node: Node, weights: WeightValues) -> tuple[np.ndarray, np.nd
     return np.broadcast_to(scale, (c,)).astype(np.float64), np.broadcast_to(shift, (c,)).astype(np.float64)
 
 
-def affine_scale_shift(node: Node) -> tuple[np.float64, np.float64]:
-    """An affine's float32 scalars, widened."""
-    return np.float64(np.float32(node.attrs["scale"])), np.float64(np.float32(node.attrs["offset"]))
+def affine_scale_shift(node: Node) -> tuple[np.ndarray, np.ndarray]:
+    """An affine's float32 constants (scalars or per channel), widened."""
+    return (np.asarray(node.attrs["scale"], np.float32).astype(np.float64),
+            np.asarray(node.attrs["offset"], np.float32).astype(np.float64))
 
 
 def _positive_scale(node: Node | None) -> bool:
-    return (node is not None and node.prim is Prim.AFFINE and node.attrs["offset"] == 0.0
+    return (node is not None and node.prim is Prim.AFFINE and is_scalar(node) and node.attrs["offset"] == 0.0
             and node.attrs["scale"] > 0.0)
 
 

@@ -30,11 +30,13 @@ class Kind:
     recognise: Callable[[list[tuple[int, ...]]], bool] | None = None   # weights-only: do these shapes fit
     queue: Callable[[Sig], str] | None = None   # the Keras class a weights-only file files this node under
     identity: dict[str, float] = field(default_factory=dict)    # roles a layer may lack, and their value
+    claims: Callable[[Any], bool] | None = None   # which IR nodes of its prims it takes (None: all of them)
 
 
-from netc.weights.kinds import bn, conv, dense, prelu  # noqa: E402  (each defines KIND)
+from netc.weights.kinds import bn, conv, dense, layernorm, normalization, prelu, scale  # noqa: E402
 
-KINDS: dict[str, Kind] = {k.name: k for k in (conv.KIND, bn.KIND, prelu.KIND, dense.KIND)}
+KINDS: dict[str, Kind] = {k.name: k for k in (conv.KIND, bn.KIND, prelu.KIND, dense.KIND, layernorm.KIND,
+                                              normalization.KIND, scale.KIND)}
 # The Keras weight roles of each kind (the single table; the Keras backend and the IR may read it too).
 ROLES: dict[str, tuple[str, ...]] = {k.name: k.roles for k in KINDS.values()}
 BN_ROLES: tuple[str, ...] = bn.KIND.roles
@@ -45,6 +47,13 @@ TYPE_HINTS: tuple[tuple[str, str], ...] = tuple(h for k in KINDS.values() for h 
 def kind_of_prim(prim: str) -> Kind | None:
     """The kind an IR prim's weights pair as (None: a prim netc cannot pair with a Keras model)."""
     return next((k for k in KINDS.values() if prim in k.prims), None)
+
+
+def kind_of_node(node: Any) -> Kind | None:
+    """The kind an IR node's weights pair as: one prim may be several kinds (the channel-wise affine is a
+    BatchNormalization, a Normalization or a layer scale; a dense layer on an image is a 1x1 conv)."""
+    prim = getattr(node.prim, "value", node.prim)
+    return next((k for k in KINDS.values() if prim in k.prims and (k.claims is None or k.claims(node))), None)
 
 
 def recognise(shapes: list[tuple[int, ...]]) -> Kind | None:

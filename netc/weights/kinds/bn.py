@@ -7,7 +7,12 @@ ROLES = ("gamma", "beta", "moving_mean", "moving_variance")
 
 
 def ir_sig(node: Any) -> tuple[tuple, dict]:
-    return ("bn", int(node.weights["gamma"].shape[0])), {"epsilon": float(node.attrs.get("epsilon", 1e-3))}
+    return ("bn", int(node.out.shape[-1])), {"epsilon": float(node.attrs.get("epsilon", 1e-3))}
+
+
+def claims(node: Any) -> bool:
+    """A channel-wise affine with BN statistics and BN's epsilon rule (gamma and beta may be absent)."""
+    return "moving_mean" in node.weights and node.attrs.get("epsilon_rule", "add") == "add"
 
 
 def difference(a: tuple, b: tuple) -> str | None:
@@ -22,8 +27,8 @@ def _kind():
                 file_names={"batch_normalization": "BatchNormalization"},
                 hints=(("batch_norm", "BatchNormalization"), ("bn", "BatchNormalization")),
                 ir_sig=ir_sig, describe=lambda sig: f"a batch norm on {sig[1]} channels", difference=difference,
-                recognise=lambda shapes: len(shapes) == 4 and all(len(s) == 1 for s in shapes),
-                queue=lambda sig: "BatchNormalization", identity={"gamma": 1.0, "beta": 0.0})
+                recognise=lambda shapes: len(shapes) in (3, 4) and all(len(s) == 1 for s in shapes),
+                queue=lambda sig: "BatchNormalization", identity={"gamma": 1.0, "beta": 0.0}, claims=claims)
 
 
 KIND = _kind()

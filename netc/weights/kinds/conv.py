@@ -14,6 +14,9 @@ def conv_sig(kh: int, kw: int, cin_g: int, cout: int, groups: int, strides: tupl
 
 def ir_sig(node: Any) -> tuple[tuple, dict]:
     w, a = node.weights, node.attrs
+    if getattr(node.prim, "value", node.prim) == "dense":   # a Dense on an image: a 1x1 conv, as the source reads it
+        i, o = w["kernel"].shape
+        return conv_sig(1, 1, i, o, 1, (1, 1), (1, 1), "bias" in w), {"padding": "same"}
     kh, kw, cin_g, cout = w["kernel"].shape
     soft = {"padding": "same" if (kh, kw) == (1, 1) else a.get("padding", "same")}
     return conv_sig(kh, kw, cin_g, cout, a.get("groups", 1), a.get("strides", (1, 1)), a.get("dilations", (1, 1)),
@@ -58,13 +61,14 @@ def queue(sig: tuple) -> str:
 
 def _kind():
     from netc.weights.kinds import Kind
-    return Kind("conv", prims=("conv",), roles=ROLES,
+    return Kind("conv", prims=("conv", "dense"), roles=ROLES,
                 keras_classes=("Conv2D", "Convolution2D", "DepthwiseConv2D", "SeparableConv2D"),
                 file_names={"conv2d": "Conv2D", "depthwise_conv2d": "DepthwiseConv2D",
                             "separable_conv2d": "SeparableConv2D"},
                 hints=(("separable", "SeparableConv2D"), ("depthwise", "DepthwiseConv2D"), ("conv", "Conv2D")),
                 ir_sig=ir_sig, describe=describe, difference=difference,
-                recognise=lambda shapes: bool(shapes) and len(shapes[0]) == 4, queue=queue)
+                recognise=lambda shapes: bool(shapes) and len(shapes[0]) == 4, queue=queue,
+                claims=lambda node: getattr(node.prim, "value", node.prim) == "conv" or node.inputs[0].rank == 4)
 
 
 KIND = _kind()

@@ -27,7 +27,7 @@ def _kind():
                 hints=(("dense", "Dense"),), ir_sig=ir_sig,
                 describe=lambda sig: f"a dense layer {sig[1]} -> {sig[2]}" + (", with bias" if sig[3] else ""),
                 difference=difference, recognise=lambda shapes: bool(shapes) and len(shapes[0]) == 2,
-                queue=lambda sig: "Dense")
+                queue=lambda sig: "Dense", claims=lambda node: node.inputs[0].rank == 2)
 
 
 KIND = _kind()

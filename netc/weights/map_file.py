@@ -1,0 +1,68 @@
+"""Map files: YAML ``spec op: source layer`` pins for a Keras import, read safely and written atomically."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from netc.diagnostics import NetcError, Span
+from netc.weights.keras_graph import Dag
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netc.weights.keras_match import Pairing
+
+
+MAP_HEADER = ("# netc weights map: spec weighted op -> source layer (written by `netc weights match "
+              "--write-map`).\n# Keep the entries that pin an ambiguous pair, or all of them.\n")
+
+
+def read_map(path: str) -> dict[str, str]:
+    """A map file: YAML ``spec op name: source layer name``, read like specs are (UTF-8 checked, PyYAML's safe
+    loader with bounded nesting)."""
+    import yaml
+
+    from netc.frontends.load import decode
+    from netc.frontends.yaml_form import _BoundedLoader, _DepthError
+    try:
+        with open(path, "rb") as fh:
+            text = decode(fh.read(), path, "yaml")
+    except OSError as err:
+        raise NetcError(f"cannot read map file `{path}`: {err.strerror or err}") from None
+    try:
+        data = yaml.load(text, Loader=_BoundedLoader)   # noqa: S506 - a SafeLoader subclass
+    except _DepthError as err:
+        raise NetcError(f"map file `{path}` nests too deeply (a map is one level of `op: layer` pairs)",
+                        Span(path, err.mark.line + 1, err.mark.column + 1)) from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        span = Span(path, mark.line + 1, mark.column + 1) if mark else None
+        raise NetcError(f"map file `{path}` is not valid YAML: {getattr(err, 'problem', err)}", span) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise NetcError(f"map file `{path}` must be a YAML mapping of `spec op: source layer` strings")
+    return data
+
+
+def write_map(pairing: Pairing, path: str) -> None:
+    """Write the pairing as a map file (netc/atomic.py: checked first, written atomically, mode 0644)."""
+    import yaml
+
+    from netc.atomic import atomic_file, check_target
+    check_target(path)
+    text = MAP_HEADER + yaml.safe_dump(pairing.mapping(), sort_keys=False, default_flow_style=False)
+    with atomic_file(path, suffix=".yaml.tmp") as (_, fh):
+        fh.write(text.encode("utf-8"))
+
+
+def _check_pins(dag: Dag, src: Dag, pins: dict[str, str]) -> None:
+    import difflib
+    ir_names = {n.name for n in dag.nodes}
+    src_names = {n.name for n in src.nodes}
+    for k, v in pins.items():
+        if k not in ir_names:
+            close = difflib.get_close_matches(k, sorted(ir_names), n=1)
+            raise NetcError(f"map entry `{k}`: the spec has no weighted op of that name"
+                            + (f"; did you mean `{close[0]}`?" if close else ""))
+        if v not in src_names:
+            close = difflib.get_close_matches(v, sorted(src_names), n=1)
+            raise NetcError(f"map entry `{k}: {v}`: the source has no weighted layer `{v}`"
+                            + (f"; did you mean `{close[0]}`?" if close else ""))

@@ -1,0 +1,134 @@
+"""specs/zoo/: each keras.applications family as a spec, layer for layer.
+
+Fast: each spec's parameter count is the count keras.applications states (the issue's table, measured once in
+tests/refmodels/zoo.py) and its output is (N, 1000). Slow: each reference, built at a reduced input size with
+every weight drawn at random and its BN statistics calibrated (tests/refmodels), saved as `.keras` and
+`.weights.h5`; netc compiles the spec (resized, its final softmax left out) with those weights and its ONNX
+artifact (onnxruntime) and its Keras artifact reproduce the reference's float32 logits (the reference built with
+``classifier_activation=None``) within 3x the reference's own float32 noise (float64 twin), never tighter than
+1e-5; `netc weights match` pairs every weighted layer, with no warning.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+
+import numpy as np
+import pytest
+
+import netc
+from netc.cli import main
+from refmodels.zoo import FULL_SIZE, SIZE_DEPENDENT, ZOO
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+FLOOR = 1e-5
+#: CI's reduced input size per family (small, at least the size Keras accepts: 75 px InceptionV3 and
+#: InceptionResNetV2, 71 px Xception)
+SIZES = {"mobilenet": 64, "vgg16": 32, "resnet101": 64, "resnet50v2": 64, "densenet121": 64, "efficientnet_b0": 64,
+         "efficientnetv2_b0": 64, "convnext_tiny": 64, "inception_v3": 75, "inception_resnet_v2": 75,
+         "xception": 71}
+
+
+def spec_file(name: str) -> str:
+    return str(ROOT / "specs" / "zoo" / f"{name}.net")
+
+
+def resized(name: str, size: int, tmp: pathlib.Path, logits: bool = False) -> str:
+    """specs/zoo/<name>.net at ``size`` px (and, with ``logits``, without its final softmax)."""
+    full = FULL_SIZE[name]
+    text = pathlib.Path(spec_file(name)).read_text()
+    assert text.count(f"{full}x{full}x3") == 1, name
+    text = text.replace(f"{full}x{full}x3", f"{size}x{size}x3")
+    if logits:
+        assert text.count("\n    softmax\n") == 1, name
+        text = text.replace("\n    softmax\n", "\n")
+    p = tmp / f"{name}_{size}{'_logits' if logits else ''}.net"
+    p.write_text(text)
+    return str(p)
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_zoo_count_and_output_shape(name, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["summary", "--json", spec_file(name)])
+    assert e.value.code == 0
+    data = json.loads(capsys.readouterr().out)
+    ref = ZOO[name]
+    assert (data["params"], data["trainable_params"]) == (ref.params, ref.trainable)
+    assert data["outputs"] == [{"name": "backbone", "shape": [None, 1000]}]
+
+
+def test_zoo_specs_keep_their_weights_at_the_reduced_size(tmp_path):
+    """Only feature-map sizes change at CI's size (VGG16's first dense layer excepted)."""
+    from netc.compiler import check_spec
+    for name in sorted(set(SIZES) - SIZE_DEPENDENT):
+        assert check_spec(resized(name, SIZES[name], tmp_path)).params == ZOO[name].params, name
+
+
+# ------------------------------------------------------------------------------------------- numbers
+class Case:
+    """One reference at CI's size: saved files, float32 outputs, float32 noise against its float64 twin."""
+
+    def __init__(self, name: str, directory: pathlib.Path, tmp: pathlib.Path):
+        from refmodels.models import in_dtype
+        from refmodels.precision import input_cases, normalised_diff
+        from refmodels.store import RefStore
+        size = SIZES[name]
+        self.name, self.size = name, size
+        self.entry = RefStore(directory, size=size).get(name)
+        self.spec = resized(name, size, tmp, logits=True)   # the reference is built without its softmax
+        self.cases = [(case, x.astype(np.float32)) for case, x in input_cases(size)]
+        self.ref = {case: np.asarray(self.entry.model(x, training=False)) for case, x in self.cases}
+        twin = in_dtype(self.entry.model, name, "float64")
+        self.noise = max(normalised_diff(self.ref[case], np.asarray(twin(x.astype(np.float64), training=False)))
+                         for case, x in self.cases)
+        self.tol = max(FLOOR, 3 * self.noise)
+
+
+@pytest.fixture(scope="module")
+def zoo_case(tmp_path_factory):
+    from refmodels.store import store_directory
+    directory = store_directory(tmp_path_factory)
+    tmp = tmp_path_factory.mktemp("zoo_specs")
+    made: dict[str, Case] = {}
+
+    def get(name: str) -> Case:
+        if name not in made:
+            made[name] = Case(name, directory, tmp)
+        return made[name]
+    return get
+
+
+def _onnx_outputs(proto, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x.transpose(0, 3, 1, 2)})[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SIZES))
+def test_zoo_reproduces_its_reference(name, zoo_case, capsys):
+    from refmodels.precision import normalised_diff
+    c = zoo_case(name)
+    worst = {}
+    for form, path in (("keras", c.entry.files.keras), ("weights.h5", c.entry.files.weights_h5)):
+        model = netc.compile(c.spec, weights=str(path))
+        proto, km = model.to_onnx(), model.to_keras()
+        for case, x in c.cases:
+            o = normalised_diff(_onnx_outputs(proto, x), c.ref[case])
+            k = normalised_diff(np.asarray(km(x, training=False)), c.ref[case])
+            worst[form] = max(worst.get(form, 0.0), o, k)
+    print(f"{name} at {c.size} px: noise {c.noise:.2e}, tol {c.tol:.2e}, worst onnx/keras "
+          + ", ".join(f"from .{f} {w:.2e}" for f, w in worst.items()))
+    assert 0 < c.noise < 1e-3
+    assert max(worst.values()) <= c.tol, (worst, c.tol)
+    with pytest.raises(SystemExit) as e:
+        main(["weights", "match", c.spec, "--from", str(c.entry.files.keras)])
+    out = capsys.readouterr()
+    assert e.value.code == 0, out.err
+    weighted = {layer.name: type(layer).__name__ for layer in c.entry.model.layers if layer.weights}
+    assert f"{len(weighted)} layers paired by structure" in out.out
+    assert "warning" not in (out.out + out.err).lower()
+    paired = set(re.findall(r"\s(\S+) \(([A-Z][A-Za-z0-9]*)\)\s", out.out))
+    assert paired == set(weighted.items())
