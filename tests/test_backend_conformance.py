@@ -22,7 +22,7 @@ from netc.ir.calibrate import calibrate_batchnorm
 
 TOLERANCE = 1e-4   # max|d| / max|ref| against float64; float32 backends measure 1e-7 .. 3e-6 on these
 HEAVY = {"savedmodel", "tf2onnx", "torch-export"}   # seconds per case (export, conversion): slow tests
-WINDOWED = {"cn", "hd", "ir", "cn2", "avgpool", "maxpool", "rv", "res", "bt", "cbn"}
+WINDOWED = {"cn", "hd", "ir", "cn2", "avgpool", "maxpool", "rv", "res", "bt", "cbn", "dw", "sep", "mb", "fmb"}
 
 
 def _example(btype) -> str:
@@ -33,8 +33,8 @@ def _example(btype) -> str:
     return "_".join(parts)
 
 
-def _net(block: str, size: str = "12x12", rank: int = 4, input_op: str = "") -> str:
-    head = f"input x#{input_op} {size}x8\nb#:\n    select:x#\n"
+def _net(block: str, size: str = "12x12", rank: int = 4, input_op: str = "", channels: int = 8) -> str:
+    head = f"input x#{input_op} {size}x{channels}\nb#:\n    select:x#\n"
     if rank == 2:
         head += "    gap\n"
     return f"{head}    {block}\noutput b#\n"
@@ -45,23 +45,35 @@ def _ops_net(line: str) -> str:
             f"    {line}\noutput b#\n")
 
 
+def _channels(text: str, rank: int) -> int:
+    """8 input channels, or 3 for a block made for RGB images (imnorm)."""
+    from netc.compiler import check_spec
+    from netc.diagnostics import NetcError
+    try:
+        check_spec(_net(text, rank=rank))
+        return 8
+    except NetcError:
+        return 3
+
+
 def cases() -> list[tuple[str, str]]:
     out = []
     for code, btype in sorted(REGISTRY.blocks.items()):
-        text = _example(btype)
-        out.append((code, _net(text, rank=btype.example_rank)))
+        text, rank = _example(btype), btype.example_rank
+        c = _channels(text, rank)
+        out.append((code, _net(text, rank=rank, channels=c)))
         if "s" in btype.params and not btype.params["s"].required:
-            out.append((f"{code}_s2", _net(f"{text}_s2", rank=btype.example_rank)))
+            out.append((f"{code}_s2", _net(f"{text}_s2", rank=rank, channels=c)))
         if code in WINDOWED:
             stride = "_s2" if "s" in btype.params and not btype.params["s"].required else ""
-            out.append((f"{code}{stride}_dynamic", _net(f"{text}{stride}", size="?x?")))
+            out.append((f"{code}{stride}_dynamic", _net(f"{text}{stride}", size="?x?", channels=c)))
     for code, op in sorted(REGISTRY.ops.items()):
         if any(p.required for p in op.params.values()):
             continue   # spfuse: its parents come from SpineNet's table (the specs test covers it)
         n = 1 if op.min_inputs < 2 else min(3, op.max_inputs or 3)
         out.append((code, _ops_net(f"{code}:" + ":".join(["p#", "q#", "r#"][:n]))))
     out += [(f"act_{a}", _net(f"cn_k3_c8_n{a}")) for a in sorted(REGISTRY.activations)]
-    out += [(f"input_{op}", _net("cn_k3_c8", input_op=op)) for op in sorted(REGISTRY.input_ops)]
+    out += [(f"input_{op}", _net("cn_k3_c8", input_op=op, channels=3)) for op in sorted(REGISTRY.input_ops)]
     return out
 
 

@@ -55,14 +55,49 @@ def emit_conv(em: Emitter, node: Node) -> None:
 
 
 def emit_batchnorm(em: Emitter, node: Node) -> None:
-    c = node.out.channels
-    cls = "BatchNorm2d" if node.out.rank == 4 else "BatchNorm1d"
-    momentum = float(f"{1.0 - float(node.attrs['momentum']):.12g}")   # Keras keeps `momentum` of the old mean
-    state = {"weight": em.weight(node, "gamma"), "bias": em.weight(node, "beta"),
-             "running_mean": em.weight(node, "moving_mean"), "running_var": em.weight(node, "moving_variance"),
-             "num_batches_tracked": np.zeros((), np.int64)}
-    bn = em.module(node, f"nn.{cls}({c}, eps={float(node.attrs['epsilon'])!r}, momentum={momentum!r})", state)
-    em.assign(node, f"{bn}({em.x(node)})")
+    """``nn.BatchNorm2d``/``1d`` where the node has statistics (``affine=False`` plus the one of gamma / beta it
+    has, when not both); Keras Normalization (``epsilon_rule`` max) and layer scale (no statistics) as their
+    formula over the parameters (gamma, beta) and buffers (mean, variance) of a module of their own."""
+    c, rank = node.out.channels, node.out.rank
+    has = set(node.weights)
+    x = em.x(node)
+    per_channel = "view(1, -1, 1, 1)" if rank == 4 else "view(1, -1)"
+    if "moving_mean" in has and node.attrs.get("epsilon_rule", "add") == "add":
+        cls = "BatchNorm2d" if rank == 4 else "BatchNorm1d"
+        momentum = float(f"{1.0 - float(node.attrs['momentum']):.12g}")   # Keras keeps `momentum` of the old mean
+        state = {"running_mean": em.weight(node, "moving_mean"), "running_var": em.weight(node, "moving_variance"),
+                 "num_batches_tracked": np.zeros((), np.int64)}
+        affine = {"gamma", "beta"} <= has
+        for key, name in (("gamma", "weight"), ("beta", "bias")):
+            if key in has:
+                state[name] = em.weight(node, key)
+        bn = em.module(node, f"nn.{cls}({c}, eps={float(node.attrs['epsilon'])!r}, momentum={momentum!r}"
+                             f"{'' if affine else ', affine=False'})", state)
+        if not affine:   # BN without scale or without centre: the one it has, used by forward() as its own
+            for key, name, fill in (("gamma", "weight", "ones"), ("beta", "bias", "zeros")):
+                if key in has:
+                    em.init.append(f"{bn}.{name} = nn.Parameter(torch.{fill}({c}))")
+        em.assign(node, f"{bn}({x})")
+        return
+    holder = em.module(node, "nn.Module()", {})
+    state = {}
+    expr = x
+    if "moving_mean" in has:   # Normalization: (x - mean) / max(sqrt(var), eps), statistics not trained
+        for key, name in (("moving_mean", "mean"), ("moving_variance", "variance")):
+            em.init.append(f'{holder}.register_buffer("{name}", torch.zeros({c}))')
+            state[name] = em.weight(node, key)
+        eps = float(node.attrs["epsilon"])
+        expr = (f"({expr} - {holder}.mean.{per_channel}) / "
+                f"torch.clamp(torch.sqrt({holder}.variance), min={eps!r}).{per_channel}")
+    for key, name, fill, op in (("gamma", "weight", "ones", "*"), ("beta", "bias", "zeros", "+")):
+        if key in has:
+            em.init.append(f"{holder}.{name} = nn.Parameter(torch.{fill}({c}))")
+            state[name] = em.weight(node, key)
+            expr = f"{expr} {op} {holder}.{name}.{per_channel}"
+    attr = holder[len("self."):]
+    for key, arr in state.items():
+        em.state[f"{attr}.{key}"] = np.array(arr, order="C")
+    em.assign(node, expr)
 
 
 def emit_relu(em: Emitter, node: Node) -> None:
@@ -97,6 +132,19 @@ def emit_prelu(em: Emitter, node: Node) -> None:
 
 
 def emit_affine(em: Emitter, node: Node) -> None:
+    """``x * scale + offset``; per-channel constants are buffers of the node's module (not in the state dict:
+    they are the spec's numbers, and move with ``.to(device)``)."""
+    if isinstance(node.attrs["scale"], tuple) or isinstance(node.attrs["offset"], tuple):
+        c = node.out.channels
+        view = f"1, {c}, 1, 1" if node.out.rank == 4 else f"1, {c}"
+        holder = em.module(node, "nn.Module()")
+        for key in ("scale", "offset"):
+            values = np.broadcast_to(np.asarray(node.attrs[key], np.float32), (c,))
+            numbers = ", ".join(literal(v) for v in values)
+            em.init.append(f'{holder}.register_buffer("{key}", torch.tensor([{numbers}]).reshape({view}), '
+                           f'persistent=False)')
+        em.assign(node, f"{em.x(node)} * {holder}.scale + {holder}.offset")
+        return
     scale, offset = float(np.float32(node.attrs["scale"])), float(np.float32(node.attrs["offset"]))
     expr = em.x(node)
     if scale != 1.0:
