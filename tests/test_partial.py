@@ -25,8 +25,6 @@ def partial(text: str, name: str):
     spec, errors, lost = parse_source_recovering(text, name)
     if spec is None:
         return None, [d for e in errors for d in e.diagnostics]
-    if name.endswith(".yaml") and errors:
-        return None, [d for e in errors for d in e.diagnostics]
     pm = analyze_partial(spec, lost=lost, errors=errors)
     return pm, pm.diagnostics
 
@@ -111,6 +109,18 @@ def test_lines_that_do_not_parse_poison_what_they_define():
     _, diags = partial(text, "p.net")
     # no `unknown name img#`, no `no input`, no `no output`, no error for the blocks of b#
     assert [d.span.line for d in diags] == [1, 2, 4, 9]
+
+
+def test_yaml_bad_block_strings_and_the_rest_checked():
+    text = ("model_def:\n  inputs#: [[img#norm1]]\n  a#:\n    - [\"select:img#\"]\n    - [\"x#ir_k3_e2,5_c8\"]\n"
+            "    - [cn_k3_c8]\n  b#:\n    - [\"select:img#\"]\n    - [cn_k3_c8_nfoo]\n  c#:\n    - [\"select:x#\"]\n"
+            "    - [cn_k3_c8]\n  d#:\n    - [\"select:img#\"]\n    - [cn_k3_s2_c4]\n"
+            "model_ins: inputs#\nmodel_outs: [a#, b#, c#, d#]\nin_chs: [3]\ninput_size: [32, 32]\n")
+    pm, diags = partial(text, "y.yaml")
+    assert [(d.span.line, d.span.col, d.message.split(";")[0][:30]) for d in diags] == [
+        (5, 19, "a number with a fraction is wr"), (9, 18, "unknown activation `foo`")]
+    assert [d.span.line for d in cli_errors(text, "y.yaml")] == [5]   # the CLI stops before the semantic pass
+    assert pm.names["d#"] == (None, 16, 16, 4)
 
 
 def test_template_use_errors_each_reported():

@@ -80,7 +80,7 @@ def _mapping(node: yaml.MappingNode, file: str, what: str) -> list[tuple[yaml.No
     return node.value
 
 
-def parse_stacks(root: yaml.Node | None, text: str, file: str) -> ast.Spec:
+def parse_stacks(root: yaml.Node | None, text: str, file: str, recover: dict | None = None) -> ast.Spec:
     """Lower the stacks form of a YAML spec (a document already composed, :func:`netc.frontends.yaml_nodes.compose`)."""
     if root is None:
         raise NetcError("empty spec: expected a mapping with `model_def`, `model_ins`, `model_outs`, `in_chs`",
@@ -122,6 +122,8 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str) -> ast.Spec:
         except NetcError as err:   # independent of the other stacks: report them too
             bag.add(err)
             inputs_ok &= name != spec.input_stack
+            if recover is not None:
+                recover["names"].append(name)
             continue
         n_strings += sum(len(g) for g in groups)
         if n_strings > max_strings:   # aliases (`*a`) repeating lists: refuse before parsing them all
@@ -141,6 +143,8 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str) -> ast.Spec:
                         line.append(decl)
                     except NetcError as err:
                         bag.add(err)
+                        if recover is not None:
+                            recover["names"].append(str(item.value).split("#")[0] + "#")
                     n_inputs += 1
                 spec.input_lines.append(line)
             continue
@@ -152,6 +156,9 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str) -> ast.Spec:
                     line.append(parse_block_string(item.value, scalar_span(file, item, text)))
                 except NetcError as err:
                     bag.add(err)
+                    if recover is not None:   # an editor's read: the string stands in as a failed block
+                        from netc.frontends.text import failed_block
+                        line.append(failed_block(item.value, scalar_span(file, item, text)))
             stack.lines.append(line)
         spec.stacks.append(stack)
     if not found_inputs:
@@ -175,6 +182,9 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str) -> ast.Spec:
             _attach_sizes(spec, fields, file, n_inputs)
         except NetcError as err:
             bag.add(err)
+    if recover is not None:   # an editor's read: the errors go with the spec
+        recover["errors"] += bag.items
+        return spec
     bag.raise_if_any()
     return spec
 
