@@ -162,3 +162,10 @@ def cli_errors_or_none(text, name):
         return None
     except Exception:  # noqa: BLE001
         assume(False)
+
+
+def test_blocks_after_a_stack_header_are_read_as_its_first_line():
+    text = "input img#norm1 32x32x3\nb#: select:img#\n    cn_k3_c8_nfoo\nc#:  select:zz#\n    cn_k3_c4\noutput b# c#\n"
+    pm, diags = partial(text, "h.net")
+    assert [(d.span.line, d.span.col) for d in diags] == [(2, 3), (3, 15), (4, 3), (4, 13)]
+    assert diags[3].message == "unknown name `zz#`"

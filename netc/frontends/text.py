@@ -419,6 +419,20 @@ def failed_block(text: str, span: Span) -> ast.Block:
     return ast.Block(text, span, FAILED, "", span, label, span if label else None)
 
 
+def _header_rest(rest: str, lineno: int, file: str) -> list[ast.Block]:
+    """The blocks written after a stack header on its own line (`b#: select:img#`, reported already), read
+    as the stack's first line when they parse; else a stand-in."""
+    padded = "\n" * (lineno - 1) + rest + "\n"
+    try:
+        tree = parser().parse(padded, start="start")
+        sts = tree.children
+        if len(sts) == 1 and sts[0].data == "block_line":
+            return [_block(b, file, padded, None) for b in sts[0].children]
+    except (UnexpectedInput, NetcError):
+        pass
+    return _failed_blocks(rest, lineno, file, True)
+
+
 _WORD = re.compile(r"[ \t\f]*([A-Za-z]+)")
 
 
@@ -496,7 +510,8 @@ def parse_text_recovering(text: str, file: str) -> tuple[ast.Spec, list[NetcErro
             span = Span(file, lineno, m.start(1) + 1, lineno, m.end(1) + 1)
             stack = ast.Stack(m.group(1), span)
             spec.stacks.append(stack)
-            stack.lines.append(_failed_blocks(source[m.end(1) + 1:].rjust(len(source)), lineno, file, True))
+            rest = " " * (m.end(1) + 1) + source[m.end(1) + 1:]   # what follows `name#:`, at its columns
+            stack.lines.append(_header_rest(rest, lineno, file))
         elif kind == "blocks" and stack is not None:
             stack.lines.append(_failed_blocks(source, lineno, file, not stack.lines))
         elif kind in ("input", "blocks"):   # what it would have defined: input names, labels
