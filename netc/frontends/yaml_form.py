@@ -157,7 +157,7 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str, recover: dict | N
                 except NetcError as err:
                     bag.add(err)
                     if recover is not None:   # an editor's read: the string stands in as a failed block
-                        from netc.frontends.text import failed_block
+                        from netc.frontends.recover import failed_block
                         line.append(failed_block(item.value, scalar_span(file, item, text)))
             stack.lines.append(line)
         spec.stacks.append(stack)
