@@ -67,6 +67,8 @@ def parse_source(text: str, file: str, fmt: str | None = None) -> ast.Spec:
             raise NetcError("empty spec: it defines no inputs, stacks or outputs", Span(file, 1, 1))
         spec = parse_yaml(text, file) if fmt == "yaml" else parse_text(text, file)
     except NetcError as err:
+        if getattr(err, "spec", None) is not None:   # yaml_nodes.SpecWithErrors: the spec without what failed
+            err.spec.lines, err.spec.end = lines, _end(file, lines)
         raise err.with_source(file, lines)
     spec.lines, spec.end = lines, _end(file, lines)
     return spec
@@ -88,7 +90,8 @@ def load_spec(path: str) -> ast.Spec:
 def parse_source_recovering(text: str, file: str, fmt: str | None = None) -> tuple[ast.Spec | None, list[NetcError],
                                                                                   dict]:
     """Parse spec text going on past mistakes where the form allows (for editors): a `.net` file line by line
-    (``text.parse_text_recovering``); a YAML file stops at its first mistake (no spec then). Returns the spec
+    (``text.parse_text_recovering``); a YAML file past its block strings that did not parse, else it stops at
+    its first mistake (no spec then). Returns the spec
     (None when nothing could be read), the errors, and what the failed lines leave unknown."""
     fmt = fmt or form_of(file)
     comment = "#" if fmt == "yaml" else "//"
@@ -100,7 +103,9 @@ def parse_source_recovering(text: str, file: str, fmt: str | None = None) -> tup
         try:
             spec, errors = parse_yaml(text, file), []
         except NetcError as err:
-            return None, [err], lost
+            if getattr(err, "spec", None) is None:   # SpecWithErrors: the spec without its bad block strings
+                return None, [err], lost
+            spec, errors = err.spec, [err]
     else:
         from netc.frontends.text import parse_text_recovering
         spec, errors, lost = parse_text_recovering(text, file)

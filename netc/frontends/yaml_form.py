@@ -13,7 +13,8 @@ from yaml.constructor import SafeConstructor
 from netc import ast
 from netc.diagnostics import DiagnosticBag, NetcError, Span, did_you_mean
 from netc.frontends.text import parse_block_string, parse_input_string, set_scale
-from netc.frontends.yaml_nodes import INT, NULL, STR, node_kind, node_span, scalar_span, templates_block
+from netc.frontends.yaml_nodes import (INT, NULL, STR, SpecWithErrors, node_kind, node_span, scalar_span,
+                                       templates_block)
 # the loader's former names here, kept for netc/weights/keras_match.py's weights maps
 from netc.frontends.yaml_nodes import BoundedLoader as _BoundedLoader, DepthError as _DepthError  # noqa: F401
 
@@ -108,6 +109,7 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str) -> ast.Spec:
     spec.input_stack_span = scalar_span(file, ins_node)
 
     bag = DiagnosticBag()
+    block_errors = DiagnosticBag()   # block strings that did not parse: the model can still be checked
     defs = fields["model_def"][1]
     if not isinstance(defs, yaml.MappingNode):
         raise NetcError(f"`model_def` must map stack names to lists of lists of block strings, "
@@ -151,7 +153,8 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str) -> ast.Spec:
                 try:
                     line.append(parse_block_string(item.value, scalar_span(file, item, text)))
                 except NetcError as err:
-                    bag.add(err)
+                    block_errors.add(err)
+                    stack.broken = True
             stack.lines.append(line)
         spec.stacks.append(stack)
     if not found_inputs:
@@ -175,7 +178,12 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str) -> ast.Spec:
             _attach_sizes(spec, fields, file, n_inputs)
         except NetcError as err:
             bag.add(err)
-    bag.raise_if_any()
+    if bag:
+        for d in block_errors.items:
+            bag.items.append(d)
+        bag.raise_if_any()
+    if block_errors:
+        raise SpecWithErrors(block_errors.items, spec)
     return spec
 
 

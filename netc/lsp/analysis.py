@@ -70,9 +70,6 @@ def _check(out: Analysis, reg: Registry) -> None:
     if spec is None:
         out.diagnostics += [d for e in errors for d in e.diagnostics]
         return
-    out.spec = spec
-    if out.form == "yaml" and errors:
-        out.diagnostics += [d for e in errors for d in e.diagnostics]
-        return
+    out.spec = spec   # (a YAML spec here is the spec read without its block strings that did not parse)
     out.partial = analyze_partial(spec, registry=reg, lost=lost, errors=errors)
     out.diagnostics += out.partial.diagnostics
