@@ -111,19 +111,20 @@ class Model:
 
 def compile(path_or_text: str, *, seed: int = 0, weights: str | None = None, randomize: bool = False,
             limits: Limits | None = None, weights_map: str | None = None,
-            plugins: list[str] | tuple[str, ...] | None = None) -> Model:
+            plugins: list[str] | tuple[str, ...] | None = None, weights_subtree: str | None = None) -> Model:
     """Compile a spec (a path, or spec text) into a :class:`Model`.
 
     Weights: Keras' default initialisation drawn from ``seed`` (``randomize`` draws BN statistics, biases
     and PReLU alphas too), or loaded from ``weights``: a tf_netbuilder checkpoint prefix, a netc .npz, or a
     Keras model (``.keras``, ``.weights.h5``, legacy ``.h5``, SavedModel directory) paired by structure,
-    with ``weights_map`` (a YAML file) pinning pairs the structure leaves ambiguous.
+    with ``weights_map`` (a YAML file) pinning pairs the structure leaves ambiguous; ``weights_subtree`` names
+    the object of a TF checkpoint that holds the model (default: the one subtree that fits).
     """
     checked = check_spec(path_or_text, limits=limits, plugins=plugins)
     if weights is not None:
         from netc.weights.load import load_weights
         with sources_of(checked.spec):
-            values = load_weights(checked, weights, weights_map)
+            values = load_weights(checked, weights, weights_map, weights_subtree)
     else:
         from netc.ir.weights import init_weights
         values = init_weights(checked.graph, seed, randomize=randomize)

@@ -81,7 +81,7 @@ def _mapping(node: yaml.MappingNode, file: str, what: str) -> list[tuple[yaml.No
     return node.value
 
 
-def parse_stacks(root: yaml.Node | None, text: str, file: str) -> ast.Spec:
+def parse_stacks(root: yaml.Node | None, text: str, file: str, recover: dict | None = None) -> ast.Spec:
     """Lower the stacks form of a YAML spec (a document already composed, :func:`netc.frontends.yaml_nodes.compose`)."""
     if root is None:
         raise NetcError("empty spec: expected a mapping with `model_def`, `model_ins`, `model_outs`, `in_chs`",
@@ -124,6 +124,8 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str) -> ast.Spec:
         except NetcError as err:   # independent of the other stacks: report them too
             bag.add(err)
             inputs_ok &= name != spec.input_stack
+            if recover is not None:
+                recover["names"].append(name)
             continue
         n_strings += sum(len(g) for g in groups)
         if n_strings > max_strings:   # aliases (`*a`) repeating lists: refuse before parsing them all
@@ -143,6 +145,8 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str) -> ast.Spec:
                         line.append(decl)
                     except NetcError as err:
                         bag.add(err)
+                        if recover is not None:
+                            recover["names"].append(str(item.value).split("#")[0] + "#")
                     n_inputs += 1
                 spec.input_lines.append(line)
             continue
@@ -153,8 +157,13 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str) -> ast.Spec:
                 try:
                     line.append(parse_block_string(item.value, scalar_span(file, item, text)))
                 except NetcError as err:
-                    block_errors.add(err)
-                    stack.broken = True
+                    if recover is not None:   # an editor's read: the string stands in as a failed block
+                        bag.add(err)
+                        from netc.frontends.text import failed_block
+                        line.append(failed_block(item.value, scalar_span(file, item, text)))
+                    else:   # the CLI's: the model is still checked, this stack's blocks not lowered
+                        block_errors.add(err)
+                        stack.broken = True
             stack.lines.append(line)
         spec.stacks.append(stack)
     if not found_inputs:
@@ -178,6 +187,9 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str) -> ast.Spec:
             _attach_sizes(spec, fields, file, n_inputs)
         except NetcError as err:
             bag.add(err)
+    if recover is not None:   # an editor's read: the errors go with the spec
+        recover["errors"] += bag.items
+        return spec
     if bag:
         for d in block_errors.items:
             bag.items.append(d)

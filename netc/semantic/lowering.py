@@ -141,7 +141,7 @@ class Lowering:
         else:
             out, position = self._layer(blk, current, position, stack_name, row)
         if out is not POISON:
-            row.shape = out.shape
+            row.shape = out.shape if isinstance(out, Value) else None   # a multi-select holds several tensors
             for node in self.b.graph.nodes[n0:]:
                 row.params += sum(w.size for w in node.weights.values())
                 row.macs += node.macs()
