@@ -15,8 +15,6 @@ from netc.diagnostics import DiagnosticBag, NetcError, Span, did_you_mean
 from netc.frontends.text import parse_block_string, parse_input_string, set_scale
 from netc.frontends.yaml_nodes import (INT, NULL, STR, SpecWithErrors, node_kind, node_span, scalar_span,
                                        templates_block)
-# the loader's former names here, kept for netc/weights/keras_match.py's weights maps
-from netc.frontends.yaml_nodes import BoundedLoader as _BoundedLoader, DepthError as _DepthError  # noqa: F401
 
 KEYS = ("model_def", "model_ins", "model_outs", "in_chs", "input_size", "width_multiplier", "depth_multiplier",
         "templates")
