@@ -355,7 +355,7 @@ def test_independent_mistakes_reported_together_and_edits(lsp, tmp_path):
 
 def test_yaml_and_modular_forms(lsp, tmp_path):
     uri, diags = lsp.open(ROOT / "tests" / "cases" / "block-strings.yaml")
-    # the CLI's error, and the next block string's own, which the CLI reports once the first is fixed
+    # the first block string's error and the next one's own (the CLI reports both as well)
     assert [(*at(d), d.message.split(";")[0]) for d in diags] == [
         (5, 17, diags[0].message), (5, 35, "unknown argument `hs`")]
     lsp.close(uri)

@@ -67,6 +67,8 @@ def parse_source(text: str, file: str, fmt: str | None = None) -> ast.Spec:
             raise NetcError("empty spec: it defines no inputs, stacks or outputs", Span(file, 1, 1))
         spec = parse_yaml(text, file) if fmt == "yaml" else parse_text(text, file)
     except NetcError as err:
+        if getattr(err, "spec", None) is not None:   # yaml_nodes.SpecWithErrors: the spec without what failed
+            err.spec.lines, err.spec.end = lines, _end(file, lines)
         raise err.with_source(file, lines)
     spec.lines, spec.end = lines, _end(file, lines)
     return spec
