@@ -132,3 +132,17 @@ def test_zoo_reproduces_its_reference(name, zoo_case, capsys):
     assert "warning" not in (out.out + out.err).lower()
     paired = set(re.findall(r"\s(\S+) \(([A-Z][A-Za-z0-9]*)\)\s", out.out))
     assert paired == set(weighted.items())
+
+
+# ------------------------------------------------------------------------------------------- netc check
+@pytest.mark.slow
+@pytest.mark.parametrize("deploy", [False, True], ids=["training", "deploy"])
+@pytest.mark.parametrize("name", sorted(SIZES))
+def test_zoo_passes_netc_check(name, deploy, tmp_path, capsys):
+    """`netc check` (and `--deploy`): every route agrees with the Keras reference on check's inputs."""
+    spec = resized(name, SIZES[name], tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(["check", spec, *(["--deploy"] if deploy else [])])
+    out = capsys.readouterr()
+    assert e.value.code == 0, out.out + out.err
+    assert "OK: every route agrees" in out.out
