@@ -50,7 +50,8 @@ def check_target(path: str | os.PathLike, *, directory: bool = False,
         raise NetcError(f"cannot write `{shown}`: it is a directory")
     if directory and os.path.lexists(path):
         if os.path.islink(path) or not os.path.isdir(path):
-            raise NetcError(f"cannot write the SavedModel directory `{shown}`: a file or link of that name exists")
+            what = "the SavedModel directory" if replaceable is None else "the directory"
+            raise NetcError(f"cannot write {what} `{shown}`: a file or link of that name exists")
         if replaceable is not None and not replaceable[1](path):
             raise NetcError(f"cannot write `{shown}`: the directory exists and is not {replaceable[0]}; netc "
                             f"replaces only an empty directory or {replaceable[0]}: move it away or name another")

@@ -197,7 +197,7 @@ def _weights_line(model: Any, weights: str | None) -> str | None:
 def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: float | None = None,
               rtol: float | None = None, provider: str = "cpu", all_routes: bool = False, deploy: bool = False,
               limits: Limits | None = None, weights_map: str | None = None, precision: str = "fp32",
-              calibrate: int | None = None) -> dict[str, Any]:
+              calibrate: int | None = None, weights_subtree: str | None = None) -> dict[str, Any]:
     """Compare every route against Keras on TensorFlow; returns the report (``report["ok"]`` is the verdict).
 
     The reference is always the training-form Keras model (BN in inference mode); with ``deploy`` the
@@ -213,7 +213,7 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
         raise NetcError("--calibrate goes with --precision int8")
     progress.step(f"compiling {spec}" + (f" with weights from {weights}" if weights else ""))
     model = compile_model(spec, seed=seed, weights=weights, randomize=weights is None, limits=limits,
-                          weights_map=weights_map)
+                          weights_map=weights_map, weights_subtree=weights_subtree)
     if weights is None:
         from netc.ir.calibrate import calibrate_batchnorm
         progress.step("calibrating BN statistics on the numpy interpreter")

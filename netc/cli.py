@@ -29,6 +29,9 @@ def _limits(pairs: tuple[str, ...]):
 
 map_option = click.option("--map", "weights_map", type=click.Path(dir_okay=False), default=None,
                           help="YAML map pinning spec ops to a Keras model's layers (see `weights match`).")
+subtree_option = click.option("--subtree", default=None, metavar="NAME",
+                              help="The object of a TF checkpoint holding the model (a detector's `backbone`); "
+                                   "default: the one subtree that fits the spec.")
 
 limit_option = click.option("--limit", "limits", multiple=True, metavar="NAME=N",
                             help="Raise a safety limit (repeats, channels, kernel, stride, input_size, expansion, "
@@ -176,6 +179,7 @@ def _check_output(out: str, kind: str, via: str) -> None:
               help="Trained weights: a tf_netbuilder checkpoint prefix, a netc .npz, or a Keras model "
                    "(.keras, .weights.h5, .h5, SavedModel directory).")
 @map_option
+@subtree_option
 @deploy_option
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
               help="ONNX weights and compute: float16, or int8 (static QDQ quantization, per-channel weights).")
@@ -199,13 +203,14 @@ def _check_output(out: str, kind: str, via: str) -> None:
 @plugin_option
 @quiet_option
 def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_layout: str, seed: int,
-          weights: str | None, weights_map: str | None, deploy: bool, precision: str, io_dtype: str,
-          calibrate: int | None, calibration_data: str | None, serve: str | None, name: str | None,
+          weights: str | None, weights_map: str | None, subtree: str | None, deploy: bool, precision: str,
+          io_dtype: str, calibrate: int | None, calibration_data: str | None, serve: str | None, name: str | None,
           max_batch_size: int, limits: tuple[str, ...], external_data: bool | None = None) -> None:
     """Compile SPEC into OUT (ONNX, native Keras, or a TF SavedModel directory)."""
     from netc.backends import backend_for
     from netc.compiler import compile as compile_model
     t0 = time.perf_counter()
+    _weights_options(weights, weights_map, subtree)
     if serve is not None or precision != "fp32" or io_dtype != "float32" or calibrate or calibration_data:
         from netc.deploy.build import build as deploy_build, check_request
         if fmt_opt is not None:
@@ -215,7 +220,8 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
         if via == "tf2onnx":
             from netc.optional import require_tensorflow
             require_tensorflow("`--via tf2onnx`", tf2onnx=True)
-        model = compile_model(spec, seed=seed, weights=weights, limits=_limits(limits), weights_map=weights_map)
+        model = compile_model(spec, seed=seed, weights=weights, limits=_limits(limits), weights_map=weights_map,
+                              weights_subtree=subtree)
         _warn(model.checked)
         wrote = deploy_build(model, spec, out, serve=serve, name=name, max_batch_size=max_batch_size, via=via,
                              precision=precision, io_dtype=io_dtype, calibrate=calibrate,
@@ -237,7 +243,8 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
     _check_output(out, backend.name, via)
     direct = via == "direct"
     with _gc_one_shot(active=direct and backend.name == "onnx"):   # other routes run TensorFlow: keep its GC
-        model = compile_model(spec, seed=seed, weights=weights, limits=_limits(limits), weights_map=weights_map)
+        model = compile_model(spec, seed=seed, weights=weights, limits=_limits(limits), weights_map=weights_map,
+                              weights_subtree=subtree)
         _warn(model.checked)
         if direct:
             model.save(out, backend=backend.name, deploy=deploy, **options)
@@ -259,6 +266,7 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
 @click.option("--weights", type=click.Path(), default=None,
               help="Trained weights (checkpoint prefix, .npz, or a Keras model: then it is a column too).")
 @map_option
+@subtree_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--atol", type=float, default=None, help="Also require max|diff| <= ATOL (default: no absolute bound, only --rtol).")
 @click.option("--rtol", type=float, default=None,
@@ -278,18 +286,28 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
 @limit_option
 @plugin_option
 @quiet_option
-def check(spec: str, weights: str | None, weights_map: str | None, seed: int, atol: float | None, rtol: float | None,
-          provider: str, precision: str, calibrate: int | None, all_routes: bool, as_json: bool, deploy: bool,
+def check(spec: str, weights: str | None, weights_map: str | None, subtree: str | None, seed: int,
+          atol: float | None, rtol: float | None, provider: str, precision: str, calibrate: int | None,
+          all_routes: bool, as_json: bool, deploy: bool,
           limits: tuple[str, ...]) -> None:
     """Build every backend from the same weights, run them on the same inputs, compare."""
     from netc.check import format_report, run_check
+    _weights_options(weights, weights_map, subtree)
     from netc.deploy.providers import require
     require(provider)   # before any model is built: a missing provider is the user's to fix (exit 2)
     report = run_check(spec, weights=weights, seed=seed, atol=atol, rtol=rtol, provider=provider,
                        all_routes=all_routes, deploy=deploy, limits=_limits(limits), weights_map=weights_map,
+                       weights_subtree=subtree,
                        precision=precision, calibrate=calibrate)
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report), nl=False)
     sys.exit(EXIT_OK if report["ok"] else EXIT_DIFF)
+
+
+def _weights_options(weights: str | None, weights_map: str | None, subtree: str | None) -> None:
+    """`--map` and `--subtree` say how to read `--weights`: without it they would be silently ignored."""
+    for flag, value in (("--map", weights_map), ("--subtree", subtree)):
+        if value is not None and weights is None:
+            raise NetcError(f"`{flag} {value}` says how to read trained weights, but no `--weights` is given")
 
 
 @cli.group()
@@ -303,15 +321,18 @@ def weights() -> None:
               help="Checkpoint prefix, .npz, or Keras model (.keras, .weights.h5, .h5, SavedModel directory).")
 @click.option("-o", "--output", "out", required=True, help="The .npz file to write.")
 @map_option
+@subtree_option
 @limit_option
 @plugin_option
-def weights_export(spec: str, source: str, out: str, weights_map: str | None, limits: tuple[str, ...]) -> None:
+def weights_export(spec: str, source: str, out: str, weights_map: str | None, subtree: str | None,
+                   limits: tuple[str, ...]) -> None:
     """Write SPEC's weights from any source as a netc .npz (names and layouts in docs/weights.md)."""
     from netc.atomic import check_target
     from netc.compiler import compile as compile_model
     from netc.weights.npz import save_npz
     check_target(out)
-    model = compile_model(spec, weights=source, limits=_limits(limits), weights_map=weights_map)
+    model = compile_model(spec, weights=source, limits=_limits(limits), weights_map=weights_map,
+                              weights_subtree=subtree)
     save_npz(model.checked.graph, model.weights, out)
     click.echo(f"wrote {out} ({len(model.weights)} arrays)", err=True)
 
@@ -319,33 +340,38 @@ def weights_export(spec: str, source: str, out: str, weights_map: str | None, li
 @weights.command("match")
 @click.argument("spec", type=click.Path(dir_okay=True))
 @click.option("--from", "source", type=click.Path(), required=True,
-              help="The Keras model: .keras, legacy .h5, .weights.h5, or a SavedModel directory.")
+              help="The Keras model: .keras, legacy .h5, .weights.h5, a SavedModel directory, or a TF checkpoint "
+                   "of a Keras model.")
 @map_option
+@subtree_option
 @click.option("--write-map", "write_map", type=click.Path(dir_okay=False), default=None,
               help="Write the pairing found as a YAML map file, to review and keep.")
 @click.option("--json", "as_json", is_flag=True, help="Print the pairing as JSON.")
 @limit_option
 @plugin_option
 @quiet_option
-def weights_match(spec: str, source: str, weights_map: str | None, write_map: str | None, as_json: bool,
-                  limits: tuple[str, ...]) -> None:
-    """Pair SPEC's weights with a Keras model's layers by structure, and print the pairing."""
-    from netc.compiler import check_spec
+def weights_match(spec: str, source: str, weights_map: str | None, subtree: str | None, write_map: str | None,
+                  as_json: bool, limits: tuple[str, ...]) -> None:
+    """Pair SPEC's weights with a Keras model's layers (or a TF checkpoint's), and print the pairing and the
+    evidence of each pair."""
+    from netc.compiler import check_spec, sources_of
     from netc.weights.keras_match import format_pairing, pair_source, write_map as save_map
     from netc import progress
     progress.step(f"checking {spec}")
     checked = check_spec(spec, limits=_limits(limits))
     _warn(checked)
     progress.step(f"reading {source} and pairing its layers")
-    pairing = pair_source(checked, source, weights_map)
-    progress.step(f"reading the paired weights of {source}")
-    pairing.values()   # every variable readable and of the right size
+    with sources_of(checked.spec):   # errors at a spec line print it with a caret
+        pairing = pair_source(checked, source, weights_map, subtree)
+        progress.step(f"reading the paired weights of {source}")
+        pairing.values()   # every variable readable and of the right size
     progress.clear()
     for w in pairing.warnings:
         click.echo(render(w), err=True)
     if as_json:
-        click.echo(json.dumps({"source": source, "by": "structure" if pairing.source.topology else "order",
-                               "weights": pairing.rows()}, indent=2))
+        click.echo(json.dumps({"source": source, "format": pairing.source.kind,
+                               "by": "structure" if pairing.source.topology else "order",
+                               "evidence": pairing.evidence_counts(), "weights": pairing.rows()}, indent=2))
     else:
         click.echo(format_pairing(pairing), nl=False)
     if write_map:

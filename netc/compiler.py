@@ -39,13 +39,20 @@ def check_spec(path_or_text: str, *, limits: Limits | None = None, fmt: str | No
     (default: those named by the CLI's `--plugin`); installed `netc.blocks` plugins load too."""
     from netc.plugins import active_files, registry_for
     reg = registry_for(active_files() if plugins is None else plugins)
-    if _looks_like_text(path_or_text):
-        if fmt is None:
-            fmt = "yaml" if path_or_text.lstrip().startswith(("model_def", "net:", "input:", "templates:")) \
-                else "net"
-        spec = parse_source(path_or_text, "<string>", fmt)
-    else:
-        spec = load_spec(path_or_text)
+    try:
+        if _looks_like_text(path_or_text):
+            if fmt is None:
+                fmt = "yaml" if path_or_text.lstrip().startswith(("model_def", "net:", "input:", "templates:")) \
+                    else "net"
+            spec = parse_source(path_or_text, "<string>", fmt)
+        else:
+            spec = load_spec(path_or_text)
+    except NetcError as err:   # block strings that did not parse: the model's own errors in the same report
+        if getattr(err, "spec", None) is None:
+            raise
+        with sources_of(err.spec):
+            analyze(err.spec, limits, reg, errors=err)
+        raise   # pragma: no cover - analyze raises: it was given errors
     with sources_of(spec):
         return analyze(spec, limits, reg)
 
@@ -104,19 +111,20 @@ class Model:
 
 def compile(path_or_text: str, *, seed: int = 0, weights: str | None = None, randomize: bool = False,
             limits: Limits | None = None, weights_map: str | None = None,
-            plugins: list[str] | tuple[str, ...] | None = None) -> Model:
+            plugins: list[str] | tuple[str, ...] | None = None, weights_subtree: str | None = None) -> Model:
     """Compile a spec (a path, or spec text) into a :class:`Model`.
 
     Weights: Keras' default initialisation drawn from ``seed`` (``randomize`` draws BN statistics, biases
     and PReLU alphas too), or loaded from ``weights``: a tf_netbuilder checkpoint prefix, a netc .npz, or a
     Keras model (``.keras``, ``.weights.h5``, legacy ``.h5``, SavedModel directory) paired by structure,
-    with ``weights_map`` (a YAML file) pinning pairs the structure leaves ambiguous.
+    with ``weights_map`` (a YAML file) pinning pairs the structure leaves ambiguous; ``weights_subtree`` names
+    the object of a TF checkpoint that holds the model (default: the one subtree that fits).
     """
     checked = check_spec(path_or_text, limits=limits, plugins=plugins)
     if weights is not None:
         from netc.weights.load import load_weights
         with sources_of(checked.spec):
-            values = load_weights(checked, weights, weights_map)
+            values = load_weights(checked, weights, weights_map, weights_subtree)
     else:
         from netc.ir.weights import init_weights
         values = init_weights(checked.graph, seed, randomize=randomize)

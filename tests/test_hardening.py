@@ -302,3 +302,24 @@ def test_missing_argument_examples_are_valid_notation(tmp_path, capsys, text, me
     spec.write_text("input img# 8x8x3\nb#:\n    select:img#\n" + text + "output b#\n")
     code, _, err = run(capsys, "summary", str(spec))
     assert code == 2 and message in err, err
+
+
+def test_triton_version_that_is_a_file_is_not_called_a_savedmodel(tmp_path, capsys):
+    spec = tmp_path / "p.net"
+    spec.write_text(PASSTHRU)
+    (tmp_path / "repo" / "p").mkdir(parents=True)
+    (tmp_path / "repo" / "p" / "1").write_text("x")
+    code, _, err = run(capsys, "build", str(spec), "--serve", "triton", "-o", str(tmp_path / "repo"))
+    assert code == 2 and "cannot write the directory" in err and "SavedModel" not in err, err
+    assert _files(tmp_path / "repo") == ["p/1"]
+
+
+def test_a_multi_select_inside_a_stack(tmp_path, capsys):
+    """`select:a#:img#` inside a stack holds two tensors: its row has no single shape; `cnct:` joins them."""
+    spec = tmp_path / "m.net"
+    spec.write_text("input img# 8x8x3\nb#:\n    select:img#\n    a#cn_k3_c8\n    select:a#:img#\n    cnct:\n"
+                    "output b#\n")
+    code, out, err = run(capsys, "summary", str(spec))
+    assert code == 0, err
+    assert ["select:a#:img#", "-", "0", "0"] in [ln.split() for ln in out.splitlines()]
+    assert "outputs: b# Nx8x8x11" in out

@@ -412,6 +412,13 @@ def _failed_blocks(line: str, lineno: int, file: str, first: bool) -> list[ast.B
     return out
 
 
+def failed_block(text: str, span: Span) -> ast.Block:
+    """A stand-in for one block string that did not parse (a YAML item), keeping the label it starts with."""
+    m = _HASHNAME.match(text)
+    label = m.group(0) if m and text[m.end():m.end() + 1] != ":" else None
+    return ast.Block(text, span, FAILED, "", span, label, span if label else None)
+
+
 _WORD = re.compile(r"[ \t\f]*([A-Za-z]+)")
 
 

@@ -1,7 +1,9 @@
 """One document read and checked: the recovering parse, the partial analysis, plugins; never raises."""
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import traceback
 from dataclasses import dataclass, field
 
@@ -38,13 +40,33 @@ def registry(plugins: tuple[str, ...]) -> Registry | NetcError:
     return _REGISTRIES[key]
 
 
-def analyse(text: str, path: str, plugins: tuple[str, ...] = ()) -> Analysis:
-    """Read and check ``text`` (the document at ``path``); every problem becomes a diagnostic."""
+_COMMENT = re.compile(r"//[^\n]*")
+
+
+def _key(text: str, form: str, plugins: tuple[str, ...]) -> tuple:
+    """What the analysis of a text depends on: a `.net` text without its comments (typing in a comment
+    changes nothing but where the last non-blank character is, which a missing output is reported after)."""
+    if form != "net":
+        return form, text, plugins
+    bare = _COMMENT.sub("", text)
+    kept = text.rstrip()
+    return form, bare, kept.count("\n"), len(kept) - kept.rfind("\n"), plugins
+
+
+def analyse(text: str, path: str, plugins: tuple[str, ...] = (), memo: dict | None = None) -> Analysis:
+    """Read and check ``text`` (the document at ``path``); every problem becomes a diagnostic. ``memo``: a
+    dict kept between the analyses of one document (the last result, parsed template lines)."""
     from netc.blocks import REGISTRY
     from netc.frontends.load import breaks_of, form_of
     from netc.lsp.convert import Lines
     form = form_of(path)
-    out = Analysis(path, text, form, Lines(text, breaks_of(form)), REGISTRY)
+    lines = Lines(text, breaks_of(form))
+    memo = {} if memo is None else memo
+    key = (path, _key(text, form, plugins))
+    last = memo.get("last")
+    if last is not None and last[0] == key:
+        return dataclasses.replace(last[1], text=text, lines=lines)
+    out = Analysis(path, text, form, lines, REGISTRY)
     try:
         reg = registry(plugins)
         if isinstance(reg, NetcError):
@@ -52,17 +74,18 @@ def analyse(text: str, path: str, plugins: tuple[str, ...] = ()) -> Analysis:
                                           notes=list(d.notes)) for d in reg.diagnostics]
             reg = REGISTRY
         out.registry = reg
-        _check(out, reg)
+        _check(out, reg, memo.setdefault("parsed", {}))
     except RecursionError:
         out.diagnostics.append(Diagnostic("the spec nests too deeply to analyse", Span(path, 1, 1)))
     except Exception as err:  # noqa: BLE001 - netc's bug: shown, never a crash of the server
         where = traceback.extract_tb(err.__traceback__)[-1]
         out.diagnostics.append(Diagnostic(f"netc internal error: {type(err).__name__}: {err} "
                                           f"({os.path.basename(where.filename)}:{where.lineno})", Span(path, 1, 1)))
+    memo["last"] = (key, out)
     return out
 
 
-def _check(out: Analysis, reg: Registry) -> None:
+def _check(out: Analysis, reg: Registry, parsed: dict) -> None:
     from netc.frontends.load import parse_source_recovering
     from netc.semantic.partial import analyze_partial
     text = out.text[1:] if out.text.startswith("\ufeff") else out.text
@@ -71,8 +94,5 @@ def _check(out: Analysis, reg: Registry) -> None:
         out.diagnostics += [d for e in errors for d in e.diagnostics]
         return
     out.spec = spec
-    if out.form == "yaml" and errors:
-        out.diagnostics += [d for e in errors for d in e.diagnostics]
-        return
-    out.partial = analyze_partial(spec, registry=reg, lost=lost, errors=errors)
+    out.partial = analyze_partial(spec, registry=reg, lost=lost, errors=errors, parsed=parsed)
     out.diagnostics += out.partial.diagnostics

@@ -2,7 +2,9 @@
 A feature that fails answers nothing (and logs), so no text can bring the server down."""
 from __future__ import annotations
 
+import asyncio
 import functools
+import gc
 import logging
 import os
 
@@ -24,6 +26,7 @@ class NetcServer(LanguageServer):
         self.config_plugins: tuple[str, ...] = ()
         self.root: str | None = None
         self.cache: dict[str, tuple[str, Analysis, lookup.Index]] = {}
+        self.memos: dict[str, dict] = {}   # per document: what analyses keep for the next one
 
     @property
     def plugins(self) -> tuple[str, ...]:
@@ -38,6 +41,7 @@ class NetcServer(LanguageServer):
             base = self.root or os.getcwd()
             self.config_plugins = tuple(os.path.normpath(os.path.join(base, str(f))) for f in files)
             self.cache.clear()
+            self.memos.clear()
 
     def state(self, uri: str) -> tuple[Analysis, lookup.Index]:
         """The analysis of the document's current text (made now if the text changed since the last one)."""
@@ -45,7 +49,7 @@ class NetcServer(LanguageServer):
         text = doc.source
         hit = self.cache.get(uri)
         if hit is None or hit[0] != text:
-            an = analyse(text, to_fs_path(uri) or uri, self.plugins)
+            an = analyse(text, to_fs_path(uri) or uri, self.plugins, self.memos.setdefault(uri, {}))
             ix = lookup.index(an.spec) if an.spec is not None else lookup.Index()
             hit = self.cache[uri] = (text, an, ix)
         return hit[1], hit[2]
@@ -54,6 +58,23 @@ class NetcServer(LanguageServer):
         an, _ = self.state(uri)
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
             uri=uri, diagnostics=diagnose.diagnostics(an, uri), version=version))
+        self.tidy()
+
+    _idle: asyncio.TimerHandle | None = None
+
+    def tidy(self) -> None:
+        """The collector runs by hand (see ``serve``): the young generations after each analysis (a few ms),
+        the whole heap once the editor has been quiet for a second, never in the middle of a keystroke."""
+        if gc.isenabled():
+            return
+        gc.collect(1)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._idle is not None:
+            self._idle.cancel()
+        self._idle = loop.call_later(1.0, gc.collect)
 
 
 def _version() -> str:
@@ -92,20 +113,27 @@ def build(plugins: tuple[str, ...] = ()) -> NetcServer:
         ls.publish(params.text_document.uri, params.text_document.version)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-    @_safe()
-    def did_change(ls: NetcServer, params: types.DidChangeTextDocumentParams):
-        ls.publish(params.text_document.uri, params.text_document.version)
+    async def did_change(ls: NetcServer, params: types.DidChangeTextDocumentParams):
+        await asyncio.sleep(0)   # changes already queued apply first: only the newest text is analysed
+        try:
+            uri = params.text_document.uri
+            if ls.workspace.get_text_document(uri).version == params.text_document.version:
+                ls.publish(uri, params.text_document.version)
+        except Exception:  # noqa: BLE001
+            log.exception("netc lsp: did_change failed")
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     @_safe()
     def did_save(ls: NetcServer, params: types.DidSaveTextDocumentParams):
-        ls.cache.pop(params.text_document.uri, None)   # plugins or included files may have changed
+        ls.cache.pop(params.text_document.uri, None)   # plugins may have changed
+        ls.memos.pop(params.text_document.uri, None)
         ls.publish(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     @_safe()
     def did_close(ls: NetcServer, params: types.DidCloseTextDocumentParams):
         ls.cache.pop(params.text_document.uri, None)
+        ls.memos.pop(params.text_document.uri, None)
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(params.text_document.uri, []))
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -189,4 +217,8 @@ def _on_initialize(server: NetcServer, params: types.InitializeParams) -> None:
 
 def serve(plugins: tuple[str, ...] = ()) -> None:
     """Run the server on stdin/stdout until the client says exit."""
-    build(plugins).start_io()
+    server = build(plugins)
+    analyse("input img#norm1 8x8x3\na#:\n    select:img#\n    cn_k3_c8\noutput a#\n", "warm-up.net")
+    gc.freeze()    # what start-up made stays: the collector no longer re-scans it
+    gc.disable()   # a full collection of the server's heap takes 100+ ms: NetcServer.tidy runs it when idle
+    server.start_io()

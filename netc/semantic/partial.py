@@ -70,7 +70,8 @@ def _stand_in(blk: ast.Block, first: bool, op_code: str) -> ast.Block:
     return dataclasses.replace(blk, kind="op", code=op_code, refs=(ref,), args=())
 
 
-def _expand(spec: ast.Spec, reg: Registry, limits: Limits, bag: DiagnosticBag) -> tuple[ast.Spec, dict]:
+def _expand(spec: ast.Spec, reg: Registry, limits: Limits, bag: DiagnosticBag,
+            parsed: dict | None = None) -> tuple[ast.Spec, dict]:
     """Template expansion going on past errors: a use that fails becomes a FAILED block (with its label).
     Returns the expanded spec and, per expanded block's id, the use it came from."""
     origin: dict[int, ast.Block] = {}
@@ -94,6 +95,10 @@ def _expand(spec: ast.Spec, reg: Registry, limits: Limits, bag: DiagnosticBag) -
             continue
         table[t.name] = t
     budget = _templates._Budget(limits.nodes)
+    if parsed is not None:   # filled template lines parsed by an earlier analysis (a pure function of the key)
+        if len(parsed) > 20_000:
+            parsed.clear()
+        budget.parsed = parsed
     stacks = []
     for st in spec.stacks:
         lines = []
@@ -151,10 +156,11 @@ def _with_stand_ins(spec: ast.Spec, reg: Registry, lost: list[str], origin: dict
 
 
 def analyze_partial(spec: ast.Spec, limits: Limits | None = None, registry: Registry | None = None,
-                    lost: dict | None = None, errors: list[NetcError] = ()) -> PartialModel:
+                    lost: dict | None = None, errors: list[NetcError] = (), parsed: dict | None = None) -> PartialModel:
     """Analyse ``spec`` as far as it goes. ``lost`` and ``errors`` come from a recovering parse
     (``text.parse_text_recovering``): the names and line kinds of lines that did not parse, and their
-    errors (reported first). Never raises a NetcError for the spec's mistakes; they are in the result."""
+    errors (reported first). ``parsed``: a dict kept between analyses of one document, where filled-in
+    template lines stay parsed. Never raises a NetcError for the spec's mistakes; they are in the result."""
     reg = registry if registry is not None else REGISTRY
     limits = limits or Limits()
     lost = lost or {"names": [], "kinds": []}
@@ -162,7 +168,7 @@ def analyze_partial(spec: ast.Spec, limits: Limits | None = None, registry: Regi
     for err in errors:
         bag.add(err)
     written = spec
-    spec, origin = _expand(spec, reg, limits, bag)
+    spec, origin = _expand(spec, reg, limits, bag, parsed)
     spec, stand_ins = _with_stand_ins(spec, reg, lost["names"], origin)
     an = _analyze.Analyzer(spec, limits, reg)
     an.bag = bag

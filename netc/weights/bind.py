@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -29,6 +29,7 @@ class Source:
     kind: str                                  # "checkpoint" or ".npz file", used in messages
     shapes: dict[str, tuple[int, ...]]         # variable name -> shape (bookkeeping already dropped)
     read: Callable[[str], np.ndarray]          # variable name -> array (raises NetcError)
+    handle: Any = None                         # the open file (a TF checkpoint reader), for other readers
 
 
 def expected_weights(checked: CheckedModel) -> dict[str, tuple[Weight, Node]]:

@@ -15,15 +15,48 @@ import numpy as np
 from netc.diagnostics import NetcError
 from netc.ir.weights import WeightValues
 from netc.semantic.analyze import CheckedModel
-from netc.weights.bind import Source, bind
+from netc.weights.bind import Source, bind, expected_weights, find_prefix
 
 _SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 _DATA = re.compile(r"\.data-\d{5}-of-\d{5}$")
 
 
-def load_checkpoint(checked: CheckedModel, path: str) -> WeightValues:
-    """Values for every weight of ``checked`` from the checkpoint at ``path`` (float32, IR layout)."""
-    return bind(checked, read_checkpoint(path))
+def load_checkpoint(checked: CheckedModel, path: str, weights_map: str | None = None,
+                    subtree: str | None = None) -> WeightValues:
+    """Values for every weight of ``checked`` from the checkpoint at ``path`` (float32, IR layout): bound by
+    name (a tf_netbuilder model's checkpoint), or, when the names are a Keras model's object paths, paired
+    through the checkpoint's object graph (checkpoint_graph.py)."""
+    src = read_checkpoint(path)
+    expected = expected_weights(checked)
+    prefix = find_prefix(list(src.shapes), set(expected))
+    found = sum(1 for n in expected if (f"{prefix}/{n}" if prefix else n) in src.shapes)
+    if found == 0 or subtree is not None:   # no spec name at all: a Keras model's object paths
+        from netc.weights.checkpoint_graph import keras_checkpoint_source
+        keras_src = keras_checkpoint_source(src.path, src.handle, [tuple(w.ext_shape) for w, _ in expected.values()],
+                                            subtree, kind=src.kind)
+        if keras_src is not None:
+            from netc.weights.keras_match import load_paired
+            return load_paired(checked, keras_src, weights_map)
+        if subtree is not None:
+            raise NetcError(f"`--subtree {subtree}`: {src.kind} `{src.path}` has no object graph of a Keras model")
+    if weights_map is not None:
+        raise NetcError(f"a weights map (`{weights_map}`) pairs a Keras model's layers; checkpoint `{src.path}` "
+                        f"is a tf_netbuilder model's, whose variables are bound by name")
+    return bind(checked, src)
+
+
+def keras_source_of_checkpoint(checked: CheckedModel, path: str, subtree: str | None = None):
+    """The checkpoint at ``path`` as a Keras source (its object graph), for `weights match`; a NetcError when
+    it is a tf_netbuilder checkpoint bound by name, or has no object graph."""
+    from netc.weights.checkpoint_graph import keras_checkpoint_source
+    src = read_checkpoint(path)
+    expected = expected_weights(checked)
+    keras_src = keras_checkpoint_source(src.path, src.handle, [tuple(w.ext_shape) for w, _ in expected.values()],
+                                        subtree, kind=src.kind)
+    if keras_src is None:
+        raise NetcError(f"{src.kind} `{src.path}` has no object graph of a Keras model to pair; netc binds its "
+                        f"variables by name (`netc build --weights`), there is no pairing to show")
+    return keras_src
 
 
 def resolve_prefix(path: str) -> str:
@@ -100,7 +133,8 @@ def read_checkpoint(path: str) -> Source:
             raise NetcError(f"cannot read `{name}` from checkpoint data {data}: {_reason(err)} "
                             f"(is the file truncated or damaged?)") from None
 
-    return Source(prefix, "checkpoint", dict(sorted(shapes.items())), read)
+    kind = "TF2 object-based checkpoint" if "_CHECKPOINTABLE_OBJECT_GRAPH" in shapes_raw else "checkpoint"
+    return Source(prefix, kind, dict(sorted(shapes.items())), read, handle=reader)
 
 
 def _tensorflow():

@@ -93,7 +93,13 @@ def match(checked: CheckedModel, source: KerasSource, pins: dict[str, str] | Non
 def load_keras_weights(checked: CheckedModel, path: str, weights_map: str | None = None) -> WeightValues:
     """Values for every weight of ``checked`` from a Keras model, ``.weights.h5`` or SavedModel; the
     pairing's warnings (an epsilon or padding that differs, a pairing by order) join ``checked.warnings``."""
-    pairing = pair_source(checked, path, weights_map)
+    from netc.weights.keras_source import open_source
+    return load_paired(checked, open_source(path), weights_map)
+
+
+def load_paired(checked: CheckedModel, source: KerasSource, weights_map: str | None = None) -> WeightValues:
+    """Values for every weight of ``checked`` paired from ``source`` (see :func:`load_keras_weights`)."""
+    pairing = match(checked, source, read_map(weights_map) if weights_map else None)
     values = pairing.values()
     checked.warnings.extend(pairing.warnings)
     checked.warnings.append(Diagnostic(pairing_summary(pairing), None, severity="note"))
@@ -106,14 +112,23 @@ def pairing_summary(pairing: Pairing) -> str:
             f"{describe_evidence(pairing)}")
 
 
-def pair_source(checked: CheckedModel, path: str, weights_map: str | None = None) -> Pairing:
-    from netc.weights.keras_source import open_source
+def pair_source(checked: CheckedModel, path: str, weights_map: str | None = None,
+                subtree: str | None = None) -> Pairing:
+    """The pairing of ``checked``'s ops with the Keras source at ``path`` (a Keras file, a SavedModel, or a
+    TF checkpoint of a Keras model, narrowed to ``subtree``)."""
+    from netc.weights.keras_source import is_keras_source, open_source
     pins = read_map(weights_map) if weights_map else None
-    return match(checked, open_source(path), pins)
+    if is_keras_source(path):
+        if subtree is not None:
+            raise NetcError(f"`--subtree {subtree}` chooses an object of a TF checkpoint; `{path}` is a Keras file")
+        return match(checked, open_source(path), pins)
+    from netc.weights.checkpoint import keras_source_of_checkpoint
+    return match(checked, keras_source_of_checkpoint(checked, path, subtree), pins)
 
 
 EVIDENCE = {"structure": "structure", "shapes": "shapes (the only layer of its class and shapes)",
-            "names": "names", "map": "the map file"}
+            "names": "names", "creation order": "creation order (the variables' names, in the spec's order)",
+            "map": "the map file"}
 
 
 def describe_evidence(pairing: Pairing) -> str:

@@ -108,9 +108,33 @@ def read_keras_model(path: str) -> KerasSource:
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as err:  # noqa: BLE001 - Keras raises many types for a file it cannot read
+        fallback = _legacy_weights(path, err)
+        if fallback is not None:
+            return fallback
         raise NetcError(f"cannot load Keras model `{path}`: {_reason(err)}",
                         notes=["netc needs the model's own file (`model.save(...)`); a model with custom "
                                "layers must be loadable without them, or export its weights with "
                                "`model.save_weights(...)` and use that file"]) from None
     kind = "Keras model" if path.lower().endswith(".keras") else "legacy Keras .h5 model"
     return KerasSource(path, kind, keras_dag(model), topology=True, model=model)
+
+
+def _legacy_weights(path: str, err: Exception) -> KerasSource | None:
+    """A legacy whole-model ``.h5`` whose config Keras cannot rebuild (a custom class such as Model Garden's
+    SpineNet): its ``model_weights`` group holds every weight, paired like a legacy weights file."""
+    if not path.lower().endswith((".h5", ".hdf5")):
+        return None
+    from netc.weights.weights_h5 import _h5py, legacy_dag
+    h5py = _h5py()
+    try:
+        f = h5py.File(path, "r")
+    except OSError:
+        return None
+    if "model_weights" not in f or "layer_names" not in f["model_weights"].attrs:
+        return None
+    kind = "legacy Keras 2 HDF5 model file"
+    src = KerasSource(path, kind, legacy_dag(f["model_weights"], kind), topology=False)
+    src.notes.append(f"`{path}`: its architecture cannot be rebuilt ({_reason(err)}); its layers were paired "
+                     f"from `model_weights` by class and shapes, look-alikes by the creation order their names "
+                     f"record")
+    return src

@@ -14,8 +14,10 @@ from netc.weights.bind import Source, bind, block_of, expected_weights, find_pre
 from netc.weights.sources import load_from
 
 
-def load_weights(checked: CheckedModel, path: str | os.PathLike, weights_map: str | None = None) -> WeightValues:
+def load_weights(checked: CheckedModel, path: str | os.PathLike, weights_map: str | None = None,
+                 subtree: str | None = None) -> WeightValues:
     """Values for every weight of ``checked`` from a netc ``.npz``, a TF checkpoint, or a Keras model
     (``.keras``, ``.weights.h5``, legacy ``.h5``, SavedModel directory; paired by structure, pinned by
-    the YAML ``weights_map``), as float32 arrays in IR layout."""
-    return load_from(checked, os.fspath(path), weights_map)
+    the YAML ``weights_map``; ``subtree``: the object of a TF checkpoint holding the model), as float32 arrays
+    in IR layout."""
+    return load_from(checked, os.fspath(path), weights_map, subtree)

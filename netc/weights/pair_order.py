@@ -67,6 +67,9 @@ def _assign(order: list[WNode], dag: Dag, src: Dag, pins: dict[str, str]) -> lis
                                 f"{_shapes(_shapes_of(n))}", n.node.origin.span)
             partner[n.key] = (s, "map")
     pinned = {s.key for s, _ in partner.values()}
+    aligned = _align_by_creation(dag, src, partner, pinned)
+    partner.update(aligned)
+    pinned |= {s.key for s, _ in aligned.values()}
     groups: dict[tuple, tuple[list[WNode], list[WNode]]] = {}
     for n in order:
         if n.key not in partner:
@@ -82,20 +85,135 @@ def _assign(order: list[WNode], dag: Dag, src: Dag, pins: dict[str, str]) -> lis
             rest = sum(max(0, len(b) - len(a)) for a, b in groups.values()) - 1
             raise NetcError(f"{_layer(s)} ({_shapes(s.sig[2])})" + (f" and {rest} more layer(s)" if rest else "")
                             + " of the weights file are not used by the spec", _first_span(dag))
-    ambiguous = []
+    ambiguous, by_creation = [], []
     for (cls, shapes), (ns, ss) in groups.items():
         if len(ns) == 1:
             partner[ns[0].key] = (ss[0], "shapes")
         elif ns:
             named = _by_names(ns, ss)
-            if named is None:
-                ambiguous.append((ns, ss))
-            else:
+            if named is not None:
                 for n, s in named:
                     partner[n.key] = (s, "names")
+            elif all(s.created for s in ss) and len({s.created[0] for s in ss}) == 1:
+                for n, s in zip(sorted(ns, key=lambda n: n.key), sorted(ss, key=lambda s: s.created[1])):
+                    partner[n.key] = (s, "creation order")
+                by_creation.append((ns, ss))
+            else:
+                ambiguous.append((ns, ss))
+    disagree = _creation_disagrees(dag, partner)
+    for ns, ss in by_creation:
+        if ss[0].created[0] in disagree:
+            ambiguous.append((ns, ss))
     if ambiguous:
-        raise _ambiguous(ambiguous, src)
+        raise _ambiguous(ambiguous, src, disagree)
     return [(n, *partner[n.key]) for n in dag.nodes]
+
+
+def _align_by_creation(dag: Dag, src: Dag, partner: dict, pinned: set) -> dict[int, tuple[WNode, str]]:
+    """Pairs from the creation order the source's names record (tf_keras: ``conv2d_5``, a block's
+    ``bottleneck_block_1/conv2d_2``). Per kind, the source's layers fall in sequences whose names have the
+    same stems (top-level convs, the convs of every bottleneck block, ...), each in creation order. If the
+    source was created in the spec's order, the spec's ops of that kind (in its order) are an interleaving of
+    those sequences with equal shapes at every step: where exactly one interleaving fits, it is the pairing
+    (evidence ``shapes`` for a layer no other of its kind and shapes shares, ``creation order`` otherwise).
+    A kind with no fitting interleaving, or several, is left to the other rules (and so refused)."""
+    out: dict[int, tuple[WNode, str]] = {}
+    kinds = {}
+    for s in src.nodes:
+        if s.key not in pinned:
+            kinds.setdefault(_queue(s, src.order_by), []).append(s)
+    rank = {k: i for i, k in enumerate(KINDS)}
+    for cls, ss in sorted(kinds.items(), key=lambda kv: rank.get(kv[1][0].kind, len(rank))):
+        if not all(s.created for s in ss):
+            continue
+        ns = [n for n in dag.nodes if n.key not in partner and _queue(n, src.order_by) == cls]
+        if len(ns) != len(ss):
+            continue
+        seqs: dict[tuple, list[WNode]] = {}
+        for s in sorted(ss, key=lambda s: s.created[1]):
+            seqs.setdefault(s.created[0], []).append(s)
+        found = _unique_interleaving(ns, list(seqs.values()), _same_scope(dag, {**partner, **out}))
+        if found is None:
+            continue
+        count: dict[tuple, int] = {}
+        for n in ns:
+            count[_shapes_of(n)] = count.get(_shapes_of(n), 0) + 1
+        for n, s in zip(ns, found):
+            out[n.key] = (s, "shapes" if count[_shapes_of(n)] == 1 else "creation order")
+    return out
+
+
+def _same_scope(dag: Dag, partner: dict[int, tuple[WNode, str]]):
+    """A spec op fed directly by an op already paired (a BN after its conv) pairs only with a layer of the same
+    scope as that partner (the same block layer, ``bottleneck_block_1/...``, or both top-level)."""
+    def allowed(n: WNode, s: WNode) -> bool:
+        if not (isinstance(n.expr, tuple) and n.expr[0] == "w" and n.expr[1] in partner):
+            return True
+        p = partner[n.expr[1]][0]
+        if not p.created:
+            return True
+        return s.created[0][:-1] == p.created[0][:-1] and s.created[1][:-1] == p.created[1][:-1]
+    return allowed
+
+
+def _unique_interleaving(ns: list[WNode], seqs: list[list[WNode]], allowed=lambda n, s: True) -> list[WNode] | None:
+    """The one merge of ``seqs`` (each kept in order) whose shapes equal ``ns``'s step by step (and each pair
+    ``allowed``), or None when there is none or more than one (dynamic programming over the positions)."""
+    import sys
+    want = [_shapes_of(n) for n in ns]
+    have = [[tuple(s.sig[2]) for s in q] for q in seqs]
+    ends = tuple(len(q) for q in seqs)
+    memo: dict[tuple, int] = {}
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * len(ns) + 100))
+
+    def ways(pos: tuple) -> int:   # interleavings of the rest, capped at 2
+        if pos == ends:
+            return 1
+        if pos in memo:
+            return memo[pos]
+        step = sum(pos)
+        total = 0
+        for i, q in enumerate(have):
+            if pos[i] < ends[i] and q[pos[i]] == want[step] and allowed(ns[step], seqs[i][pos[i]]):
+                total += ways(pos[:i] + (pos[i] + 1,) + pos[i + 1:])
+                if total >= 2:
+                    break
+        memo[pos] = min(total, 2)
+        return memo[pos]
+
+    start = tuple(0 for _ in seqs)
+    if len(memo) > 2_000_000 or ways(start) != 1:
+        return None
+    out, pos = [], start
+    while pos != ends:
+        step = sum(pos)
+        for i, q in enumerate(have):
+            nxt = pos[:i] + (pos[i] + 1,) + pos[i + 1:]
+            if pos[i] < ends[i] and q[pos[i]] == want[step] and allowed(ns[step], seqs[i][pos[i]]) \
+                    and ways(nxt) == 1:
+                out.append(seqs[i][pos[i]])
+                pos = nxt
+                break
+    return out
+
+
+def _creation_disagrees(dag: Dag, partner: dict[int, tuple[WNode, str]]) -> dict[tuple, str]:
+    """Creation order is evidence only where the source was created in the spec's order: along the spec, the
+    creation numbers of every paired layer whose name has the same stems (``bottleneck_block_*/conv2d_*``)
+    must increase. Returns the stems where they do not, each with the first disagreement in words."""
+    runs: dict[tuple, list[tuple[WNode, WNode]]] = {}
+    for n in dag.nodes:
+        s = partner.get(n.key, (None, ""))[0]
+        if s is not None and s.created:
+            runs.setdefault(s.created[0], []).append((n, s))
+    out = {}
+    for stems, pairs in runs.items():
+        for (a, sa), (b, sb) in zip(pairs, pairs[1:]):
+            if sb.created[1] <= sa.created[1]:
+                out[stems] = (f"the source created `{sb.name}` before `{sa.name}`, but the spec has "
+                              f"`{b.name}` after `{a.name}`")
+                break
+    return out
 
 
 def _shapes_of(n: WNode) -> tuple:
@@ -119,7 +237,7 @@ def _no_layer(n: WNode, cls: str, shapes: tuple, src: Dag, groups: dict) -> Netc
                      f"`{n.name}` ({describe_sig(n.sig)})", n.node.origin.span, notes=notes)
 
 
-def _ambiguous(groups: list[tuple[list[WNode], list[WNode]]], src: Dag) -> NetcError:
+def _ambiguous(groups: list[tuple[list[WNode], list[WNode]]], src: Dag, disagree: dict | None = None) -> NetcError:
     """The refusal: look-alike layers that nothing but the file's order tells apart."""
     n_ops = sum(len(ns) for ns, _ in groups)
     ns, ss = groups[0]
@@ -130,7 +248,9 @@ def _ambiguous(groups: list[tuple[list[WNode], list[WNode]]], src: Dag) -> NetcE
     if len(groups) > 5:
         lines.append(f"... and {len(groups) - 5} more groups")
     pins = "; ".join(f"`{n.name}: {s.name}`" for n, s in zip(ns, ss))
-    notes = [f"look-alikes: {line}" for line in lines] + [
+    notes = [f"look-alikes: {line}" for line in lines]
+    notes += [f"creation order is no evidence here: {why}" for why in list((disagree or {}).values())[:2]]
+    notes += [
         "nothing in the file (names, graph, creation order) says which is which, and its order is no evidence: "
         "give the model itself (`.keras`, a SavedModel with its signature) to pair by structure, or pin each "
         f"look-alike in a map file (`--map FILE`, YAML `spec op: source layer`), e.g. {pins}"]

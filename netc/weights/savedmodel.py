@@ -26,6 +26,9 @@ def read_savedmodel(path: str) -> KerasSource:
     try:
         loaded = tf.saved_model.load(path)
     except Exception as err:  # noqa: BLE001
+        fallback = _variables_checkpoint(tf, path, f"it cannot be loaded ({_reason(err)})")
+        if fallback is not None:
+            return fallback
         raise NetcError(f"cannot load SavedModel `{path}`: {_reason(err)}") from None
     from netc.weights.savedmodel_graph import serving_dag
     found = serving_dag(loaded, tf)
@@ -44,6 +47,9 @@ def read_savedmodel(path: str) -> KerasSource:
         groups.setdefault(layer, _Layer(layer, [])).arrays.append(
             (vname, tuple(int(d) for d in v.shape), (lambda v: lambda: v.numpy())(v)))
     if not groups:
+        fallback = _variables_checkpoint(tf, path, "it was saved without traces: no function holds its variables")
+        if fallback is not None:
+            return fallback
         raise NetcError(f"SavedModel `{path}` holds no variables netc can read (is it a Keras export?)")
     src = KerasSource(path, "SavedModel", _ordered_dag(list(groups.values())), topology=False)
     src.notes.append(f"SavedModel `{path}`: netc cannot read every layer from its signature's graph; its layers "
@@ -66,3 +72,17 @@ def _signature_runner(fn: Any, dag: Dag | None) -> Callable:
             return [np.asarray(outs[n]) for n in dag.output_names]
         return [np.asarray(outs[k]) for k in sorted(outs)]
     return run
+
+
+def _variables_checkpoint(tf: Any, path: str, why: str) -> KerasSource | None:
+    """The SavedModel's ``variables/`` checkpoint read through its object graph (checkpoint_graph.py)."""
+    from netc.weights.checkpoint_graph import keras_checkpoint_source
+    prefix = os.path.join(path, "variables", "variables")
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+    except Exception:  # noqa: BLE001
+        return None
+    src = keras_checkpoint_source(path, reader, [], kind="SavedModel")
+    if src is not None:
+        src.notes.insert(0, f"SavedModel `{path}`: {why}; its variables were read from `variables/`")
+    return src

@@ -20,7 +20,7 @@ from netc.weights.keras_graph import Dag, Expr, combine, conv_sig
 
 _WEIGHTED = {"Conv2D", "DepthwiseConv2dNative", "MatMul", "FusedBatchNorm", "FusedBatchNormV3"}
 _MERGE = {"AddV2": "+", "Add": "+", "AddN": "+", "Mul": "*", "ConcatV2": "cat"}
-_SKIP = {"Const", "NoOp", "Identity", "Placeholder"}
+_SHAPE_OPS = {"Shape", "ShapeN", "Size", "Rank"}
 
 
 def _key(arr: np.ndarray) -> str:
@@ -157,6 +157,8 @@ class _Reducer:
             if not t.endswith(":0"):
                 raise _Unsupported   # FusedBatchNorm's batch statistics: training graphs only
             return self._weighted(n)
+        if op in _SHAPE_OPS:   # shapes computed from a tensor (a nearest upsampling's reshape): constants
+            return None
         ins = [i for i in n.input if not i.startswith("^")]
         if op == "BiasAdd":   # a bias not absorbed by its conv (after a non-conv op)
             raise _Unsupported

@@ -21,7 +21,7 @@ class Reader:
 
     name: str
     claims: Callable[[str], bool]
-    load: Callable[[CheckedModel, str, str | None], WeightValues]
+    load: Callable[[CheckedModel, str, str | None, str | None], WeightValues]   # (.., path, map, subtree)
     pairs: bool = False        # paired with the spec's ops (a map file may pin pairs) rather than bound by name
 
 
@@ -30,7 +30,7 @@ def _keras_claims(path: str) -> bool:
     return is_keras_source(path)
 
 
-def _keras_load(checked: CheckedModel, path: str, weights_map: str | None) -> WeightValues:
+def _keras_load(checked: CheckedModel, path: str, weights_map: str | None, subtree: str | None) -> WeightValues:
     from netc.weights.keras_match import load_keras_weights
     return load_keras_weights(checked, path, weights_map)
 
@@ -48,28 +48,32 @@ def is_npz(path: str) -> bool:
         return False
 
 
-def _npz_load(checked: CheckedModel, path: str, weights_map: str | None) -> WeightValues:
+def _npz_load(checked: CheckedModel, path: str, weights_map: str | None, subtree: str | None) -> WeightValues:
     from netc.weights.npz import load_npz
     return load_npz(checked, path)
 
 
-def _checkpoint_load(checked: CheckedModel, path: str, weights_map: str | None) -> WeightValues:
+def _checkpoint_load(checked: CheckedModel, path: str, weights_map: str | None,
+                     subtree: str | None) -> WeightValues:
     from netc.weights.checkpoint import load_checkpoint
-    return load_checkpoint(checked, path)
+    return load_checkpoint(checked, path, weights_map, subtree)
 
 
 READERS: list[Reader] = [
     Reader("Keras model (.keras, .weights.h5, .h5, SavedModel directory)", _keras_claims, _keras_load, pairs=True),
     Reader("netc .npz", is_npz, _npz_load),
-    Reader("TensorFlow checkpoint", lambda path: True, _checkpoint_load),
+    Reader("TensorFlow checkpoint", lambda path: True, _checkpoint_load, pairs=True),
 ]
 
 
-def load_from(checked: CheckedModel, path: str, weights_map: str | None = None) -> WeightValues:
+def load_from(checked: CheckedModel, path: str, weights_map: str | None = None,
+              subtree: str | None = None) -> WeightValues:
     """The spec's weights from the first reader that claims ``path``."""
     reader = next(r for r in READERS if r.claims(path))
+    if subtree is not None and reader.name != "TensorFlow checkpoint":
+        raise NetcError(f"`--subtree {subtree}` chooses an object of a TF checkpoint; `{path}` is a {reader.name}")
     if weights_map is not None and not reader.pairs:
         raise NetcError(f"a weights map (`{weights_map}`) pairs a Keras model's layers; `{path}` is not a Keras "
                         f"model (.keras, .weights.h5, .h5 or a SavedModel directory): netc read it as a "
                         f"{reader.name}, whose variables are bound by name")
-    return reader.load(checked, path, weights_map)
+    return reader.load(checked, path, weights_map, subtree)

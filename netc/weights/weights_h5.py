@@ -107,8 +107,12 @@ def read_weights_h5(path: str) -> KerasSource:
     def read_ds(ds: Any) -> Callable[[], np.ndarray]:
         return lambda: np.asarray(ds[()])
 
-    if "layer_names" in f.attrs:            # Keras 2: <layer>/<layer>/<var>:0, in the model's layer order
-        dag = _ordered_dag([lay for _, lay in _keras2_h5(f, read_ds)])
+    if "layer_names" in f.attrs:            # Keras 2: <layer>/<sublayer path>/<var>:0
+        src = KerasSource(path, "legacy Keras 2 HDF5 weights file", legacy_dag(f, "legacy Keras 2 HDF5 weights file"),
+                          topology=False)
+        src.notes.append(f"`{path}` holds weights without a graph: its layers were paired by class and shapes, "
+                         f"look-alikes by the creation order their names record")
+        return src
     else:                                   # Keras 3: layers/<class name>_<i>/vars/<j>, numbered per class
         layers: list[_Layer] = []
 
@@ -140,14 +144,21 @@ def _strip_layers(name: str) -> str:
     return "/".join(parts)
 
 
-def _keras2_h5(f: Any, read_ds: Callable) -> list[tuple[int, _Layer]]:
-    names = [n.decode() if isinstance(n, bytes) else n for n in f.attrs.get("layer_names", [])]
-    out = []
-    for i, lname in enumerate(names):
-        if lname not in f:
+def legacy_dag(g: Any, kind: str) -> Dag:
+    """A Keras 2 HDF5 weights group (a weights file, or a model file's ``model_weights``): each layer's
+    ``weight_names`` split by their layer path (``bottleneck_block/conv2d_1/kernel:0``: a block's sublayers are
+    layers of their own, and its trainable variables come before its statistics)."""
+    from netc.weights.named_layers import NamedVar, named_dag
+    names = [n.decode() if isinstance(n, bytes) else n for n in g.attrs.get("layer_names", [])]
+    variables = []
+    for lname in names:
+        if lname not in g:
             continue
-        g = f[lname]
-        wnames = [n.decode() if isinstance(n, bytes) else n for n in g.attrs.get("weight_names", [])]
-        if wnames:
-            out.append((i, _Layer(lname, [(w, tuple(g[w].shape), read_ds(g[w])) for w in wnames])))
-    return out
+        grp = g[lname]
+        for w in grp.attrs.get("weight_names", []):
+            w = w.decode() if isinstance(w, bytes) else w
+            path = re.sub(r":\d+$", "", w)
+            layer, _, leaf = path.rpartition("/")
+            ds = grp[w]
+            variables.append(NamedVar(layer or lname, leaf, w, tuple(ds.shape), (lambda ds: lambda: np.asarray(ds[()]))(ds)))
+    return named_dag(variables, kind)
