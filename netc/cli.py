@@ -389,7 +389,7 @@ def weights_match(spec: str, source: str, weights_map: str | None, subtree: str 
 @click.option("--plugin", "plugins", multiple=True, metavar="FILE.py", help="Load a plugin for every document.")
 def lsp(stdio: bool, plugins: tuple[str, ...]) -> None:
     """Language server for editors (LSP over stdio): live errors, shapes, completion, navigation."""
-    from netc.lsp.server import serve
+    from netc.lsp import serve
     serve(plugins)
 
 

@@ -39,13 +39,20 @@ def check_spec(path_or_text: str, *, limits: Limits | None = None, fmt: str | No
     (default: those named by the CLI's `--plugin`); installed `netc.blocks` plugins load too."""
     from netc.plugins import active_files, registry_for
     reg = registry_for(active_files() if plugins is None else plugins)
-    if _looks_like_text(path_or_text):
-        if fmt is None:
-            fmt = "yaml" if path_or_text.lstrip().startswith(("model_def", "net:", "input:", "templates:")) \
-                else "net"
-        spec = parse_source(path_or_text, "<string>", fmt)
-    else:
-        spec = load_spec(path_or_text)
+    try:
+        if _looks_like_text(path_or_text):
+            if fmt is None:
+                fmt = "yaml" if path_or_text.lstrip().startswith(("model_def", "net:", "input:", "templates:")) \
+                    else "net"
+            spec = parse_source(path_or_text, "<string>", fmt)
+        else:
+            spec = load_spec(path_or_text)
+    except NetcError as err:   # block strings that did not parse: the model's own errors in the same report
+        if getattr(err, "spec", None) is None:
+            raise
+        with sources_of(err.spec):
+            analyze(err.spec, limits, reg, errors=err)
+        raise   # pragma: no cover - analyze raises: it was given errors
     with sources_of(spec):
         return analyze(spec, limits, reg)
 
