@@ -114,7 +114,7 @@ def test_match_names_the_evidence_and_the_savedmodel_pairs_by_structure(mg, caps
     code, out, err = _cli(["weights", "match", mg["spec"], "--from", str(mg["dir"] / "legacy_weights.h5")], capsys)
     assert code == 0, err
     rows = [ln for ln in out.splitlines()[4:] if ln.strip()]
-    assert len(rows) == 650 and {r.split()[-1] for r in rows} <= {"order)", "shapes)"}  # the columns' last word
+    assert len(rows) == 650 and {r.split()[-1] for r in rows} <= {"order", "shapes"}   # the "by" column
     assert "creation order" in out
 
 
