@@ -141,13 +141,14 @@ def read_checkpoint(path: str) -> Source:
 
 
 def _tensorflow():
+    from netc.optional import missing, quiet_tensorflow
+    quiet_tensorflow()
     try:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow as tf
-    except ImportError:
-        raise NetcError("reading a TensorFlow checkpoint needs TensorFlow (`pip install 'netc[tf]'`); or convert "
-                        "it once with `netc weights export SPEC --weights CKPT -o weights.npz` where TensorFlow "
-                        "is installed, and use the .npz") from None
+    except ImportError as err:
+        raise missing("reading a TensorFlow checkpoint", "tensorflow", err,
+                      "or convert it once with `netc weights export SPEC --weights CKPT -o weights.npz` where "
+                      "TensorFlow is installed, and use the .npz") from None
     return tf
 
 

@@ -16,13 +16,10 @@ from netc.weights.keras_source import KerasSource, reason as _reason
 
 
 def _keras():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        import keras
-    except ImportError:
-        raise NetcError("reading a Keras model needs Keras and TensorFlow (`pip install netc[tf]`); or "
-                        "convert it once with `netc weights export SPEC --weights MODEL -o weights.npz` "
-                        "where they are installed") from None
+    from netc.optional import require_tensorflow
+    require_tensorflow("reading a Keras model", alternative="or convert it once with `netc weights export SPEC "
+                       "--weights MODEL -o weights.npz` where they are installed")
+    import keras
     return keras
 
 
