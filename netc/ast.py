@@ -83,6 +83,7 @@ class Stack:
     name: str
     span: Span
     lines: list[list[Block]] = field(default_factory=list)
+    broken: bool = False   # a block string of it did not parse (YAML): its blocks are checked, not lowered
 
     @property
     def blocks(self) -> list[Block]:

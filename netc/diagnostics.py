@@ -72,11 +72,19 @@ class DiagnosticBag:
     def __init__(self, limit: int = 20):
         self.items: list[Diagnostic] = []
         self.limit = limit
+        self._same: dict[tuple, Diagnostic] = {}   # (severity, message, span) -> the diagnostic held
 
     def add(self, err: NetcError) -> None:
+        """Add ``err``'s diagnostics. One already held (same severity, message and place: a template's mistake,
+        met again at another use of the template) is reported once, the new use sites added to its notes."""
         for d in err.diagnostics:
-            if len(self.items) < self.limit:
+            same = self._same.get((d.severity, d.message, d.span)) if d.span is not None else None
+            if same is not None:
+                same.notes.extend(n for n in d.notes if n not in same.notes)
+            elif len(self.items) < self.limit:
                 self.items.append(d)
+                if d.span is not None:
+                    self._same[(d.severity, d.message, d.span)] = d
 
     def __bool__(self) -> bool:
         return bool(self.items)

@@ -355,7 +355,9 @@ def test_independent_mistakes_reported_together_and_edits(lsp, tmp_path):
 
 def test_yaml_and_modular_forms(lsp, tmp_path):
     uri, diags = lsp.open(ROOT / "tests" / "cases" / "block-strings.yaml")
-    assert [at(d) for d in diags] == [(5, 17)]
+    # the first block string's error and the next one's own (the CLI reports both as well)
+    assert [(*at(d), d.message.split(";")[0]) for d in diags] == [
+        (5, 17, diags[0].message), (5, 35, "unknown argument `hs`")]
     lsp.close(uri)
     bad = (ROOT / "specs" / "mobilenet_v3.yaml").read_text().replace("_nhs", "_nfoo", 1)
     uri, diags = lsp.open(tmp_path / "m.yaml", bad)
@@ -447,3 +449,30 @@ def test_fuzz_corpus_answered_without_crash_or_hang(tmp_path):
     finally:
         err = s.stop()
     assert count[0] == 110 and "Traceback" not in err and "failed" not in err, err[-2000:]
+
+
+def test_related_information_points_at_use_site_and_first_definition(lsp, tmp_path):
+    text = ("template t_c:\n    cn_k3_c{c}_nfoo\ninput img#norm1 8x8x3\na#:\n    select:img#\n    t_c8\n"
+            "    x#cn_k1_c4\nb#:\n    select:img#\n    x#cn_k1_c4\noutput a# b#\n")
+    uri, diags = lsp.open(tmp_path / "r.net", text)
+    by_line = {d.range.start.line + 1: d for d in diags}
+    act = by_line[2]   # inside the template body, used at line 6
+    assert act.message.startswith("unknown activation `foo`")
+    use = [r for r in act.related_information if "in the expansion of template `t`" in r.message]
+    assert [(r.location.range.start.line, r.location.range.start.character) for r in use] == [(5, 4)]
+    dup = by_line[10]
+    assert dup.message.startswith("duplicate name `x#`")
+    first = [r for r in dup.related_information if "first defined" in r.message]
+    assert [(r.location.range.start.line, r.location.range.start.character) for r in first] == [(6, 4)]
+    lsp.close(uri)
+
+
+def test_server_imports_neither_tensorflow_nor_torch():
+    import subprocess
+    code = ("import sys\nfrom netc.lsp import server, analysis, hover, complete, navigate, format, hints\n"
+            "an = analysis.analyse(open('specs/openpose.net').read(), 'specs/openpose.net')\n"
+            "assert an.partial is not None and not an.diagnostics\n"
+            "print(sorted(m for m in ('tensorflow', 'torch', 'keras', 'onnxruntime') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -11,7 +11,8 @@ from hypothesis import assume, given, settings
 from netc.compiler import check_spec
 from netc.diagnostics import NetcError
 from netc.frontends.load import parse_source, parse_source_recovering
-from netc.frontends.text import parse_text, parse_text_recovering
+from netc.frontends.recover import parse_text_recovering
+from netc.frontends.text import parse_text
 from netc.semantic.analyze import analyze
 from netc.semantic.partial import analyze_partial
 from netc.semantic.summary import summary_data
@@ -24,8 +25,6 @@ CASES = sorted(p for p in (ROOT / "tests" / "cases").iterdir() if p.suffix in ("
 def partial(text: str, name: str):
     spec, errors, lost = parse_source_recovering(text, name)
     if spec is None:
-        return None, [d for e in errors for d in e.diagnostics]
-    if name.endswith(".yaml") and errors:
         return None, [d for e in errors for d in e.diagnostics]
     pm = analyze_partial(spec, lost=lost, errors=errors)
     return pm, pm.diagnostics
@@ -113,6 +112,18 @@ def test_lines_that_do_not_parse_poison_what_they_define():
     assert [d.span.line for d in diags] == [1, 2, 4, 9]
 
 
+def test_yaml_bad_block_strings_and_the_rest_checked():
+    text = ("model_def:\n  inputs#: [[img#norm1]]\n  a#:\n    - [\"select:img#\"]\n    - [\"x#ir_k3_e2,5_c8\"]\n"
+            "    - [cn_k3_c8]\n  b#:\n    - [\"select:img#\"]\n    - [cn_k3_c8_nfoo]\n  c#:\n    - [\"select:x#\"]\n"
+            "    - [cn_k3_c8]\n  d#:\n    - [\"select:img#\"]\n    - [cn_k3_s2_c4]\n"
+            "model_ins: inputs#\nmodel_outs: [a#, b#, c#, d#]\nin_chs: [3]\ninput_size: [32, 32]\n")
+    pm, diags = partial(text, "y.yaml")
+    assert [(d.span.line, d.span.col, d.message.split(";")[0][:30]) for d in diags] == [
+        (5, 19, "a number with a fraction is wr"), (9, 18, "unknown activation `foo`")]
+    assert [d.span.line for d in cli_errors(text, "y.yaml")] == [5]   # the CLI stops before the semantic pass
+    assert pm.names["d#"] == (None, 16, 16, 4)
+
+
 def test_template_use_errors_each_reported():
     text = ("template t_c:\n    cn_k3_c{c}\ninput img#norm1 8x8x3\na#:\n    select:img#\n    u#t_x4\n"
             "    t_c8\nb#:\n    select:img#\n    t_c8\n    v#t_c4\nc#:\n    select:u#\n    cn_k1_c2\noutput a# b# c#\n")
@@ -152,3 +163,17 @@ def cli_errors_or_none(text, name):
         return None
     except Exception:  # noqa: BLE001
         assume(False)
+
+
+def test_blocks_after_a_stack_header_are_read_as_its_first_line():
+    text = "input img#norm1 32x32x3\nb#: select:img#\n    cn_k3_c8_nfoo\nc#:  select:zz#\n    cn_k3_c4\noutput b# c#\n"
+    pm, diags = partial(text, "h.net")
+    assert [(d.span.line, d.span.col) for d in diags] == [(2, 3), (3, 15), (4, 3), (4, 13)]
+    assert diags[3].message == "unknown name `zz#`"
+
+
+def test_bad_template_headers_each_reported():
+    text = ("template a-b:\n    cn_k3_c8\ntemplate ok_c:\n    cn_k3_c{c}\ntemplate 9x:\n    cn_k1_c4\n"
+            "input img#norm1 8x8x3\nn#:\n    select:img#\n    ok_c4\n    cn_k3_c8_nfoo\noutput n#\n")
+    _, diags = partial(text, "t.net")
+    assert [d.span.line for d in diags] == [1, 5, 11]

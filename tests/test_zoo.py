@@ -108,12 +108,31 @@ def _onnx_outputs(proto, x: np.ndarray) -> np.ndarray:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SIZES))
-def test_zoo_reproduces_its_reference(name, zoo_case, capsys):
+def test_zoo_reproduces_its_reference(name, zoo_case, tmp_path, capsys):
+    """From the `.keras` file (paired by structure) and from the `.weights.h5` file (weights only: it has no graph,
+    and the look-alike layers of these families cannot be paired by class and shape alone, so with the map
+    `netc weights match --write-map` writes from the architecture, its layer names turned into the file's)."""
     from refmodels.precision import normalised_diff
     c = zoo_case(name)
+    map_file = tmp_path / "pairing.yaml"
+    with pytest.raises(SystemExit) as e:
+        main(["weights", "match", c.spec, "--from", str(c.entry.files.keras), "--write-map", str(map_file)])
+    out = capsys.readouterr()
+    assert e.value.code == 0, out.err
+    weighted = {layer.name: type(layer).__name__ for layer in _layers(c.entry.model) if layer.weights}
+    assert f"{len(weighted)} layers paired by structure" in out.out
+    assert "warning" not in (out.out + out.err).lower()
+    paired = set(re.findall(r"\s(\S+) \(([A-Z][A-Za-z0-9]*)\)\s", out.out))
+    assert paired == set(weighted.items())
+    import yaml
+    from refmodels.zoo import weights_h5_names
+    h5_names = weights_h5_names(c.entry.model)
+    pairs = yaml.safe_load(map_file.read_text())
+    h5_map = tmp_path / "pairing_h5.yaml"
+    h5_map.write_text(yaml.safe_dump({op: h5_names[layer] for op, layer in pairs.items()}))
     worst = {}
-    for form, path in (("keras", c.entry.files.keras), ("weights.h5", c.entry.files.weights_h5)):
-        model = netc.compile(c.spec, weights=str(path))
+    for form, path, pins in (("keras", c.entry.files.keras, None), ("weights.h5", c.entry.files.weights_h5, h5_map)):
+        model = netc.compile(c.spec, weights=str(path), weights_map=None if pins is None else str(pins))
         proto, km = model.to_onnx(), model.to_keras()
         for case, x in c.cases:
             o = normalised_diff(_onnx_outputs(proto, x), c.ref[case])
@@ -123,12 +142,26 @@ def test_zoo_reproduces_its_reference(name, zoo_case, capsys):
           + ", ".join(f"from .{f} {w:.2e}" for f, w in worst.items()))
     assert 0 < c.noise < 1e-3
     assert max(worst.values()) <= c.tol, (worst, c.tol)
+
+
+def _layers(model):
+    """Every layer, nested models' (ConvNeXt's stem and downsampling Sequentials) included."""
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            yield from _layers(layer)
+        else:
+            yield layer
+
+
+# ------------------------------------------------------------------------------------------- netc check
+@pytest.mark.slow
+@pytest.mark.parametrize("deploy", [False, True], ids=["training", "deploy"])
+@pytest.mark.parametrize("name", sorted(SIZES))
+def test_zoo_passes_netc_check(name, deploy, tmp_path, capsys):
+    """`netc check` (and `--deploy`): every route agrees with the Keras reference on check's inputs."""
+    spec = resized(name, SIZES[name], tmp_path)
     with pytest.raises(SystemExit) as e:
-        main(["weights", "match", c.spec, "--from", str(c.entry.files.keras)])
+        main(["check", spec, *(["--deploy"] if deploy else [])])
     out = capsys.readouterr()
-    assert e.value.code == 0, out.err
-    weighted = {layer.name: type(layer).__name__ for layer in c.entry.model.layers if layer.weights}
-    assert f"{len(weighted)} layers paired by structure" in out.out
-    assert "warning" not in (out.out + out.err).lower()
-    paired = set(re.findall(r"\s(\S+) \(([A-Z][A-Za-z0-9]*)\)\s", out.out))
-    assert paired == set(weighted.items())
+    assert e.value.code == 0, out.out + out.err
+    assert "OK: every route agrees" in out.out

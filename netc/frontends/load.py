@@ -67,6 +67,8 @@ def parse_source(text: str, file: str, fmt: str | None = None) -> ast.Spec:
             raise NetcError("empty spec: it defines no inputs, stacks or outputs", Span(file, 1, 1))
         spec = parse_yaml(text, file) if fmt == "yaml" else parse_text(text, file)
     except NetcError as err:
+        if getattr(err, "spec", None) is not None:   # yaml_nodes.SpecWithErrors: the spec without what failed
+            err.spec.lines, err.spec.end = lines, _end(file, lines)
         raise err.with_source(file, lines)
     spec.lines, spec.end = lines, _end(file, lines)
     return spec
@@ -88,8 +90,9 @@ def load_spec(path: str) -> ast.Spec:
 def parse_source_recovering(text: str, file: str, fmt: str | None = None) -> tuple[ast.Spec | None, list[NetcError],
                                                                                   dict]:
     """Parse spec text going on past mistakes where the form allows (for editors): a `.net` file line by line
-    (``text.parse_text_recovering``); a YAML file stops at its first mistake (no spec then). Returns the spec
-    (None when nothing could be read), the errors, and what the failed lines leave unknown."""
+    (``recover.parse_text_recovering``); a YAML file of stacks past each bad block string or stack (a YAML
+    syntax error, a modular file's mistake: no spec). Returns the spec (None when nothing could be read), the
+    errors, and what the failed parts leave unknown."""
     fmt = fmt or form_of(file)
     comment = "#" if fmt == "yaml" else "//"
     lines = split_lines(text, breaks_of(fmt))
@@ -97,12 +100,19 @@ def parse_source_recovering(text: str, file: str, fmt: str | None = None) -> tup
     if all(not ln.strip() or ln.lstrip().startswith(comment) for ln in lines):
         return None, [NetcError("empty spec: it defines no inputs, stacks or outputs", Span(file, 1, 1))], lost
     if fmt == "yaml":
+        from netc.frontends.modular import is_modular, parse_modular
+        from netc.frontends.yaml_form import parse_stacks
+        from netc.frontends.yaml_nodes import compose
+        rec: dict = {"names": [], "errors": []}
         try:
-            spec, errors = parse_yaml(text, file), []
+            root = compose(text, file)
+            spec = parse_modular(root, text, file) if is_modular(root) else parse_stacks(root, text, file, rec)
         except NetcError as err:
             return None, [err], lost
+        errors = [NetcError(diagnostics=[d]) for d in rec["errors"]]
+        lost = {"names": rec["names"], "kinds": ["yaml"] if rec["errors"] else []}
     else:
-        from netc.frontends.text import parse_text_recovering
+        from netc.frontends.recover import parse_text_recovering
         spec, errors, lost = parse_text_recovering(text, file)
     spec.lines, spec.end = lines, _end(file, lines)
     return spec, errors, lost

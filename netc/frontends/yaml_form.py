@@ -13,9 +13,8 @@ from yaml.constructor import SafeConstructor
 from netc import ast
 from netc.diagnostics import DiagnosticBag, NetcError, Span, did_you_mean
 from netc.frontends.text import parse_block_string, parse_input_string, set_scale
-from netc.frontends.yaml_nodes import INT, NULL, STR, node_kind, node_span, scalar_span, templates_block
-# the loader's former names here, kept for netc/weights/keras_match.py's weights maps
-from netc.frontends.yaml_nodes import BoundedLoader as _BoundedLoader, DepthError as _DepthError  # noqa: F401
+from netc.frontends.yaml_nodes import (INT, NULL, STR, SpecWithErrors, node_kind, node_span, scalar_span,
+                                       templates_block)
 
 KEYS = ("model_def", "model_ins", "model_outs", "in_chs", "input_size", "width_multiplier", "depth_multiplier",
         "templates")
@@ -80,7 +79,7 @@ def _mapping(node: yaml.MappingNode, file: str, what: str) -> list[tuple[yaml.No
     return node.value
 
 
-def parse_stacks(root: yaml.Node | None, text: str, file: str) -> ast.Spec:
+def parse_stacks(root: yaml.Node | None, text: str, file: str, recover: dict | None = None) -> ast.Spec:
     """Lower the stacks form of a YAML spec (a document already composed, :func:`netc.frontends.yaml_nodes.compose`)."""
     if root is None:
         raise NetcError("empty spec: expected a mapping with `model_def`, `model_ins`, `model_outs`, `in_chs`",
@@ -108,6 +107,7 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str) -> ast.Spec:
     spec.input_stack_span = scalar_span(file, ins_node)
 
     bag = DiagnosticBag()
+    block_errors = DiagnosticBag()   # block strings that did not parse: the model can still be checked
     defs = fields["model_def"][1]
     if not isinstance(defs, yaml.MappingNode):
         raise NetcError(f"`model_def` must map stack names to lists of lists of block strings, "
@@ -122,6 +122,8 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str) -> ast.Spec:
         except NetcError as err:   # independent of the other stacks: report them too
             bag.add(err)
             inputs_ok &= name != spec.input_stack
+            if recover is not None:
+                recover["names"].append(name)
             continue
         n_strings += sum(len(g) for g in groups)
         if n_strings > max_strings:   # aliases (`*a`) repeating lists: refuse before parsing them all
@@ -141,6 +143,8 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str) -> ast.Spec:
                         line.append(decl)
                     except NetcError as err:
                         bag.add(err)
+                        if recover is not None:
+                            recover["names"].append(str(item.value).split("#")[0] + "#")
                     n_inputs += 1
                 spec.input_lines.append(line)
             continue
@@ -151,7 +155,13 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str) -> ast.Spec:
                 try:
                     line.append(parse_block_string(item.value, scalar_span(file, item, text)))
                 except NetcError as err:
-                    bag.add(err)
+                    if recover is not None:   # an editor's read: the string stands in as a failed block
+                        bag.add(err)
+                        from netc.frontends.recover import failed_block
+                        line.append(failed_block(item.value, scalar_span(file, item, text)))
+                    else:   # the CLI's: the model is still checked, this stack's blocks not lowered
+                        block_errors.add(err)
+                        stack.broken = True
             stack.lines.append(line)
         spec.stacks.append(stack)
     if not found_inputs:
@@ -175,7 +185,15 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str) -> ast.Spec:
             _attach_sizes(spec, fields, file, n_inputs)
         except NetcError as err:
             bag.add(err)
-    bag.raise_if_any()
+    if recover is not None:   # an editor's read: the errors go with the spec
+        recover["errors"] += bag.items
+        return spec
+    if bag:
+        for d in block_errors.items:
+            bag.items.append(d)
+        bag.raise_if_any()
+    if block_errors:
+        raise SpecWithErrors(block_errors.items, spec)
     return spec
 
 

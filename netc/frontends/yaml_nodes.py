@@ -17,6 +17,15 @@ NULL = "tag:yaml.org,2002:null"
 INT = "tag:yaml.org,2002:int"
 
 
+class SpecWithErrors(NetcError):
+    """Block strings that did not parse, raised with the spec read without them (each of their stacks
+    ``broken``), so the semantic pass can report the model's own errors in the same round."""
+
+    def __init__(self, errors: list, spec: ast.Spec):
+        super().__init__(diagnostics=errors)
+        self.spec = spec
+
+
 MAX_DEPTH = 64   # nesting of YAML lists/mappings; a spec needs 4 (PyYAML's composer recurses per level)
 
 

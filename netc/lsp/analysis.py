@@ -94,8 +94,5 @@ def _check(out: Analysis, reg: Registry, parsed: dict) -> None:
         out.diagnostics += [d for e in errors for d in e.diagnostics]
         return
     out.spec = spec
-    if out.form == "yaml" and errors:
-        out.diagnostics += [d for e in errors for d in e.diagnostics]
-        return
     out.partial = analyze_partial(spec, registry=reg, lost=lost, errors=errors, parsed=parsed)
     out.diagnostics += out.partial.diagnostics

@@ -39,7 +39,7 @@ class Analyzer(Scope, Lowering):
         self.params = 0
         self.stack: str | None = None          # the stack being lowered
         self.block_names: dict[str, tuple[ast.Block, int]] = {}   # its checkpoint names -> (block, position)
-        self.budget = WorkBudget(spec, limits)   # node/parameter limits, checked before lowering
+        self.budget = WorkBudget(spec, limits, self.reg)   # node/parameter limits, checked before lowering
 
     # ----------------------------------------------------------------- driver
     def run(self) -> CheckedModel:
@@ -116,8 +116,8 @@ class Analyzer(Scope, Lowering):
         else:
             current, rest = self._try(self._select, blocks[0], st), blocks[1:]
         owned = self._owns(st.name, st.span)
-        if not owned:   # a duplicate stack name, reported: lowering it would clash with the first
-            current = POISON
+        if not owned or st.broken:   # a duplicate stack name (lowering it would clash with the first), or a
+            current = POISON         # block string of it that did not parse: both reported already
         position = 0
         for blk in rest:
             if current is not POISON and blk.label is not None and not self._owns(blk.label, blk.label_span,
@@ -183,14 +183,27 @@ def _model_name(spec: ast.Spec) -> str:
     return os.path.splitext(base)[0] or "netc_model"
 
 
-def analyze(spec: ast.Spec, limits: Limits | None = None, registry: Registry | None = None) -> CheckedModel:
-    """Check ``spec`` and lower it to the IR; raises :class:`NetcError` listing every independent error.
+def analyze(spec: ast.Spec, limits: Limits | None = None, registry: Registry | None = None,
+            errors: NetcError | None = None) -> CheckedModel:
+    """Check ``spec`` and lower it to the IR; raises :class:`NetcError` listing every independent error,
+    ``errors`` (the frontend's, for a spec read without what failed to parse) among them.
     The IR verifier checks the lowered graph (a failure there is netc's bug, not the spec's)."""
     from netc.ir.verify import verify_graph
     from netc.semantic.templates import expand
     reg = registry if registry is not None else REGISTRY
     limits = limits or Limits()
-    spec = expand(spec, set(reg.blocks) | set(reg.ops) | set(reg.modules), max_blocks=limits.nodes)
-    checked = Analyzer(spec, limits, reg).run()
+    try:
+        spec = expand(spec, set(reg.blocks) | set(reg.ops) | set(reg.modules), max_blocks=limits.nodes)
+    except NetcError as err:
+        if errors is None:
+            raise
+        bag = DiagnosticBag()
+        bag.add(errors)
+        bag.add(err)
+        bag.raise_if_any()
+    analyzer = Analyzer(spec, limits, reg)
+    if errors is not None:
+        analyzer.bag.add(errors)
+    checked = analyzer.run()
     verify_graph(checked.graph)
     return checked

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from netc import ast
 from netc.diagnostics import NetcError
-from netc.blocks import REGISTRY
-from netc.registry import Limits
+from netc.registry import Limits, Registry
 
 
 def _body(blk: ast.Block) -> str:
@@ -22,9 +21,10 @@ def _body(blk: ast.Block) -> str:
     return blk.text[len(blk.label or ""):]
 
 
-def _repeats(blk: ast.Block, limits: Limits) -> int:
-    """The block's `r` argument as written (1 when absent or invalid: its own error reports that)."""
-    btype = REGISTRY.blocks.get(blk.code)
+def _repeats(blk: ast.Block, limits: Limits, registry: Registry) -> int:
+    """The block's `r` argument as written (1 when absent or invalid: its own error reports that); the block
+    type is looked up in the compilation's registry, so a plugin block's repeats count too."""
+    btype = registry.blocks.get(blk.code)
     if btype is None or "r" not in btype.params:
         return 1
     for tok in blk.args:
@@ -38,7 +38,7 @@ def _repeats(blk: ast.Block, limits: Limits) -> int:
 class WorkBudget:
     """Lower bounds on the nodes still to come, per layer block not yet lowered."""
 
-    def __init__(self, spec: ast.Spec, limits: Limits):
+    def __init__(self, spec: ast.Spec, limits: Limits, registry: Registry):
         self.limits = limits
         self.pending: dict[int, tuple[str, int]] = {}   # id(block) -> (body, extra copies r - 1)
         self.future: dict[str, int] = {}                 # body -> extra copies of blocks not yet lowered
@@ -50,7 +50,7 @@ class WorkBudget:
             for blk in st.blocks:
                 if blk.kind != "layer":
                     continue
-                extra = _repeats(blk, limits) - 1
+                extra = _repeats(blk, limits, registry) - 1
                 body = _body(blk)
                 self.pending[id(blk)] = (body, extra)
                 self.future[body] = self.future.get(body, 0) + extra

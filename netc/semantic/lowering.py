@@ -115,6 +115,8 @@ class Lowering:
     def _block(self, blk: ast.Block, st: ast.Stack, current, position: int, row: BlockInfo):
         n0 = len(self.b.graph.nodes)
         stack_name = strip_ref(st.name)
+        if blk.kind == "module":   # a module of the modular form is its own stack: the row takes its name
+            row.module = stack_name
         if blk.kind == "module" and module_type(self.reg, blk) is None and blk.code in self.reg.ops:
             blk = as_layer_block(blk, "op")
             out = self._op(blk, st, current, position, stack_name)

@@ -20,6 +20,7 @@ class BlockInfo:
     params: int = 0
     macs: int = 0
     copies: int = 1
+    module: str | None = None         # the modular form's module name: what its row is called
 
 
 @dataclass

@@ -12,7 +12,10 @@ def _shape(shape) -> list | None:
 
 
 def _names(b: BlockInfo) -> str:
-    """The row's checkpoint names: one, a range of repeat copies, or none (a `select:` inside a stack)."""
+    """The row's name: a module's own name (modular form), else its checkpoint names: one, a range of repeat
+    copies, or none (a `select:` inside a stack)."""
+    if b.module is not None:
+        return b.module
     if not b.names:
         return ""
     return b.names[0] if len(b.names) == 1 else f"{b.names[0]}..{b.names[-1]}"
@@ -72,7 +75,8 @@ def summary_data(model: CheckedModel) -> dict[str, Any]:
                    for i in model.inputs],
         "stacks": [{
             "name": st.name, "shape": _shape(st.shape), "params": st.params, "macs": macs(st, st.blocks),
-            "blocks": [{"block": b.text, "names": b.names, "line": b.span.line if b.span else None,
+            "blocks": [{"block": b.text, "names": b.names, "module": b.module,
+                        "line": b.span.line if b.span else None,
                         "col": b.span.col if b.span else None, "copies": b.copies, "shape": _shape(b.shape),
                         "params": b.params, "macs": macs(st, [b])} for b in st.blocks],
         } for st in model.stacks],

@@ -14,7 +14,8 @@ from netc.diagnostics import NetcError
 from netc.weights.keras_graph import Dag, Expr, combine, conv_sig
 
 
-_MERGE = {"Add": "+", "Multiply": "*", "Concatenate": "cat"}
+# InceptionResNetV2's CustomScaleLayer computes x + up * scale: a sum, as a spec writes it (a scale, then `add:`)
+_MERGE = {"Add": "+", "Multiply": "*", "Concatenate": "cat", "CustomScaleLayer": "+"}
 
 
 def layer_expr(keras: Any, op: Any, ins: list[Expr], dag: Dag, calls: dict[int, int]) -> Expr:

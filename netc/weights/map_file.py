@@ -20,15 +20,15 @@ def read_map(path: str) -> dict[str, str]:
     import yaml
 
     from netc.frontends.load import decode
-    from netc.frontends.yaml_form import _BoundedLoader, _DepthError
+    from netc.frontends.yaml_nodes import BoundedLoader, DepthError
     try:
         with open(path, "rb") as fh:
             text = decode(fh.read(), path, "yaml")
     except OSError as err:
         raise NetcError(f"cannot read map file `{path}`: {err.strerror or err}") from None
     try:
-        data = yaml.load(text, Loader=_BoundedLoader)   # noqa: S506 - a SafeLoader subclass
-    except _DepthError as err:
+        data = yaml.load(text, Loader=BoundedLoader)   # noqa: S506 - a SafeLoader subclass
+    except DepthError as err:
         raise NetcError(f"map file `{path}` nests too deeply (a map is one level of `op: layer` pairs)",
                         Span(path, err.mark.line + 1, err.mark.column + 1)) from None
     except yaml.YAMLError as err:

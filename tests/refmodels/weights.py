@@ -18,6 +18,9 @@ def _draw(role: str, shape: tuple[int, ...], rng: np.random.Generator, depthwise
     if role == "kernel":   # Conv2D (kh, kw, in, out), DepthwiseConv2D (kh, kw, C, 1), Dense (in, out)
         fan_in = int(np.prod(shape[:-2] if depthwise else shape[:-1]))
         return rng.standard_normal(shape) / np.sqrt(fan_in)
+    if role in ("depthwise_kernel", "pointwise_kernel"):   # SeparableConv2D: (kh, kw, C, 1) and (1, 1, C, out)
+        fan_in = int(np.prod(shape[:2])) if role == "depthwise_kernel" else int(shape[2])
+        return rng.standard_normal(shape) / np.sqrt(fan_in)
     if role == "bias":
         return rng.normal(0.0, 0.1, shape)
     if role == "gamma":

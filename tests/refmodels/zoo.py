@@ -34,3 +34,26 @@ ZOO: dict[str, Reference] = {r.name: r for r in [
 FULL_SIZE = {name: 299 if name in ("inception_v3", "inception_resnet_v2", "xception") else 224 for name in ZOO}
 #: Where the family's weights (not only its activations) depend on the input size: VGG16's first dense layer.
 SIZE_DEPENDENT = {"vgg16"}
+
+
+def _snake(name: str) -> str:
+    from keras.src.utils.naming import to_snake_case   # the rule Keras names a class's file entries by
+    return to_snake_case(name)
+
+
+def weights_h5_names(model, prefix: str = "") -> dict[str, str]:
+    """Each layer's name in the model's `.weights.h5` file: Keras 3 files a layer under its class in snake case,
+    numbered per class in the order of ``model.layers`` (`conv2d`, `conv2d_1`, ...; a nested model's layers under
+    its own name)."""
+    seen: dict[str, int] = {}
+    out: dict[str, str] = {}
+    for layer in model.layers:
+        base = _snake(type(layer).__name__)
+        i = seen.get(base, 0)
+        seen[base] = i + 1
+        name = f"{prefix}{base}" + (f"_{i}" if i else "")
+        if hasattr(layer, "layers"):
+            out.update(weights_h5_names(layer, f"{name}/"))
+        else:
+            out[layer.name] = name
+    return out
