@@ -90,7 +90,7 @@ def load_module(src: "TorchSource", *, state: bool = True) -> Any:
     import linecache
 
     import torch
-    name = f"netc_torch_{src.class_name}_{id(src):x}"
+    name = f"netc_torch_{src.class_name}"   # no address: torch.export records it (the .pt2 bytes)
     filename = f"<netc: {src.class_name}.py>"
     module = types.ModuleType(name)
     module.__file__ = filename
