@@ -226,6 +226,11 @@ def test_wrong_suffix_and_missing_torch_are_user_errors(tmp_path, capsys):
 # ----------------------------------------------------------------------------- every spec
 SPEC_FILES = sorted(os.path.relpath(os.path.join(d, f), SPECS) for d, _, fs in os.walk(SPECS) for f in fs
                     if f.endswith(".net"))
+# every spec takes 25 minutes on the 2-core CI machine (18-130 s each): CI checks three that cover every
+# block kind of the shipped specs (SE, hard-swish, RepVGG branches, SpineNet's resampling and spfuse);
+# NETC_TORCH_ALL_SPECS=1 checks them all (docs/torch.md has the figures of such a run)
+CI_SPECS = ["mobilenet_v3.net", "repvgg_a0.net", "spinenet49s.net"]
+CHECKED_SPECS = SPEC_FILES if os.environ.get("NETC_TORCH_ALL_SPECS") else [s for s in SPEC_FILES if s in CI_SPECS]
 
 
 def _reduced(name: str, tmp_path) -> str:
@@ -251,7 +256,7 @@ def _reduced(name: str, tmp_path) -> str:
 
 @pytest.mark.slow
 @pytest.mark.tf
-@pytest.mark.parametrize("name", SPEC_FILES)
+@pytest.mark.parametrize("name", CHECKED_SPECS)
 def test_every_spec_has_a_torch_column_within_tolerance(name, tmp_path):
     """`netc check` at reduced sizes: its torch column runs the written model.py + model.safetensors, within
     the same tolerance as the ONNX columns; the .pt2 program agrees with the module it was exported from."""
