@@ -140,7 +140,7 @@ def test_zoo_reproduces_its_reference(name, zoo_case, tmp_path, capsys):
             worst[form] = max(worst.get(form, 0.0), o, k)
     print(f"{name} at {c.size} px: noise {c.noise:.2e}, tol {c.tol:.2e}, worst onnx/keras "
           + ", ".join(f"from .{f} {w:.2e}" for f, w in worst.items()))
-    assert 0 < c.noise < 1e-3
+    assert 0 < c.noise < 1e-2   # a live network with float32 rounding of its own (EfficientNetV2-B0: 1e-3)
     assert max(worst.values()) <= c.tol, (worst, c.tol)
 
 
