@@ -155,29 +155,6 @@ def _format_option(ctx: click.Context, param: click.Parameter, value: str | None
     return value
 
 
-#: build options passed to the backends that declare them: option name -> (default, flag)
-_BUILD_OPTIONS = {"opset": (17, "--opset"), "io_layout": ("nchw", "--io-layout"),
-                  "external_data": (None, "--external-data")}
-
-
-def _backend_options(backend, given: dict) -> dict:
-    """The options ``backend`` takes; one given away from its default that the backend does not take is an error."""
-    options = {}
-    for key, value in given.items():
-        default, flag = _BUILD_OPTIONS[key]
-        if key in backend.options:
-            options[key] = value
-        elif value != default:
-            takers = ", ".join(b for b in _backends_taking(key))
-            raise NetcError(f"`{flag}` does not apply to the {backend.name} backend (it applies to {takers})")
-    return options
-
-
-def _backends_taking(key: str) -> list[str]:
-    from netc.backends import BACKENDS
-    return [b.name for b in BACKENDS.values() if key in b.options]
-
-
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=True))
 @click.option("-o", "--output", "out", required=True,
@@ -248,7 +225,8 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
                    f"in {time.perf_counter() - t0:.2f} s", err=True)
         return
     backend = route(backend_for(out, fmt_opt), via)
-    options = _backend_options(backend, {"opset": opset, "io_layout": io_layout, "external_data": external_data})
+    from netc.backends.options import backend_options
+    options = backend_options(backend, {"opset": opset, "io_layout": io_layout, "external_data": external_data})
     backend.check_target(out)
     backend.require(f"`-o {os.path.basename(out) or out}` (the {backend.name} backend)")
     with _gc_one_shot(active=backend.requires is None):   # heavy frameworks keep their GC

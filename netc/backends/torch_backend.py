@@ -22,7 +22,7 @@ from netc.diagnostics import NetcError
 if TYPE_CHECKING:  # pragma: no cover
     from netc.backends import Backend
     from netc.backends.routes import CheckContext, Route
-    from netc.backends.torch_code import TorchSource
+    from netc.backends.torch_state import TorchSource
 
 DYNAMIC_EXAMPLE = 224   # example height and width for torch.export where the spec has `?`
 _DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np.float16): "F16",

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from netc.backends import nchw
-from netc.backends.torch_code import Emitter, literal
+from netc.backends.torch_state import Emitter, literal
 from netc.ir.graph import Node, Prim
 
 
