@@ -11,7 +11,8 @@ from hypothesis import assume, given, settings
 from netc.compiler import check_spec
 from netc.diagnostics import NetcError
 from netc.frontends.load import parse_source, parse_source_recovering
-from netc.frontends.text import parse_text, parse_text_recovering
+from netc.frontends.recover import parse_text_recovering
+from netc.frontends.text import parse_text
 from netc.semantic.analyze import analyze
 from netc.semantic.partial import analyze_partial
 from netc.semantic.summary import summary_data
@@ -162,3 +163,17 @@ def cli_errors_or_none(text, name):
         return None
     except Exception:  # noqa: BLE001
         assume(False)
+
+
+def test_blocks_after_a_stack_header_are_read_as_its_first_line():
+    text = "input img#norm1 32x32x3\nb#: select:img#\n    cn_k3_c8_nfoo\nc#:  select:zz#\n    cn_k3_c4\noutput b# c#\n"
+    pm, diags = partial(text, "h.net")
+    assert [(d.span.line, d.span.col) for d in diags] == [(2, 3), (3, 15), (4, 3), (4, 13)]
+    assert diags[3].message == "unknown name `zz#`"
+
+
+def test_bad_template_headers_each_reported():
+    text = ("template a-b:\n    cn_k3_c8\ntemplate ok_c:\n    cn_k3_c{c}\ntemplate 9x:\n    cn_k1_c4\n"
+            "input img#norm1 8x8x3\nn#:\n    select:img#\n    ok_c4\n    cn_k3_c8_nfoo\noutput n#\n")
+    _, diags = partial(text, "t.net")
+    assert [d.span.line for d in diags] == [1, 5, 11]

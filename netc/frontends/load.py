@@ -90,7 +90,7 @@ def load_spec(path: str) -> ast.Spec:
 def parse_source_recovering(text: str, file: str, fmt: str | None = None) -> tuple[ast.Spec | None, list[NetcError],
                                                                                   dict]:
     """Parse spec text going on past mistakes where the form allows (for editors): a `.net` file line by line
-    (``text.parse_text_recovering``); a YAML file of stacks past each bad block string or stack (a YAML
+    (``recover.parse_text_recovering``); a YAML file of stacks past each bad block string or stack (a YAML
     syntax error, a modular file's mistake: no spec). Returns the spec (None when nothing could be read), the
     errors, and what the failed parts leave unknown."""
     fmt = fmt or form_of(file)
@@ -112,7 +112,7 @@ def parse_source_recovering(text: str, file: str, fmt: str | None = None) -> tup
         errors = [NetcError(diagnostics=[d]) for d in rec["errors"]]
         lost = {"names": rec["names"], "kinds": ["yaml"] if rec["errors"] else []}
     else:
-        from netc.frontends.text import parse_text_recovering
+        from netc.frontends.recover import parse_text_recovering
         spec, errors, lost = parse_text_recovering(text, file)
     spec.lines, spec.end = lines, _end(file, lines)
     return spec, errors, lost

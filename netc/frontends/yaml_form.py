@@ -157,7 +157,7 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str, recover: dict | N
                 except NetcError as err:
                     if recover is not None:   # an editor's read: the string stands in as a failed block
                         bag.add(err)
-                        from netc.frontends.text import failed_block
+                        from netc.frontends.recover import failed_block
                         line.append(failed_block(item.value, scalar_span(file, item, text)))
                     else:   # the CLI's: the model is still checked, this stack's blocks not lowered
                         block_errors.add(err)

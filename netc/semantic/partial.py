@@ -2,7 +2,7 @@
 
 ``analyze`` raises at the end of the semantic pass and keeps nothing; an editor wants both the errors and,
 for what did not fail, each block's shape, parameters and MACs. This module runs the same analyser on a
-spec that may hold stand-ins for lines that did not parse (``text.FAILED`` blocks) and for template uses
+spec that may hold stand-ins for lines that did not parse (``recover.FAILED`` blocks) and for template uses
 that did not expand: each stand-in is a block whose input is a poisoned value, so its label and its stack
 stand for a failure that was reported once, and whatever depends on them is skipped without a new error.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from netc import ast
 from netc.blocks import REGISTRY
 from netc.diagnostics import Diagnostic, DiagnosticBag, NetcError, Span
-from netc.frontends.text import FAILED
+from netc.frontends.recover import FAILED
 from netc.ir.graph import Value
 from netc.registry import Limits, Registry
 from netc.semantic import analyze as _analyze
@@ -158,7 +158,7 @@ def _with_stand_ins(spec: ast.Spec, reg: Registry, lost: list[str], origin: dict
 def analyze_partial(spec: ast.Spec, limits: Limits | None = None, registry: Registry | None = None,
                     lost: dict | None = None, errors: list[NetcError] = (), parsed: dict | None = None) -> PartialModel:
     """Analyse ``spec`` as far as it goes. ``lost`` and ``errors`` come from a recovering parse
-    (``text.parse_text_recovering``): the names and line kinds of lines that did not parse, and their
+    (``recover.parse_text_recovering``): the names and line kinds of lines that did not parse, and their
     errors (reported first). ``parsed``: a dict kept between analyses of one document, where filled-in
     template lines stay parsed. Never raises a NetcError for the spec's mistakes; they are in the result."""
     reg = registry if registry is not None else REGISTRY

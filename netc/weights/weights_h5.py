@@ -52,7 +52,9 @@ def _ordered_dag(layers: list[_Layer], by_class: bool = False) -> Dag:
         if by_class:
             cls = _natural(layer.name)[-1][0]
             tname = _CLASS_NAMES.get(cls, "")
-            if not tname:   # a layer class netc does not read (never printed as `()`)
+            if not tname and kind in KINDS and cls.startswith("_"):
+                tname = KINDS[kind].keras_classes[0]   # a block's sublayer, named by attribute (`_conv1`)
+            elif not tname:   # a layer class netc does not read (never printed as `()`)
                 kind, tname = "other", f"class `{cls}`"
         arrays = layer.arrays
         if tname == "SeparableConv2D" and len(arrays) >= 2:
