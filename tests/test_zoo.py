@@ -123,7 +123,8 @@ def test_zoo_reproduces_its_reference(name, zoo_case, tmp_path, capsys):
     halves = sum(t == "SeparableConv2D" for t in weighted.values())   # paired as a depthwise and a 1x1 conv
     assert f"{len(weighted) + halves} layers paired by structure" in out.out
     assert "warning" not in (out.out + out.err).lower()
-    paired = set(re.findall(r"\s(\S+) \(([A-Z][A-Za-z0-9]*)\)\s", out.out))
+    paired = {(re.sub(r"/(depthwise|pointwise)$", "", layer), t)
+              for layer, t in re.findall(r"\s(\S+) \(([A-Z][A-Za-z0-9]*)\)\s", out.out)}
     assert paired == set(weighted.items())
     import yaml
     from refmodels.zoo import weights_h5_names
