@@ -1,14 +1,15 @@
 """`netc check`: build every backend from the same weights, run them on the same inputs, compare.
 
-The reference is the Keras model on TensorFlow (what tf_netbuilder users ran). Each other route is a
-column: netc's ONNX on onnxruntime with graph optimisations off and fully on, and with ``--all`` the
-tf2onnx route and the reloaded SavedModel. Differences are reported as max|diff| and as max|diff|
-divided by the output's max|reference| (per-element relative error is meaningless near zero).
+The reference is the Keras model on TensorFlow (what tf_netbuilder users ran; netc.backends.REFERENCE).
+Each backend adds its columns (``Backend.check_routes``: netc/backends/routes.py and the backends' modules):
+netc's ONNX on onnxruntime with graph optimisations off and fully on, the PyTorch module, and with ``--all``
+the tf2onnx route, the reloaded SavedModel and the torch.export program. Differences are reported as
+max|diff| and as max|diff| divided by the output's max|reference| (per-element relative error is
+meaningless near zero).
 """
 from __future__ import annotations
 
 import gc
-import os
 import platform
 import tempfile
 from typing import Any, Callable
@@ -32,69 +33,19 @@ def _input_cases(model: Model, seed: int) -> list[tuple[str, dict[str, np.ndarra
     return check_cases({v.name: v.shape[1:] for v in model.graph.inputs}, seed)
 
 
-def _ort_runner(proto_bytes: bytes, level: str, provider: str, nchw: bool) -> tuple[Callable, list[str]]:
-    """Run an ONNX model on NHWC feeds; ``nchw`` says its inputs/outputs are NCHW (netc's default)."""
-    from netc.deploy.providers import session
-    sess = session(proto_bytes, provider, level=level)   # NetcError if the provider is missing
-    in_names = [i.name for i in sess.get_inputs()]
-    out_names = [o.name for o in sess.get_outputs()]
-
-    def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        f = {n: (x.transpose(0, 3, 1, 2) if nchw else x) for n, x in zip(in_names, feeds.values())}
-        outs = sess.run(out_names, f)
-        return {n: (o.transpose(0, 2, 3, 1) if nchw and o.ndim == 4 else o) for n, o in zip(out_names, outs)}
-
-    return run, sess.get_providers()
-
-
-def _keras_runner(keras_model, out_names: list[str]) -> Callable:
-    """The Keras model called in a ``tf.function``: TensorFlow's graph executor frees each intermediate tensor
-    after its last use, where Keras' eager call holds all of them to the end (for SpineNet-190 at 640 px,
-    batch 2, some 10 GB in float32 and 20 GB for the float64 twin)."""
-    import tensorflow as tf
-    specs = [tf.TensorSpec((None, *t.shape[1:]), t.dtype) for t in keras_model.inputs]
-    call = tf.function(lambda *xs: keras_model(list(xs) if len(xs) > 1 else xs[0], training=False),
-                       input_signature=specs)
-
-    def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        outs = call(*feeds.values())
-        if not isinstance(outs, (list, tuple)):
-            outs = [outs]
-        return {n: np.asarray(o) for n, o in zip(out_names, outs)}
-    return run
-
-
-def _savedmodel_runner(keras_model, out_names: list[str], tmp: str) -> Callable:
-    import tensorflow as tf
-    from netc.backends.keras_backend import export_savedmodel
-    path = os.path.join(tmp, "savedmodel")
-    export_savedmodel(keras_model, path)
-    loaded = tf.saved_model.load(path)
-    serve = loaded.signatures["serve"]
-    arg_names = sorted(serve.structured_input_signature[1].keys())
-
-    def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        kwargs = {a: tf.constant(x) for a, x in zip(arg_names, feeds.values())}
-        res = serve(**kwargs)
-        keys = sorted(res.keys(), key=lambda k: int(k.rsplit("_", 1)[-1]) if k.rsplit("_", 1)[-1].isdigit() else 0)
-        return {n: res[k].numpy() for n, k in zip(out_names, keys)}
-    return run
-
-
 MIN_RTOL = 1e-4        # the default tolerance's floor (measured float32 noise of the seed models: 1e-6..6e-5)
 NOISE_FACTOR = 3.0     # two float32 implementations each differ from the exact result by about the noise
 
 
-def float32_noise(outputs: list[dict[str, np.ndarray]], keras64, out_names: list[str],
+def float32_noise(outputs: list[dict[str, np.ndarray]], run64: Callable,
                   feeds_list: list[dict[str, np.ndarray]]) -> float:
     """The reference's own float32 rounding noise: max over outputs and inputs of max|f32 - f64| / max|f64|,
-    between the Keras model's float32 ``outputs`` on ``feeds_list`` and its float64 twin run on the same
-    feeds and weights. Deep random networks amplify rounding unless their BN statistics keep most ReLU units
-    on (netc.ir.calibrate); real mapping mistakes cost 0.05 to 0.5."""
-    hi_run = _keras_runner(keras64, out_names)
+    between the reference's float32 ``outputs`` on ``feeds_list`` and its float64 twin (``run64``) run on the
+    same feeds and weights. Deep random networks amplify rounding unless their BN statistics keep most ReLU
+    units on (netc.ir.calibrate); real mapping mistakes cost 0.05 to 0.5."""
     worst = 0.0
     for lo, feeds in zip(outputs, feeds_list):
-        hi = hi_run({k: v.astype(np.float64) for k, v in feeds.items()})
+        hi = run64({k: v.astype(np.float64) for k, v in feeds.items()})
         for name, ref in hi.items():
             ref = np.asarray(ref, np.float64)
             scale = float(np.max(np.abs(ref))) if ref.size else 0.0
@@ -142,19 +93,19 @@ def _reduced_tolerance(reduced: dict[str, str], noise: float | None) -> dict[str
     return out
 
 
-def _versions(all_routes: bool) -> dict[str, str]:
-    import keras
-    import onnx
-    import onnxruntime
-    import tensorflow as tf
+def _versions(backends: list[Any]) -> dict[str, str]:
+    """Versions of netc, Python, numpy and of the modules each backend that ran declares."""
+    from importlib.metadata import PackageNotFoundError, version
 
     import netc
-    v = {"netc": netc.__version__, "python": platform.python_version(), "numpy": np.__version__,
-         "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__, "tensorflow": tf.__version__,
-         "keras": keras.__version__}
-    if all_routes:
-        import tf2onnx
-        v["tf2onnx"] = tf2onnx.__version__
+    v = {"netc": netc.__version__, "python": platform.python_version(), "numpy": np.__version__}
+    for b in backends:
+        for name in b.versions_of:
+            if name not in v:
+                try:
+                    v[name] = version(name)
+                except PackageNotFoundError:
+                    v[name] = getattr(__import__(name), "__version__", "?")
     return v
 
 
@@ -198,16 +149,22 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
               rtol: float | None = None, provider: str = "cpu", all_routes: bool = False, deploy: bool = False,
               limits: Limits | None = None, weights_map: str | None = None, precision: str = "fp32",
               calibrate: int | None = None, weights_subtree: str | None = None) -> dict[str, Any]:
-    """Compare every route against Keras on TensorFlow; returns the report (``report["ok"]`` is the verdict).
+    """Compare every backend's routes against the reference; returns the report (``report["ok"]`` is the verdict).
 
-    The reference is always the training-form Keras model (BN in inference mode); with ``deploy`` the
-    ONNX routes run the deployed graph (BNs folded, RepVGG branches fused) and the deployed Keras model
-    is a column of its own. With weights from a Keras model, that model is a column too
-    (``source model (tf)``). ``provider`` other than cpu adds a CPU column and compares the two runs;
-    ``precision`` fp16/int8 adds that artifact's column, judged by netc.deploy.metrics' tolerances."""
+    The reference is the training-form model of :data:`netc.backends.REFERENCE` (Keras; BN in inference mode).
+    Each backend adds its columns (:meth:`netc.backends.Backend.check_routes`): with ``deploy`` the deployed
+    forms, with ``all_routes`` the slower routes too; a backend whose optional dependency is missing is left
+    out with a note, unless ``all_routes`` asks for every route. With weights from a Keras model, that model
+    is a column too (``source model (tf)``). ``provider`` other than cpu adds CPU columns and compares the
+    runs; ``precision`` fp16/int8 adds that artifact's column, judged by netc.deploy.metrics' tolerances."""
+    from netc.backends import BACKENDS, REFERENCE
+    from netc.backends.routes import CheckContext, reference_description, reference_runner
     from netc.deploy.providers import require
-    from netc.optional import require_tensorflow
-    require_tensorflow("`netc check`" + (" --all" if all_routes else ""), tf2onnx=all_routes)
+    reference_backend = BACKENDS[REFERENCE]
+    reference_backend.require("`netc check` (its reference)")
+    if all_routes:
+        for b in BACKENDS.values():
+            b.require(f"`netc check --all` (the {b.name} backend)")
     require(provider)
     if precision != "int8" and calibrate is not None:
         raise NetcError("--calibrate goes with --precision int8")
@@ -219,111 +176,92 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
         progress.step("calibrating BN statistics on the numpy interpreter")
         model.weights = calibrate_batchnorm(model.graph, model.weights, seed)
     cases = _input_cases(model, seed)
-    proto = model.to_onnx(deploy=deploy)
-    import tensorflow as tf
-    if provider == "cuda":
-        tf.config.experimental.enable_tensor_float_32_execution(False)
-    progress.step("building the Keras reference")
-    keras_model = model.to_keras()
     out_names = [n for n, _ in model.graph.outputs]
-    reference = _keras_runner(keras_model, out_names)
-    refs = [reference(feeds) for _, feeds in progress.steps(cases, "running the Keras reference: input")]
-    noise = None
-    if rtol is None:   # the tolerance comes from the reference itself: 3x its float32 noise, never below 1e-4
-        from netc.backends.keras_backend import to_keras
-        progress.step("measuring the reference's float32 noise against float64")
-        keras64 = to_keras(model.graph, model.weights, dtype="float64")
-        noise = float32_noise(refs, keras64, out_names, [feeds for _, feeds in cases])
-        rtol = max(MIN_RTOL, NOISE_FACTOR * noise)
-        del keras64
-        gc.collect()
-
-    # Each route is made, run on every case and dropped before the next one is made: a session holds its
-    # weights and its memory arena's peak, and for SpineNet-190 at 640 px all of them at once passed 22 GiB.
-    routes: dict[str, Callable[[], tuple[Callable, list[str]]]] = {}   # label -> () -> (run, providers)
-    tf_devices = [d.device_type for d in tf.config.list_logical_devices()]
-    blob = proto.SerializeToString()
-    tag = "onnx deployed" if deploy else "onnx"
-    for level, label in (("ORT_DISABLE_ALL", f"{tag} (ort opt off)"), ("ORT_ENABLE_ALL", f"{tag} (ort opt all)")):
-        routes[label] = lambda level=level: _ort_runner(blob, level, provider, nchw=True)
-    if deploy:
-        routes["keras deployed (tf)"] = lambda: (_keras_runner(model.to_keras(deploy=True), out_names), tf_devices)
-    reduced: dict[str, str] = {}     # column -> precision, for columns judged by netc.deploy.metrics
-    fits: list[Any] = [None] * len(cases)
-    if provider != "cpu":
-        routes["onnx (cpu)"] = lambda: _ort_runner(blob, "ORT_ENABLE_ALL", "cpu", nchw=True)
-    if precision != "fp32":
-        from netc.deploy.build import onnx_artifact
-        from netc.deploy.metrics import classifier_outputs
-        label = f"onnx {precision}"
-        progress.step(f"building the {precision} artifact")
-        small = onnx_artifact(model, precision=precision, calibrate=calibrate, seed=seed, proto=proto)
-        routes[label] = lambda: _ort_runner(small.SerializeToString(), "ORT_ENABLE_ALL", provider, nchw=True)
-        reduced[label] = precision
-        classifiers = classifier_outputs(proto)
-        if precision == "int8":
-            from netc.deploy.quant_fit import fitter
-            inits = {i.name for i in proto.graph.initializer}
-            onnx_inputs = [i.name for i in proto.graph.input if i.name not in inits]
-            measure_fit = fitter(proto, small)
-            fits = [measure_fit({n: v.transpose(0, 3, 1, 2) if v.ndim == 4 else v       # the ONNX model's NCHW
-                                 for n, v in zip(onnx_inputs, feeds.values())})
-                    for _, feeds in progress.steps(cases, "measuring the int8 scales' fit: input")]
-            del measure_fit
     with tempfile.TemporaryDirectory(prefix="netc-check-") as tmp:
-        if all_routes:
-            def tf2onnx_route() -> tuple[Callable, list[str]]:
-                from netc.backends.tf2onnx_route import keras_to_onnx
-                t2o = keras_to_onnx(keras_model).SerializeToString()
-                return _ort_runner(t2o, "ORT_ENABLE_ALL", provider, nchw=False)
-            routes["tf2onnx (ort)"] = tf2onnx_route
-            routes["savedmodel (tf)"] = lambda: (_savedmodel_runner(keras_model, out_names, tmp), tf_devices)
+        ctx = CheckContext(model, cases, out_names, tmp, deploy=deploy, provider=provider, all_routes=all_routes,
+                           precision=precision, calibrate=calibrate, seed=seed)
+        if provider == "cuda":
+            import tensorflow as tf
+            tf.config.experimental.enable_tensor_float_32_execution(False)
+        progress.step("building the Keras reference")
+        reference = reference_runner(ctx)
+        refs = [reference(feeds) for _, feeds in progress.steps(cases, "running the Keras reference: input")]
+        del reference
+        noise = None
+        if rtol is None:   # the tolerance comes from the reference itself: 3x its float32 noise, never below 1e-4
+            progress.step("measuring the reference's float32 noise against float64")
+            noise = float32_noise(refs, reference_runner(ctx, "float64"), [feeds for _, feeds in cases])
+            rtol = max(MIN_RTOL, NOISE_FACTOR * noise)
+            gc.collect()
+        ran = [reference_backend]
+        routes = []
+        for b in BACKENDS.values():
+            if not b.available():
+                ctx.notes.append(f"{b.name}: not run, {b.requires.missing()} is not installed "
+                                 f"(`pip install 'netc[{b.requires.extra}]'`)")
+                continue
+            made = b.check_routes(ctx)
+            if made and b not in ran:
+                ran.append(b)
+            routes.extend(made)
         source = _source_runner(weights)
         if source is not None:
-            routes["source model (tf)"] = lambda: (source, tf_devices)
+            from netc.backends.routes import Route, tf_devices
+            routes.append(Route("source model (tf)", lambda: (source, tf_devices())))
+        # Each route is made, run on every case and dropped before the next one is made: a session holds its
+        # weights and its memory arena's peak, and for SpineNet-190 at 640 px all of them at once passed 22 GiB.
         results: dict[str, list[dict[str, np.ndarray]]] = {}   # label -> outputs of each case
         providers: dict[str, list[str]] = {}
-        for i, (label, make) in enumerate(routes.items(), 1):
-            progress.step(f"running route {label}", i, len(routes))
-            run, providers[label] = make()
-            results[label] = [run(feeds, ref) if label == "source model (tf)" else run(feeds)
-                              for (_, feeds), ref in zip(cases, refs)]
+        for i, r in enumerate(routes, 1):
+            progress.step(f"running route {r.label}", i, len(routes))
+            run, providers[r.label] = r.make()
+            results[r.label] = [run(feeds, ref) if r.label == "source model (tf)" else run(feeds)
+                                for (_, feeds), ref in zip(cases, refs)]
             del run
             gc.collect()
+        notes = ctx.notes
+        del ctx
+    reduced = {r.label: r.precision for r in routes if r.precision != "fp32"}
+    by_label = {r.label: r for r in routes}
     rows = []
     for k, ((case, feeds), ref) in enumerate(zip(cases, refs)):
         judged = case in CALIBRATION_LIKE if precision == "int8" else _fp16_judgeable(noise)
         for name in out_names:
             r = ref[name]
+            row_results: dict[str, Any] = {}
+            for label, res in results.items():
+                route = by_label[label]
+                row_results[label] = (_compare(r, res[k][name], atol, rtol) if label not in reduced else
+                                      _compare_reduced(r, res[k][name], reduced[label], name in route.classifiers,
+                                                       None if route.fits is None else route.fits[k], judged))
+            for label, res in results.items():   # e.g. the accelerator's run against the CPU run of one model
+                versus = by_label[label].versus
+                if versus is not None:
+                    row_results[versus[0]] = _compare(results[versus[1]][k][name], res[k][name], atol, rtol)
             rows.append({
                 "input": case, "batch": int(next(iter(feeds.values())).shape[0]), "output": name,
                 "shape": list(r.shape), "ref_max_abs": float(np.max(np.abs(r))) if r.size else 0.0,
-                "ref_finite": bool(np.isfinite(r).all()),
-                "results": {label: (_compare(r, res[k][name], atol, rtol) if label not in reduced else
-                                    _compare_reduced(r, res[k][name], reduced[label], name in classifiers,
-                                                     fits[k], judged))
-                            for label, res in results.items()},
+                "ref_finite": bool(np.isfinite(r).all()), "results": row_results,
             })
-            if provider != "cpu":   # the accelerator's run against the CPU run of the same model
-                rows[-1]["results"][f"{provider} vs cpu"] = _compare(
-                    results["onnx (cpu)"][k][name], results[f"{tag} (ort opt all)"][k][name], atol, rtol)
     ok = all(res["ok"] for row in rows for res in row["results"].values()) and all(r["ref_finite"] for r in rows)
     worst = max((res["norm"] for row in rows for label, res in row["results"].items()
                  if res["norm"] is not None and label not in reduced), default=0.0)
-    versions = _versions(all_routes)
+    versions = _versions(ran)
     failing = sorted({row["output"] for row in rows for res in row["results"].values() if not res["ok"]})
+    reference_text, reference_devices = reference_description()
     return {
         "spec": spec, "ok": ok, "worst_norm": worst, "failing_outputs": failing, "deploy": deploy,
         "weights": _weights_line(model, weights) or (f"random (seed {seed}): kernels, biases, BN gamma/beta and PReLU alphas drawn, "
                                f"BN statistics calibrated on a sample batch"),
-        "reference": f"Keras {versions['keras']} on TensorFlow {tf.__version__}",
+        "reference": reference_text,
         "tolerance": {"rtol_normalised": rtol, "atol": atol, "float32_noise": noise,
                       "rule": None if noise is None else f"max({MIN_RTOL:g}, {NOISE_FACTOR:g} x float32 noise)",
                       **_reduced_tolerance(reduced, noise)},
         "providers": providers,
-        "tf_devices": tf_devices,
-        "versions": versions, "columns": list(rows[0]["results"]) if rows else list(routes), "rows": rows,
-        "params": model.checked.params,
+        "tf_devices": reference_devices,
+        "notes": notes,
+        "versions": versions, "columns": list(rows[0]["results"]) if rows else [r.label for r in routes],
+        "rows": rows, "params": model.checked.params,
     }
 
 
@@ -355,6 +293,7 @@ def format_report(report: dict[str, Any]) -> str:
              f"reference: {report['reference']} ({', '.join(report['tf_devices'])})",
              "providers: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in report["providers"].items()),
              "versions:  " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
+             *(f"note:      {n}" for n in report.get("notes", ())),
              ""]
     for i, row in enumerate(rows):
         lines.append("  ".join(c.ljust(widths[j]) for j, c in enumerate(row)).rstrip())

@@ -147,33 +147,27 @@ def fmt(spec: str, target: str) -> None:
     click.echo(to_yaml(parsed) if target == "yaml" else to_net(parsed), nl=False)
 
 
-def _backend_names() -> list[str]:
+def _format_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """`--format NAME`: one of the backends' names (checked here, listed in the error)."""
     from netc.backends import BACKENDS
-    return list(BACKENDS)
-
-
-def _check_output(out: str, kind: str, via: str) -> None:
-    """Refuse an output the chosen format cannot be written to, before compiling anything."""
-    from netc.atomic import check_target
-    if kind == "keras" and not out.lower().endswith(".keras"):
-        raise NetcError(f"a native Keras model is a `.keras` file (Keras refuses other names): write "
-                        f"`-o {os.path.splitext(out)[0] or 'model'}.keras`, or choose another `--format`")
-    check_target(out, directory=kind == "savedmodel")
-    if kind != "onnx" or via == "tf2onnx":
-        from netc.optional import require_tensorflow
-        require_tensorflow(f"`--format {kind}`" if via != "tf2onnx" else "`--via tf2onnx`", tf2onnx=via == "tf2onnx")
+    if value is not None and value not in BACKENDS:
+        raise click.BadParameter(f"`{value}` is no format; choose one of {', '.join(BACKENDS)}")
+    return value
 
 
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=True))
-@click.option("-o", "--output", "out", required=True, help="model.onnx, model.keras, or a directory (SavedModel).")
-@click.option("--format", "fmt_opt", type=click.Choice(["onnx", "keras", "savedmodel"]), default=None,
-              help="Override the format chosen from OUT.")
-@click.option("--via", type=click.Choice(["direct", "tf2onnx"]), default="direct", show_default=True,
-              help="ONNX route: netc's own emitter, or Keras + tf2onnx.")
+@click.option("-o", "--output", "out", required=True,
+              help="model.onnx, model.keras, model.py (PyTorch, + model.safetensors), model.pt2 (torch.export), "
+                   "or a directory (SavedModel).")
+@click.option("--format", "fmt_opt", default=None, metavar="NAME", callback=_format_option,
+              help="Override the format chosen from OUT: a backend's name (onnx, keras, savedmodel, torch, "
+                   "torch-export, tf2onnx).")
+@click.option("--via", default="direct", show_default=True, metavar="ROUTE",
+              help="Another route to OUT's format: `tf2onnx` (Keras + tf2onnx) for ONNX.")
 @click.option("--opset", type=click.IntRange(13, 21), default=17, show_default=True)
 @click.option("--io-layout", type=click.Choice(["nchw", "nhwc"]), default="nchw", show_default=True,
-              help="Layout of the ONNX model's image inputs and outputs.")
+              help="Layout of the ONNX or PyTorch model's image inputs and outputs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the weight initialisation.")
 @click.option("--weights", type=click.Path(), default=None,
               help="Trained weights: a tf_netbuilder checkpoint prefix, a netc .npz, or a Keras model "
@@ -207,7 +201,7 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
           io_dtype: str, calibrate: int | None, calibration_data: str | None, serve: str | None, name: str | None,
           max_batch_size: int, limits: tuple[str, ...], external_data: bool | None = None) -> None:
     """Compile SPEC into OUT (ONNX, native Keras, or a TF SavedModel directory)."""
-    from netc.backends import backend_for
+    from netc.backends import backend_for, route
     from netc.compiler import compile as compile_model
     t0 = time.perf_counter()
     _weights_options(weights, weights_map, subtree)
@@ -217,9 +211,9 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
             raise NetcError("`--format` does not go with --precision / --serve")
         check_request(spec, out, serve=serve, name=name, via=via, precision=precision, io_dtype=io_dtype,
                       calibrate=calibrate, calibration_data=calibration_data, io_layout=io_layout)
-        if via == "tf2onnx":
-            from netc.optional import require_tensorflow
-            require_tensorflow("`--via tf2onnx`", tf2onnx=True)
+        if via != "direct":
+            from netc.backends import via_backend
+            via_backend(via).require(f"`--via {via}`")
         model = compile_model(spec, seed=seed, weights=weights, limits=_limits(limits), weights_map=weights_map,
                               weights_subtree=subtree)
         _warn(model.checked)
@@ -230,33 +224,22 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
         click.echo(f"wrote {wrote} ({serve or 'onnx'}, {precision}; {model.checked.params:,} parameters) "
                    f"in {time.perf_counter() - t0:.2f} s", err=True)
         return
-    backend = backend_for(out, fmt_opt)
-    if via == "tf2onnx" and backend.name != "onnx":
-        raise NetcError("`--via tf2onnx` produces ONNX: give an `.onnx` output")
-    options = {k: v for k, v in (("opset", opset), ("io_layout", io_layout)) if k in backend.options}
-    if io_layout != "nchw" and "io_layout" not in backend.options:
-        raise NetcError("`--io-layout` applies to ONNX outputs only")
-    if external_data and not (backend.name == "onnx" and via == "direct"):
-        raise NetcError("`--external-data` applies to netc's own ONNX route only (`.onnx` output, `--via direct`)")
-    if backend.name == "onnx":
-        options["external_data"] = external_data
-    _check_output(out, backend.name, via)
-    direct = via == "direct"
-    with _gc_one_shot(active=direct and backend.name == "onnx"):   # other routes run TensorFlow: keep its GC
+    backend = route(backend_for(out, fmt_opt), via)
+    from netc.backends.options import backend_options
+    options = backend_options(backend, {"opset": opset, "io_layout": io_layout, "external_data": external_data})
+    backend.check_target(out)
+    backend.require(f"`-o {os.path.basename(out) or out}` (the {backend.name} backend)")
+    with _gc_one_shot(active=backend.requires is None):   # heavy frameworks keep their GC
         model = compile_model(spec, seed=seed, weights=weights, limits=_limits(limits), weights_map=weights_map,
                               weights_subtree=subtree)
         _warn(model.checked)
-        if direct:
-            model.save(out, backend=backend.name, deploy=deploy, **options)
-    if not direct:
-        from netc.backends.onnx import save_onnx
-        from netc.backends.tf2onnx_route import keras_to_onnx
-        save_onnx(keras_to_onnx(model.to_keras(deploy=deploy), opset=opset), out)
+        model.save(out, backend=backend.name, deploy=deploy, **options)
     params = model.checked.params
     if deploy:   # the artifact's own count: BNs folded into convs, RepVGG branches fused
         from netc.semantic.summary import deployed
         params = deployed(model.checked).params
-    click.echo(f"wrote {out} ({backend.name}{', via tf2onnx' if via == 'tf2onnx' else ''}"
+    click.echo(f"wrote {out} ({backend.route_of or backend.name}"
+               f"{f', via {backend.name}' if backend.route_of else ''}"
                f"{', deployed' if deploy else ''}; {params:,} parameters) in "
                f"{time.perf_counter() - t0:.2f} s", err=True)
 

@@ -76,20 +76,17 @@ class Model:
     def artifact(self, backend: str, *, deploy: bool = False, **options: Any) -> Any:
         """The in-memory artifact of ``backend`` (a name in :data:`netc.backends.BACKENDS`); ``deploy``
         applies the deploy-time rewrites (BNs folded, RepVGG branches fused) first."""
-        from netc.backends import BACKENDS
-        if backend != "onnx":
-            from netc.optional import require_tensorflow
-            require_tensorflow("building a Keras model")
+        from netc.backends import backend_for
+        b = backend_for("", backend)
+        b.require()
         with sources_of(self.checked.spec):
-            return BACKENDS[backend].build(self.graph, self.weights, deploy=deploy, **options)
+            return b.build(self.graph, self.weights, deploy=deploy, **options)
 
     def save(self, path: str, *, backend: str | None = None, deploy: bool = False, **options: Any) -> Any:
         """Build the artifact the path's suffix (or ``backend``) names and write it atomically."""
         from netc.backends import backend_for
         b = backend_for(path, backend)
-        if b.name != "onnx":
-            from netc.optional import require_tensorflow
-            require_tensorflow("building a Keras model")
+        b.require()
         with sources_of(self.checked.spec):
             return b.write(self.graph, self.weights, path, deploy=deploy, **options)
 
@@ -107,6 +104,14 @@ class Model:
         """A Keras 3 functional model of stock layers with these weights, to embed and train: the training
         form (every BN, every branch), or with ``deploy`` the re-parameterised inference form."""
         return self.artifact("keras", deploy=deploy)
+
+    def to_torch(self, deploy: bool = False, io_layout: str = "nchw"):
+        """A ``torch.nn.Module`` of stock PyTorch layers with these weights (in training mode, as
+        ``nn.Module`` starts; call ``.eval()`` for inference): the training form (every BN, every branch,
+        real Dropout), or with ``deploy`` the re-parameterised form. Its source is what ``-o model.py``
+        writes; ``io_layout="nhwc"`` takes and returns channels-last images."""
+        from netc.backends.torch_backend import load_module
+        return load_module(self.artifact("torch", deploy=deploy, io_layout=io_layout))
 
 
 def compile(path_or_text: str, *, seed: int = 0, weights: str | None = None, randomize: bool = False,

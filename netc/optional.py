@@ -7,6 +7,7 @@ of "TensorFlow is missing" (:func:`missing`); every import of TensorFlow, Keras 
 from __future__ import annotations
 
 import os
+from typing import Iterable
 
 from netc.diagnostics import NetcError
 
@@ -21,20 +22,27 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
 
 
-def missing(purpose: str, name: str, err: ImportError, alternative: str = "") -> NetcError:
-    """The error for ``purpose`` needing ``name`` (tensorflow, keras, tf2onnx), which cannot be imported."""
+def missing(purpose: str, name: str, err: ImportError, alternative: str = "", extra: str = "tf") -> NetcError:
+    """The error for ``purpose`` needing ``name``, which cannot be imported; ``extra`` of netc installs it."""
     also = f"; {alternative}" if alternative else ""
     return NetcError(f"{purpose} needs {name}, which is not installed ({type(err).__name__}: {err}); "
-                     f"install it with `{TF_EXTRA}`{also}")
+                     f"install it with `pip install 'netc[{extra}]'`{also}")
+
+
+def require_modules(modules: Iterable[str], extra: str, purpose: str, alternative: str = "") -> None:
+    """Import each of ``modules``, or raise a NetcError saying that ``purpose`` needs it and which extra of
+    netc installs it."""
+    modules = tuple(modules)
+    if "tensorflow" in modules:
+        quiet_tensorflow()
+    for name in modules:
+        try:
+            __import__(name)
+        except ImportError as err:
+            raise missing(purpose, name, err, alternative, extra) from None
 
 
 def require_tensorflow(purpose: str, *, tf2onnx: bool = False, alternative: str = "") -> None:
     """Import TensorFlow and Keras (and tf2onnx), or raise a NetcError saying what to install for ``purpose``
     (``alternative``: what the user can do instead, e.g. convert the file to .npz)."""
-    quiet_tensorflow()
-    modules = ["tensorflow", "keras"] + (["tf2onnx"] if tf2onnx else [])
-    for name in modules:
-        try:
-            __import__(name)
-        except ImportError as err:
-            raise missing(purpose, name, err, alternative) from None
+    require_modules(["tensorflow", "keras"] + (["tf2onnx"] if tf2onnx else []), "tf", purpose, alternative)

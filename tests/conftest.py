@@ -18,6 +18,16 @@ def spec_path(name: str) -> str:
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+# Triton 3.8 (which torch imports with torch._dynamo: optimisers, torch.export) crashes the process (SIGSEGV
+# in triton/knobs.py) when TensorFlow 2.21 was imported first; imported first, both work. The suite runs
+# TensorFlow and PyTorch tests in one process. (0.7 s, only where PyTorch's extra is installed.)
+try:
+    import importlib.util
+    if importlib.util.find_spec("triton") is not None:
+        import triton  # noqa: F401
+except ImportError:   # pragma: no cover
+    pass
+
 
 @pytest.fixture(scope="session")
 def refmodel_store(tmp_path_factory):

@@ -76,8 +76,10 @@ def resolve_prefix(path: str) -> str:
     if data:
         raise NetcError(f"checkpoint index `{p}.index` is missing (the data file `{data[0]}` is there)")
     if os.path.isfile(path):
-        raise NetcError(f"`{path}` is neither a TensorFlow checkpoint nor a netc .npz file; give a checkpoint "
-                        f"by its prefix (PREFIX.index + PREFIX.data-*) or a .npz")
+        raise NetcError(f"`{path}` is not a weights file netc reads: by its name and first bytes it is no netc "
+                        f".npz, no Keras file (.keras, .h5, .weights.h5) and no TensorFlow checkpoint; give a "
+                        f"checkpoint by its prefix (PREFIX.index + PREFIX.data-*), a .npz, a Keras file or a "
+                        f"SavedModel directory")
     raise NetcError(f"no checkpoint at `{path}`")
 
 
@@ -92,7 +94,8 @@ def _prefix_in_dir(d: str) -> str:
     if len(found) == 1:
         return found[0][: -len(".index")]
     if not found:
-        raise NetcError(f"no checkpoint in directory `{d}` (no .index file)")
+        raise NetcError(f"directory `{d}` holds no weights netc reads: not a SavedModel (no `saved_model.pb`), "
+                        f"and no TensorFlow checkpoint (no `.index` file, no `checkpoint` state file)")
     names = ", ".join(f"`{os.path.basename(f)[:-6]}`" for f in found[:5])
     raise NetcError(f"directory `{d}` holds {len(found)} checkpoints ({names}); give one by its prefix")
 
@@ -138,13 +141,14 @@ def read_checkpoint(path: str) -> Source:
 
 
 def _tensorflow():
+    from netc.optional import missing, quiet_tensorflow
+    quiet_tensorflow()
     try:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow as tf
-    except ImportError:
-        raise NetcError("reading a TensorFlow checkpoint needs TensorFlow (`pip install 'netc[tf]'`); or convert "
-                        "it once with `netc weights export SPEC --weights CKPT -o weights.npz` where TensorFlow "
-                        "is installed, and use the .npz") from None
+    except ImportError as err:
+        raise missing("reading a TensorFlow checkpoint", "tensorflow", err,
+                      "or convert it once with `netc weights export SPEC --weights CKPT -o weights.npz` where "
+                      "TensorFlow is installed, and use the .npz") from None
     return tf
 
 

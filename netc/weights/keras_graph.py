@@ -207,7 +207,6 @@ class _Part:
 
 
 def _separable(dag: Dag, node: Node, expr: Expr) -> Expr:
-    from netc.weights.kinds.conv import conv_sig
     w, a = node.weights, node.attrs
     kh, kw, _, c = w["depthwise_kernel"].shape
     depthwise = _Part(node, {"kernel": w["depthwise_kernel"]})

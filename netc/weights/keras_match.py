@@ -77,7 +77,7 @@ class Pairing:
 def match(checked: CheckedModel, source: KerasSource, pins: dict[str, str] | None = None) -> Pairing:
     """Pair ``checked``'s weighted ops with ``source``'s (a NetcError at the first difference)."""
     dag = ir_dag(checked.graph)
-    pins = dict(pins or {})
+    pins = pins if pins is not None else {}   # a PinMap keeps where each entry is written
     _check_pins(dag, source.dag, pins)
     source.dag.source_kind = source.kind
     if source.topology:

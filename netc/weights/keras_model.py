@@ -16,13 +16,10 @@ from netc.weights.keras_source import KerasSource, reason as _reason
 
 
 def _keras():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        import keras
-    except ImportError:
-        raise NetcError("reading a Keras model needs Keras and TensorFlow (`pip install netc[tf]`); or "
-                        "convert it once with `netc weights export SPEC --weights MODEL -o weights.npz` "
-                        "where they are installed") from None
+    from netc.optional import require_tensorflow
+    require_tensorflow("reading a Keras model", alternative="or convert it once with `netc weights export SPEC "
+                       "--weights MODEL -o weights.npz` where they are installed")
+    import keras
     return keras
 
 
@@ -103,7 +100,37 @@ def _padded_same(wnode: Any, op: Any, padding: Any, hw: tuple) -> None:
         wnode.soft["padding"] = "same"
 
 
+def _check_keras_zip(path: str) -> None:
+    """A `.keras` file is a zip archive (config.json, model.weights.h5): say so when it is not, or is cut short,
+    rather than Keras's "File not found"."""
+    import zipfile
+    size = os.path.getsize(path)
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+        what = "an empty file" if size == 0 else (
+            "the start of a zip archive whose end is missing (truncated?)" if head == b"PK\x03\x04" else
+            "an HDF5 file (a legacy `.h5` model renamed?)" if head == b"\x89HDF" else "not a zip archive")
+        raise NetcError(f"`{path}` ({size} bytes) is not a readable Keras model: a `.keras` file is a zip archive "
+                        f"holding config.json and model.weights.h5, and this is {what}")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise NetcError(f"`{path}` ({size} bytes): the zip archive of this `.keras` model is damaged "
+                        f"({_reason(err)})") from None
+    if bad is not None:
+        raise NetcError(f"`{path}`: member `{bad}` of this `.keras` model's zip archive is damaged (a bad CRC)")
+    missing = [n for n in ("config.json", "model.weights.h5") if n not in names]
+    if missing:
+        raise NetcError(f"`{path}` is a zip archive but not a Keras model: it lacks " +
+                        ", ".join(f"`{n}`" for n in missing))
+
+
 def read_keras_model(path: str) -> KerasSource:
+    if path.lower().endswith(".keras"):
+        _check_keras_zip(path)
     keras = _keras()
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)

@@ -36,10 +36,28 @@ def read_map(path: str) -> dict[str, str]:
         span = Span(path, mark.line + 1, mark.column + 1) if mark else None
         raise NetcError(f"map file `{path}` is not valid YAML: {getattr(err, 'problem', err)}", span) from None
     if data is None:
-        return {}
+        return PinMap()
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
         raise NetcError(f"map file `{path}` must be a YAML mapping of `spec op: source layer` strings")
-    return data
+    return PinMap(data, path=path, text=text)
+
+
+class PinMap(dict):
+    """A map file's pins, each with where it is written (for errors with the line and a caret)."""
+
+    def __init__(self, data: dict | None = None, path: str = "", text: str = ""):
+        super().__init__(data or {})
+        self.path, self.lines = path, text.splitlines()
+
+    def error(self, key: str, message: str, notes: list[str] | None = None) -> NetcError:
+        """A NetcError at the line of ``key``'s entry."""
+        for i, line in enumerate(self.lines):
+            col = line.find(key)
+            if col >= 0 and line[:col].strip(" '\"") == "" and ":" in line[col + len(key):]:
+                span = Span(self.path, i + 1, col + 1, end_col=col + 1 + len(key))
+                err = NetcError(message, span, notes=notes or [])
+                return err.with_source(self.path, self.lines)
+        return NetcError(message, notes=notes or [])
 
 
 def write_map(pairing: Pairing, path: str) -> None:
@@ -57,12 +75,15 @@ def _check_pins(dag: Dag, src: Dag, pins: dict[str, str]) -> None:
     import difflib
     ir_names = {n.name for n in dag.nodes}
     src_names = {n.name for n in src.nodes}
+    def plain(key: str, msg: str, notes: list[str] | None = None) -> NetcError:
+        return NetcError(msg, notes=notes or [])
+    fail = pins.error if isinstance(pins, PinMap) else plain
     for k, v in pins.items():
         if k not in ir_names:
             close = difflib.get_close_matches(k, sorted(ir_names), n=1)
-            raise NetcError(f"map entry `{k}`: the spec has no weighted op of that name"
-                            + (f"; did you mean `{close[0]}`?" if close else ""))
+            raise fail(k, f"map entry `{k}`: the spec has no weighted op of that name"
+                       + (f"; did you mean `{close[0]}`?" if close else ""))
         if v not in src_names:
             close = difflib.get_close_matches(v, sorted(src_names), n=1)
-            raise NetcError(f"map entry `{k}: {v}`: the source has no weighted layer `{v}`"
-                            + (f"; did you mean `{close[0]}`?" if close else ""))
+            raise fail(k, f"map entry `{k}: {v}`: the source has no weighted layer `{v}`"
+                       + (f"; did you mean `{close[0]}`?" if close else ""))

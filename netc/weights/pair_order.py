@@ -242,9 +242,11 @@ def _ambiguous(groups: list[tuple[list[WNode], list[WNode]]], src: Dag, disagree
     n_ops = sum(len(ns) for ns, _ in groups)
     ns, ss = groups[0]
     lines = []
+    def names(xs: list[WNode]) -> str:
+        shown = ", ".join(f"`{x.name}`" for x in xs[:4])
+        return shown + (f" and {len(xs) - 4} more" if len(xs) > 4 else "")
     for a, b in groups[:5]:
-        lines.append(", ".join(f"`{n.name}`" for n in a) + " <-> " + ", ".join(f"`{s.name}`" for s in b)
-                     + f" ({describe_sig(a[0].sig)})")
+        lines.append(f"{names(a)} <-> {names(b)} ({describe_sig(a[0].sig)})")
     if len(groups) > 5:
         lines.append(f"... and {len(groups) - 5} more groups")
     pins = "; ".join(f"`{n.name}: {s.name}`" for n, s in zip(ns, ss))

@@ -18,11 +18,12 @@ def read_savedmodel(path: str) -> KerasSource:
     """A SavedModel: by structure through its serving signature's graph (savedmodel_graph.py) where netc
     reads every weighted op of it; otherwise its variables grouped by layer (``conv2d_3/kernel``), in the
     model's variable order, for pairing by class and shapes. Either way ``run`` calls the signature."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from netc.optional import missing, quiet_tensorflow
+    quiet_tensorflow()
     try:
         import tensorflow as tf
-    except ImportError:
-        raise NetcError("reading a SavedModel needs TensorFlow (`pip install netc[tf]`)") from None
+    except ImportError as err:
+        raise missing("reading a SavedModel", "tensorflow", err) from None
     try:
         loaded = tf.saved_model.load(path)
     except Exception as err:  # noqa: BLE001

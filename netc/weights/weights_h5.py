@@ -52,7 +52,9 @@ def _ordered_dag(layers: list[_Layer], by_class: bool = False) -> Dag:
         if by_class:
             cls = _natural(layer.name)[-1][0]
             tname = _CLASS_NAMES.get(cls, "")
-            if not tname:   # a layer class netc does not read (never printed as `()`)
+            if not tname and kind in KINDS and cls.startswith("_"):
+                tname = KINDS[kind].keras_classes[0]   # a block's sublayer, named by attribute (`_conv1`)
+            elif not tname:   # a layer class netc does not read (never printed as `()`)
                 kind, tname = "other", f"class `{cls}`"
         arrays = layer.arrays
         if tname == "SeparableConv2D" and len(arrays) >= 2:
@@ -70,7 +72,9 @@ def _ordered_dag(layers: list[_Layer], by_class: bool = False) -> Dag:
 
 def _roles(kind: str, n: int) -> tuple[str, ...]:
     roles = KINDS[kind].roles if kind in KINDS else ()
-    if kind == "bn" and n != len(roles):
+    if kind == "bn" and n == 3:   # BatchNormalization(scale=False), as Inception's conv2d_bn: no gamma
+        roles = roles[1:]
+    elif kind == "bn" and n != len(roles):
         roles = ()
     return roles[:n] or tuple(f"var{i}" for i in range(n))
 

@@ -7,6 +7,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from netc.backends import nchw
 from netc.diagnostics import NetcError
 from netc.ir.graph import Graph, Node, Value
 from netc.ir.naming import UniqueNames
@@ -15,7 +16,7 @@ from netc.ir.weights import WeightValues
 if TYPE_CHECKING:
     from netc.backends.onnx.external import ExternalData
 
-TO_NCHW, TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
+TO_NCHW, TO_NHWC = list(nchw.TO_NCHW), list(nchw.TO_NHWC)
 
 
 class Emitter:

@@ -7,6 +7,7 @@ import numpy as np
 
 from netc.backends.onnx.emit import TO_NCHW, TO_NHWC, Emitter
 from netc.backends.onnx.prelu import emit_prelu
+from netc.backends import nchw
 from netc.diagnostics import NetcError
 from netc.ir.graph import Node, Prim
 
@@ -15,9 +16,7 @@ def _window_attrs(node: Node) -> dict[str, Any]:
     """kernel_shape, strides and pads (or auto_pad SAME_UPPER where spatial sizes are dynamic)."""
     attrs: dict[str, Any] = {"kernel_shape": list(node.attrs["kernel_size"]),
                              "strides": list(node.attrs["strides"])}
-    pads, same = node.attrs.get("pads"), node.attrs.get("padding") == "same"
-    if pads is None and not same:
-        pads = (0, 0, 0, 0)
+    pads = nchw.window_pads(node)
     if pads is None:
         attrs["auto_pad"] = "SAME_UPPER"
         return attrs
@@ -32,7 +31,7 @@ def emit_input(em: Emitter, node: Node) -> None:
 
 
 def emit_conv(em: Emitter, node: Node) -> None:
-    kernel = em.weight(node, "kernel").transpose(3, 2, 0, 1)
+    kernel = nchw.conv_kernel(em.weight(node, "kernel"))
     inputs = [em.xin(node), em.init(node.weights["kernel"].name, kernel)]
     if "bias" in node.weights:
         inputs.append(em.init(node.weights["bias"].name, em.weight(node, "bias")))
@@ -216,9 +215,8 @@ def emit_pad(em: Emitter, node: Node) -> None:
 
 def emit_flatten(em: Emitter, node: Node) -> None:
     """Keras flattens NHWC: H, W, C order. With H = W = 1 that is NCHW's order too."""
-    _, h, w, _ = node.inputs[0].shape
     x = em.xin(node)
-    if (h, w) != (1, 1):
+    if nchw.flatten_needs_nhwc(node.inputs[0]):
         nhwc = em.temp(node, "nhwc")
         em.add("Transpose", [x], nhwc, node, "nhwc", perm=TO_NHWC)
         x = nhwc

@@ -5,6 +5,7 @@ from typing import Callable
 
 import numpy as np
 
+from netc.backends import nchw
 from netc.backends.onnx.emit import Emitter
 from netc.ir.graph import Node
 
@@ -37,7 +38,7 @@ def emit_prelu(em: Emitter, node: Node) -> None:
     """PReLU in the form :func:`prelu_form` picks (or the emitter's ``prelu_form`` option); slopes are NCHW
     (C, H, W)."""
     alpha = em.weight(node, "alpha")
-    slope = alpha.transpose(2, 0, 1) if alpha.ndim == 3 else alpha   # (H, W, C) -> (C, H, W); (C,) as is
+    slope = nchw.prelu_slope(alpha)   # (H, W, C) -> (C, H, W); (C,) as is
     form = em.prelu_form or prelu_form(alpha)   # the IR's (H, W, C) as it is: the form needs no copy
     if form not in _PRELU_EMITTERS:
         raise ValueError(f"unknown PReLU form {form!r} (expected one of {', '.join(PRELU_FORMS)})")
