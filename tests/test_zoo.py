@@ -120,7 +120,8 @@ def test_zoo_reproduces_its_reference(name, zoo_case, tmp_path, capsys):
     out = capsys.readouterr()
     assert e.value.code == 0, out.err
     weighted = {layer.name: type(layer).__name__ for layer in _layers(c.entry.model) if layer.weights}
-    assert f"{len(weighted)} layers paired by structure" in out.out
+    halves = sum(t == "SeparableConv2D" for t in weighted.values())   # paired as a depthwise and a 1x1 conv
+    assert f"{len(weighted) + halves} layers paired by structure" in out.out
     assert "warning" not in (out.out + out.err).lower()
     paired = set(re.findall(r"\s(\S+) \(([A-Z][A-Za-z0-9]*)\)\s", out.out))
     assert paired == set(weighted.items())
@@ -140,7 +141,7 @@ def test_zoo_reproduces_its_reference(name, zoo_case, tmp_path, capsys):
             worst[form] = max(worst.get(form, 0.0), o, k)
     print(f"{name} at {c.size} px: noise {c.noise:.2e}, tol {c.tol:.2e}, worst onnx/keras "
           + ", ".join(f"from .{f} {w:.2e}" for f, w in worst.items()))
-    assert 0 < c.noise < 1e-3
+    assert 0 < c.noise < 1e-2   # a live network with float32 rounding of its own (EfficientNetV2-B0: 1e-3)
     assert max(worst.values()) <= c.tol, (worst, c.tol)
 
 
