@@ -12,7 +12,7 @@ import numpy as np
 
 from netc.diagnostics import NetcError
 from netc.weights.keras_graph import Dag
-from netc.weights.keras_source import KerasSource, reason as _reason
+from netc.weights.source import KerasSource, reason as _reason
 from netc.weights.kinds import FILE_NAMES, KINDS, TYPE_HINTS, recognise
 
 

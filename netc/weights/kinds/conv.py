@@ -79,7 +79,7 @@ def queue(sig: tuple) -> str:
 
 
 def _kind():
-    from netc.weights.kinds import Kind
+    from netc.weights.kinds.kind import Kind
     return Kind("conv", prims=("conv", "dense"), roles=ROLES,
                 keras_classes=("Conv2D", "Convolution2D", "DepthwiseConv2D", "SeparableConv2D"),
                 file_names={"conv2d": "Conv2D", "depthwise_conv2d": "DepthwiseConv2D",
