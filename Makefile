@@ -11,9 +11,10 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e ".[tf,dev,deploy,lsp,torch,torch-dev]"
-	# tf_keras (legacy Keras 2) builds the tests' tf_keras checkpoints; without its dependencies, which name the
-	# `tensorflow` package where netc uses tensorflow-cpu (the pin is the `legacy-keras` extra of pyproject.toml)
-	$(PY) -m pip install -q --no-deps "tf-keras==2.21.0"
+	# tf_keras (legacy Keras 2) and TF Model Garden build the tests' tf_keras checkpoints; without their
+	# dependencies, which name the `tensorflow` package where netc uses tensorflow-cpu, and pull in gin and the
+	# NLP stack (the pins are the `legacy-keras` extra of pyproject.toml)
+	$(PY) -m pip install -q --no-deps "tf-keras==2.21.0" "tf-models-official==2.20.0"
 	touch $(STAMP)
 
 run: $(STAMP)

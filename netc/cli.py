@@ -338,7 +338,8 @@ def weights_match(spec: str, source: str, weights_map: str | None, subtree: str 
     """Pair SPEC's weights with a Keras model's layers (or a TF checkpoint's), and print the pairing and the
     evidence of each pair."""
     from netc.compiler import check_spec, sources_of
-    from netc.weights.keras_match import format_pairing, pair_source, write_map as save_map
+    from netc.weights.keras_match import format_pairing, write_map as save_map
+    from netc.weights.sources import pair_source
     from netc import progress
     progress.step(f"checking {spec}")
     checked = check_spec(spec, limits=_limits(limits))

@@ -251,7 +251,7 @@ def bn_pins(src, spec: str, keras_path: str, positional: bool) -> dict[str, str]
     """Map entries for every BN: spec op -> the source layer's name in the file (the layer's own name, or in a
     Keras 3 .weights.h5 its class name numbered in `model.layers` order)."""
     from netc.compiler import check_spec
-    from netc.weights.keras_match import pair_source
+    from netc.weights.sources import pair_source
     own = pair_source(check_spec(spec), keras_path).mapping()
     by_own = {}
     count = 0

@@ -476,3 +476,18 @@ def test_server_imports_neither_tensorflow_nor_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_warnings_as_the_cli_prints_them(lsp, tmp_path, capsys):
+    text = "input img#norm1 32x32x3\na#:\n    select:img#\n    cn2_k3_c48\n    cn_k3_c8_noscale\noutput a#\n"
+    path = tmp_path / "w.net"
+    path.write_text(text)
+    code, _, err = cli("summary", str(path), capsys=capsys)
+    assert code == 0
+    want = [(int(m.group(1)), int(m.group(2)), m.group(3)) for m in
+            re.finditer(rf"^{re.escape(str(path))}:(\d+):(\d+): warning: (.*)$", err, re.M)]
+    assert len(want) == 2
+    uri, diags = lsp.open(path)
+    assert [(*at(d), d.message) for d in diags] == want
+    assert all(d.severity == T.DiagnosticSeverity.Warning for d in diags)
+    lsp.close(uri)

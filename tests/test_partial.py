@@ -177,3 +177,9 @@ def test_bad_template_headers_each_reported():
             "input img#norm1 8x8x3\nn#:\n    select:img#\n    ok_c4\n    cn_k3_c8_nfoo\noutput n#\n")
     _, diags = partial(text, "t.net")
     assert [d.span.line for d in diags] == [1, 5, 11]
+
+
+def test_a_long_run_of_letters_is_one_error():
+    """(The regex search for labels on a failed line was quadratic there: 200,000 letters took minutes.)"""
+    _, diags = partial("input x\n" + "a" * 200_000 + " ,#\n", "long.net")
+    assert [d.span.line for d in diags] == [1, 2]

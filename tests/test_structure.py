@@ -152,9 +152,9 @@ def test_imports_are_read_as_python_runs_them(tmp_path) -> None:
     assert _top_level_imports(src, "netc.m", mods, everywhere=True) == {"netc.x", "netc.y", "netc.y.z", "netc.w"}
 
 
-# Cycles through function-level imports still open inside netc/weights/ (issue 21 is restructuring it; listed
-# when they show): every other cycle fails the test, and any cycle through top-level imports anywhere.
-RESTRUCTURING = "netc.weights"
+# A package whose cycles through function-level imports are reported, not failed, while it is restructured
+# (None: none is; netc/weights/ has had none since issue 21 cut them): any other cycle fails the test.
+RESTRUCTURING: str | None = None
 # Modules over the bound today, owned by other work in progress (issue 22: cli.py): each may not grow past its
 # present size; every other module stays under MAX_LINES.
 OVER_TODAY = {"netc.cli": 430}
@@ -171,7 +171,7 @@ def test_no_import_cycle_in_netc() -> None:
 
 def test_no_import_cycle_through_function_level_imports() -> None:
     cycles = import_cycles(import_graph(everywhere=True))
-    open_ones = [c for c in cycles if all(m.startswith(RESTRUCTURING + ".") for m in c)]
+    open_ones = [c for c in cycles if RESTRUCTURING and all(m.startswith(RESTRUCTURING + ".") for m in c)]
     others = [c for c in cycles if c not in open_ones]
     assert not others, "import cycles (imports anywhere in a module):\n" + _show(others)
     if open_ones:   # reported, not failed: the restructuring of netc/weights/ cuts them

@@ -7,9 +7,11 @@ analysis (netc/semantic/partial.py) reports what else is wrong without errors th
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 
+from lark import Token
 from lark.exceptions import UnexpectedInput
 
 from netc import ast
@@ -20,16 +22,31 @@ from netc.frontends.text import (_HASHNAME, _HEADER_WITH_BLOCK, _LOCAL, _block, 
 FAILED = "failed"   # the kind of a stand-in block for a line that did not parse (recovering parse only)
 
 
+def _names(line: str) -> list[tuple[int, int]]:
+    """(start, end) of each name ending in `#` on ``line``, in linear time (a regex search for them is
+    quadratic on a long run of letters without `#`)."""
+    out, i = [], line.find("#")
+    while i >= 0:
+        j = i
+        while j > 0 and line[j - 1].isascii() and (line[j - 1].isalnum() or line[j - 1] == "_"):
+            j -= 1
+        while j < i and line[j] == "_":   # a name starts with a letter or digit
+            j += 1
+        if j < i and (not out or j >= out[-1][1]):
+            out.append((j, i + 1))
+        i = line.find("#", i + 1)
+    return out
+
+
 def _failed_blocks(line: str, lineno: int, file: str, first: bool) -> list[ast.Block]:
     """Stand-ins for a block line that did not parse: one per label written on it (so uses of those labels
     are known names whose definition failed), or one without a label."""
     out = []
-    for m in _HASHNAME.finditer(line):
-        end = m.end()
-        if line[end:end + 1] == ":" or (m.start() > 0 and line[m.start() - 1] == ":"):
+    for start, end in _names(line):
+        if line[end:end + 1] == ":" or (start > 0 and line[start - 1] == ":"):
             continue   # a reference `a#` of an op, or a header
-        span = Span(file, lineno, m.start() + 1, lineno, end + 1)
-        out.append(ast.Block(m.group(0), span, FAILED, "", span, m.group(0), span))
+        span = Span(file, lineno, start + 1, lineno, end + 1)
+        out.append(ast.Block(line[start:end], span, FAILED, "", span, line[start:end], span))
     if not out or first:
         col = len(line) - len(line.lstrip()) + 1
         span = Span(file, lineno, col, lineno, len(line.rstrip()) + 1)
@@ -47,15 +64,31 @@ def failed_block(text: str, span: Span) -> ast.Block:
 def _header_rest(rest: str, lineno: int, file: str) -> list[ast.Block]:
     """The blocks written after a stack header on its own line (`b#: select:img#`, reported already), read
     as the stack's first line when they parse; else a stand-in."""
-    padded = "\n" * (lineno - 1) + rest + "\n"
     try:
-        tree = parser().parse(padded, start="start")
-        sts = tree.children
+        sts = _parse_line(rest, lineno)
         if len(sts) == 1 and sts[0].data == "block_line":
-            return [_block(b, file, padded, None) for b in sts[0].children]
+            return [_block(b, file, rest + "\n", None) for b in sts[0].children]
     except (UnexpectedInput, NetcError):
         pass
     return _failed_blocks(rest, lineno, file, True)
+
+
+def _parse_line(line: str, lineno: int) -> list:
+    """The statements of one line, parsed alone, their tokens moved to line ``lineno`` (positions stay
+    offsets into the line)."""
+    sts = parser().parse(line + "\n", start="start").children
+    for st in sts:
+        for tok in st.scan_values(lambda v: isinstance(v, Token)):
+            tok.line = tok.end_line = lineno
+    return sts
+
+
+def _at_line(err: NetcError, lineno: int) -> NetcError:
+    """``err`` (from a line parsed alone, at line 1) moved to line ``lineno``."""
+    for d in err.diagnostics:
+        if d.span is not None:
+            d.span = dataclasses.replace(d.span, line=lineno, end_line=None if d.span.end_line is None else lineno)
+    return err
 
 
 _WORD = re.compile(r"[ \t\f]*([A-Za-z]+)")
@@ -109,11 +142,14 @@ def parse_text_recovering(text: str, file: str) -> tuple[ast.Spec, list[NetcErro
         for i, line in enumerate(text.split("\n")):
             if not line.strip():
                 continue
-            padded = "\n" * i + line + "\n"   # the line at its own line number, so tokens carry it
+            n = len(comments)
             try:
-                statements += [(st, padded, i + 1) for st in parser().parse(padded, start="start").children]
+                statements += [(st, line + "\n", i + 1) for st in _parse_line(line, i + 1)]
+                for tok in comments[n:]:
+                    tok.line = i + 1
             except UnexpectedInput as err:
-                errors.append(_syntax_error(err, file, padded, None))
+                del comments[n:]
+                errors.append(_at_line(_syntax_error(err, file, line + "\n", None), i + 1))
                 statements.append((None, line, i + 1))
     finally:
         _LOCAL.comments = None
@@ -141,7 +177,7 @@ def parse_text_recovering(text: str, file: str) -> tuple[ast.Spec, list[NetcErro
         elif kind == "blocks" and stack is not None:
             stack.lines.append(_failed_blocks(source, lineno, file, not stack.lines))
         elif kind in ("input", "blocks"):   # what it would have defined: input names, labels
-            lost["names"] += [m.group(0) for m in _HASHNAME.finditer(source)
-                              if source[m.end():m.end() + 1] != ":" and source[m.start() - 1:m.start()] != ":"]
+            lost["names"] += [source[a:b] for a, b in _names(source)
+                              if source[b:b + 1] != ":" and source[a - 1:a] != ":"]
     errors.sort(key=lambda e: (e.span.line, e.span.col) if e.span is not None else (0, 0))
     return spec, errors, lost

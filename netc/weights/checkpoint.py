@@ -16,44 +16,32 @@ from netc.diagnostics import NetcError
 from netc.ir.weights import WeightValues
 from netc.semantic.analyze import CheckedModel
 from netc.weights.bind import Source, bind, expected_weights, find_prefix
+from netc.weights.source import KerasSource
 
 _SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 _DATA = re.compile(r"\.data-\d{5}-of-\d{5}$")
 
 
-def load_checkpoint(checked: CheckedModel, path: str, weights_map: str | None = None,
-                    subtree: str | None = None) -> WeightValues:
-    """Values for every weight of ``checked`` from the checkpoint at ``path`` (float32, IR layout): bound by
-    name (a tf_netbuilder model's checkpoint), or, when the names are a Keras model's object paths, paired
-    through the checkpoint's object graph (checkpoint_graph.py)."""
-    src = read_checkpoint(path)
+def load_checkpoint(checked: CheckedModel, path: str) -> WeightValues:
+    """Values for every weight of ``checked`` from a tf_netbuilder checkpoint, bound by name (float32, IR layout)."""
+    return bind(checked, read_checkpoint(path))
+
+
+def keras_view(checked: CheckedModel, src: Source, subtree: str | None = None,
+               required: bool = False) -> KerasSource | None:
+    """The checkpoint as a Keras model's layers (checkpoint_graph.py) when its keys hold no spec name (a Keras
+    model's object paths) or ``subtree`` is given; None for a checkpoint bound by name (unless ``required``)."""
     expected = expected_weights(checked)
     prefix = find_prefix(list(src.shapes), set(expected))
     found = sum(1 for n in expected if (f"{prefix}/{n}" if prefix else n) in src.shapes)
-    if found == 0 or subtree is not None:   # no spec name at all: a Keras model's object paths
+    keras_src = None
+    if found == 0 or subtree is not None or required:
         from netc.weights.checkpoint_graph import keras_checkpoint_source
         keras_src = keras_checkpoint_source(src.path, src.handle, [tuple(w.ext_shape) for w, _ in expected.values()],
                                             subtree, kind=src.kind)
-        if keras_src is not None:
-            from netc.weights.keras_match import load_paired
-            return load_paired(checked, keras_src, weights_map)
-        if subtree is not None:
-            raise NetcError(f"`--subtree {subtree}`: {src.kind} `{src.path}` has no object graph of a Keras model")
-    if weights_map is not None:
-        raise NetcError(f"a weights map (`{weights_map}`) pairs a Keras model's layers; checkpoint `{src.path}` "
-                        f"is a tf_netbuilder model's, whose variables are bound by name")
-    return bind(checked, src)
-
-
-def keras_source_of_checkpoint(checked: CheckedModel, path: str, subtree: str | None = None):
-    """The checkpoint at ``path`` as a Keras source (its object graph), for `weights match`; a NetcError when
-    it is a tf_netbuilder checkpoint bound by name, or has no object graph."""
-    from netc.weights.checkpoint_graph import keras_checkpoint_source
-    src = read_checkpoint(path)
-    expected = expected_weights(checked)
-    keras_src = keras_checkpoint_source(src.path, src.handle, [tuple(w.ext_shape) for w, _ in expected.values()],
-                                        subtree, kind=src.kind)
-    if keras_src is None:
+    if keras_src is None and subtree is not None:
+        raise NetcError(f"`--subtree {subtree}`: {src.kind} `{src.path}` has no object graph of a Keras model")
+    if keras_src is None and required:
         raise NetcError(f"{src.kind} `{src.path}` has no object graph of a Keras model to pair; netc binds its "
                         f"variables by name (`netc build --weights`), there is no pairing to show")
     return keras_src

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from netc.diagnostics import NetcError
-from netc.weights.keras_source import KerasSource
+from netc.weights.source import KerasSource
 
 SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 

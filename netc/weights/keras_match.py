@@ -15,7 +15,7 @@ from netc.ir.weights import WeightValues
 from netc.semantic.analyze import CheckedModel
 from netc.weights.bind import block_of
 from netc.weights.keras_graph import WNode, fmt_shape, ir_dag
-from netc.weights.keras_source import KerasSource
+from netc.weights.source import KerasSource
 from netc.weights.map_file import MAP_HEADER, _check_pins, read_map, write_map  # noqa: F401 (re-exported)
 from netc.weights.pair_order import _pair_by_order, keras_order
 from netc.weights.pair_structure import _pair_by_structure
@@ -110,20 +110,6 @@ def pairing_summary(pairing: Pairing) -> str:
     """``SavedModel `sm`: 10 layers paired by structure``: the format netc recognised and its evidence."""
     return (f"{pairing.source.kind} `{pairing.source.path}`: {len(pairing.pairs)} layers paired by "
             f"{describe_evidence(pairing)}")
-
-
-def pair_source(checked: CheckedModel, path: str, weights_map: str | None = None,
-                subtree: str | None = None) -> Pairing:
-    """The pairing of ``checked``'s ops with the Keras source at ``path`` (a Keras file, a SavedModel, or a
-    TF checkpoint of a Keras model, narrowed to ``subtree``)."""
-    from netc.weights.keras_source import is_keras_source, open_source
-    pins = read_map(weights_map) if weights_map else None
-    if is_keras_source(path):
-        if subtree is not None:
-            raise NetcError(f"`--subtree {subtree}` chooses an object of a TF checkpoint; `{path}` is a Keras file")
-        return match(checked, open_source(path), pins)
-    from netc.weights.checkpoint import keras_source_of_checkpoint
-    return match(checked, keras_source_of_checkpoint(checked, path, subtree), pins)
 
 
 EVIDENCE = {"structure": "structure", "shapes": "shapes (the only layer of its class and shapes)",

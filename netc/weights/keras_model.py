@@ -12,7 +12,7 @@ from typing import Any
 from netc.diagnostics import NetcError
 from netc.weights.keras_graph import Dag, Expr
 from netc.weights.keras_layers import layer_expr
-from netc.weights.keras_source import KerasSource, reason as _reason
+from netc.weights.source import KerasSource, reason as _reason
 
 
 def _keras():

@@ -10,26 +10,10 @@ when such a file is read.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Any, Callable
-
 from netc.diagnostics import NetcError
-from netc.weights.keras_graph import Dag
+from netc.weights.source import KerasSource, reason  # noqa: F401 (re-exported)
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
-
-
-@dataclass
-class KerasSource:
-    """A Keras weights source: its DAG (``topology`` True) or its layers in file order."""
-
-    path: str
-    kind: str                      # "Keras model", "legacy Keras .h5 model", ".weights.h5 file", "SavedModel"
-    dag: Dag
-    topology: bool
-    model: Any = None              # the loaded keras.Model, when there is one (netc check runs it)
-    run: Callable | None = None    # a SavedModel's signature: feeds (spec input order) -> outputs
-    notes: list[str] = field(default_factory=list)
 
 
 def is_keras_source(path: str) -> bool:
@@ -56,9 +40,3 @@ def open_source(path: str) -> KerasSource:
         return read_weights_h5(p)
     from netc.weights.keras_model import read_keras_model
     return read_keras_model(p)
-
-
-def reason(err: Exception) -> str:
-    """The first line of an exception's message, for a NetcError."""
-    msg = str(err) or type(err).__name__
-    return msg.strip().splitlines()[0][:300]

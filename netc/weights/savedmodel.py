@@ -10,7 +10,7 @@ import numpy as np
 
 from netc.diagnostics import NetcError
 from netc.weights.keras_graph import Dag
-from netc.weights.keras_source import KerasSource, reason as _reason
+from netc.weights.source import KerasSource, reason as _reason
 from netc.weights.weights_h5 import _Layer, _ordered_dag
 
 

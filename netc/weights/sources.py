@@ -55,8 +55,33 @@ def _npz_load(checked: CheckedModel, path: str, weights_map: str | None, subtree
 
 def _checkpoint_load(checked: CheckedModel, path: str, weights_map: str | None,
                      subtree: str | None) -> WeightValues:
-    from netc.weights.checkpoint import load_checkpoint
-    return load_checkpoint(checked, path, weights_map, subtree)
+    """A tf_netbuilder checkpoint bound by name, or a Keras model's paired through its object graph."""
+    from netc.weights.bind import bind
+    from netc.weights.checkpoint import keras_view, read_checkpoint
+    src = read_checkpoint(path)
+    keras_src = keras_view(checked, src, subtree)
+    if keras_src is not None:
+        from netc.weights.keras_match import load_paired
+        return load_paired(checked, keras_src, weights_map)
+    if weights_map is not None:
+        raise NetcError(f"a weights map (`{weights_map}`) pairs a Keras model's layers; checkpoint `{src.path}` "
+                        f"is a tf_netbuilder model's, whose variables are bound by name")
+    return bind(checked, src)
+
+
+def pair_source(checked: CheckedModel, path: str, weights_map: str | None = None,
+                subtree: str | None = None):
+    """The pairing (keras_match.Pairing) of ``checked``'s ops with the Keras source at ``path``: a Keras file,
+    a SavedModel, or a TF checkpoint of a Keras model, narrowed to ``subtree``."""
+    from netc.weights.keras_match import match, read_map
+    from netc.weights.keras_source import is_keras_source, open_source
+    pins = read_map(weights_map) if weights_map else None
+    if is_keras_source(path):
+        if subtree is not None:
+            raise NetcError(f"`--subtree {subtree}` chooses an object of a TF checkpoint; `{path}` is a Keras file")
+        return match(checked, open_source(path), pins)
+    from netc.weights.checkpoint import keras_view, read_checkpoint
+    return match(checked, keras_view(checked, read_checkpoint(path), subtree, required=True), pins)
 
 
 READERS: list[Reader] = [

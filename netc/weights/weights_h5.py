@@ -12,7 +12,7 @@ import numpy as np
 
 from netc.diagnostics import NetcError
 from netc.weights.keras_graph import Dag
-from netc.weights.keras_source import KerasSource, reason as _reason
+from netc.weights.source import KerasSource, reason as _reason
 from netc.weights.kinds import FILE_NAMES, KINDS, TYPE_HINTS, recognise
 
 
@@ -72,7 +72,9 @@ def _ordered_dag(layers: list[_Layer], by_class: bool = False) -> Dag:
 
 def _roles(kind: str, n: int) -> tuple[str, ...]:
     roles = KINDS[kind].roles if kind in KINDS else ()
-    if kind == "bn" and n != len(roles):
+    if kind == "bn" and n == 3:   # BatchNormalization(scale=False), as Inception's conv2d_bn: no gamma
+        roles = roles[1:]
+    elif kind == "bn" and n != len(roles):
         roles = ()
     return roles[:n] or tuple(f"var{i}" for i in range(n))
 

@@ -8,32 +8,10 @@ one new file here plus its entry in :data:`KINDS`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-Sig = tuple
-
-
-@dataclass(frozen=True)
-class Kind:
-    """One kind of weighted op, seen from both sides of an import."""
-
-    name: str                                   # "conv", "bn", ...: the first item of every signature
-    prims: tuple[str, ...]                      # IR prim values lowered to it
-    roles: tuple[str, ...]                      # IR weight roles, in the Keras layer's weight order
-    keras_classes: tuple[str, ...]              # Keras layer classes read as this kind
-    file_names: dict[str, str] = field(default_factory=dict)    # weights-only names: snake_case -> Keras class
-    hints: tuple[tuple[str, str], ...] = ()     # name fragments that hint a class in a weights-only file
-    ir_sig: Callable[[Any], tuple[Sig, dict]] | None = None      # IR node -> (signature, soft attributes)
-    describe: Callable[[Sig], str] | None = None                 # signature in words
-    difference: Callable[[Sig, Sig], str | None] | None = None  # what differs, in words
-    recognise: Callable[[list[tuple[int, ...]]], bool] | None = None   # weights-only: do these shapes fit
-    queue: Callable[[Sig], str] | None = None   # the Keras class a weights-only file files this node under
-    identity: dict[str, float] = field(default_factory=dict)    # roles a layer may lack, and their value
-    claims: Callable[[Any], bool] | None = None   # which IR nodes of its prims it takes (None: all of them)
-
-
-from netc.weights.kinds import bn, conv, dense, layernorm, normalization, prelu, scale  # noqa: E402
+from netc.weights.kinds.kind import Kind, Sig  # noqa: F401 (the record, re-exported)
+from netc.weights.kinds import bn, conv, dense, layernorm, normalization, prelu, scale
 
 KINDS: dict[str, Kind] = {k.name: k for k in (conv.KIND, bn.KIND, prelu.KIND, dense.KIND, layernorm.KIND,
                                               normalization.KIND, scale.KIND)}

@@ -22,7 +22,7 @@ def difference(a: tuple, b: tuple) -> str | None:
 
 
 def _kind():
-    from netc.weights.kinds import Kind
+    from netc.weights.kinds.kind import Kind
     return Kind("bn", prims=("batchnorm",), roles=ROLES, keras_classes=("BatchNormalization",),
                 file_names={"batch_normalization": "BatchNormalization"},
                 hints=(("batch_norm", "BatchNormalization"), ("bn", "BatchNormalization")),

@@ -12,13 +12,32 @@ def conv_sig(kh: int, kw: int, cin_g: int, cout: int, groups: int, strides: tupl
             tuple(int(d) for d in dil), bool(bias))
 
 
+def _padding(node: Any) -> str:
+    """The conv's padding; a zero padding then a VALID conv that together pad exactly as SAME at the spec's size
+    (Keras' ZeroPadding2D + VALID stride-2 convs, written as they are) reads as SAME, as the source side does."""
+    a = node.attrs
+    padding = a.get("padding", "same")
+    pad = node.inputs[0].producer if node.inputs else None
+    if padding != "valid" or pad is None or getattr(pad.prim, "value", pad.prim) != "pad":
+        return padding
+    from netc.ir.shapes import same_pads
+    _, h, w, _ = pad.inputs[0].shape
+    if h is None or w is None:
+        return padding
+    (kh, kw), (sh, sw) = a["kernel_size"], a["strides"]
+    t, l, b, r = pad.attrs["pads"]
+    if same_pads(h, kh, sh)[1:] == (t, b) and same_pads(w, kw, sw)[1:] == (l, r):
+        return "same"
+    return padding
+
+
 def ir_sig(node: Any) -> tuple[tuple, dict]:
     w, a = node.weights, node.attrs
     if getattr(node.prim, "value", node.prim) == "dense":   # a Dense on an image: a 1x1 conv, as the source reads it
         i, o = w["kernel"].shape
         return conv_sig(1, 1, i, o, 1, (1, 1), (1, 1), "bias" in w), {"padding": "same"}
     kh, kw, cin_g, cout = w["kernel"].shape
-    soft = {"padding": "same" if (kh, kw) == (1, 1) else a.get("padding", "same")}
+    soft = {"padding": "same" if (kh, kw) == (1, 1) else _padding(node)}
     return conv_sig(kh, kw, cin_g, cout, a.get("groups", 1), a.get("strides", (1, 1)), a.get("dilations", (1, 1)),
                     "bias" in w), soft
 
@@ -60,7 +79,7 @@ def queue(sig: tuple) -> str:
 
 
 def _kind():
-    from netc.weights.kinds import Kind
+    from netc.weights.kinds.kind import Kind
     return Kind("conv", prims=("conv", "dense"), roles=ROLES,
                 keras_classes=("Conv2D", "Convolution2D", "DepthwiseConv2D", "SeparableConv2D"),
                 file_names={"conv2d": "Conv2D", "depthwise_conv2d": "DepthwiseConv2D",

@@ -22,7 +22,7 @@ def difference(a: tuple, b: tuple) -> str | None:
 
 
 def _kind():
-    from netc.weights.kinds import Kind
+    from netc.weights.kinds.kind import Kind
     return Kind("dense", prims=("dense",), roles=ROLES, keras_classes=("Dense",), file_names={"dense": "Dense"},
                 hints=(("dense", "Dense"),), ir_sig=ir_sig,
                 describe=lambda sig: f"a dense layer {sig[1]} -> {sig[2]}" + (", with bias" if sig[3] else ""),

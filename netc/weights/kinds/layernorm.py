@@ -15,7 +15,7 @@ def difference(a: tuple, b: tuple) -> str | None:
 
 
 def _kind():
-    from netc.weights.kinds import Kind
+    from netc.weights.kinds.kind import Kind
     return Kind("ln", prims=("layernorm",), roles=ROLES, keras_classes=("LayerNormalization",),
                 file_names={"layer_normalization": "LayerNormalization"},
                 hints=(("layernorm", "LayerNormalization"), ("layer_norm", "LayerNormalization")),

@@ -15,7 +15,7 @@ def difference(a: tuple, b: tuple) -> str | None:
 
 
 def _kind():
-    from netc.weights.kinds import Kind
+    from netc.weights.kinds.kind import Kind
     return Kind("norm", prims=("batchnorm",), roles=ROLES, keras_classes=("Normalization",),
                 file_names={"normalization": "Normalization"}, hints=(("normalization", "Normalization"),),
                 ir_sig=ir_sig, describe=lambda sig: f"a normalization (mean, variance) of {sig[1]} channels",

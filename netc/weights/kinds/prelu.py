@@ -15,7 +15,7 @@ def ir_sig(node: Any) -> tuple[tuple, dict]:
 
 
 def _kind():
-    from netc.weights.kinds import Kind
+    from netc.weights.kinds.kind import Kind
     return Kind("prelu", prims=("prelu",), roles=ROLES, keras_classes=("PReLU",), file_names={"p_re_lu": "PReLU"},
                 hints=(("p_re_lu", "PReLU"), ("prelu", "PReLU")), ir_sig=ir_sig,
                 describe=lambda sig: f"a PReLU with alpha {_fmt(sig[1])}", difference=lambda a, b: None,

@@ -15,7 +15,7 @@ def difference(a: tuple, b: tuple) -> str | None:
 
 
 def _kind():
-    from netc.weights.kinds import Kind
+    from netc.weights.kinds.kind import Kind
     return Kind("scale", prims=("batchnorm",), roles=ROLES, keras_classes=("LayerScale",),
                 file_names={"layer_scale": "LayerScale"}, hints=(("layer_scale", "LayerScale"),),
                 ir_sig=ir_sig, describe=lambda sig: f"a layer scale of {sig[1]} channels", difference=difference,
