@@ -106,7 +106,7 @@ def _onnx_outputs(proto, x: np.ndarray) -> np.ndarray:
     return sess.run(None, {sess.get_inputs()[0].name: x.transpose(0, 3, 1, 2)})[0]
 
 
-#: Known: onnxruntime 1.31 with all graph optimizations moves ResNet50V2's ONNX logits by 3e-3 (normal input) to
+#: Known: onnxruntime 1.31 with its graph optimizations (already ORT_ENABLE_BASIC) moves ResNet50V2's ONNX logits by 3e-3 (normal input) to
 #: 0.54 (uniform 0-255) of max|ref|; with ORT_DISABLE_ALL the same file is within 8.9e-6, and netc's Keras model
 #: is exact (0.0) against the reference at every block. Not netc's arithmetic; not yet narrowed to one fusion.
 ORT_OPTIMIZER_DIFFERS = {"resnet50v2"}
