@@ -76,7 +76,7 @@ def test_external_data_flag_needs_the_direct_onnx_route(tmp_path, capsys) -> Non
     with pytest.raises(SystemExit) as exit_:
         main(["build", spec_path("mobilenet_v3.net"), "-o", str(tmp_path / "m.keras"), "--external-data"])
     assert exit_.value.code == 2
-    assert "`--external-data` applies to netc's own ONNX route" in capsys.readouterr().err
+    assert "`--external-data` does not apply to the keras backend (it applies to onnx)" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
 
 
