@@ -11,6 +11,7 @@ artifact (onnxruntime) and its Keras artifact reproduce the reference's float32 
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import re
 
@@ -167,9 +168,19 @@ def _layers(model):
 
 
 # ------------------------------------------------------------------------------------------- netc check
+#: the specs `make test` checks (each with every route, twice): between them LayerNorm, exact GELU, layer scale
+#: (ConvNeXt), MBConv with squeeze-excite and swish, in-model normalisation (EfficientNet), scaled residuals,
+#: non-square kernels and branching templates (InceptionResNet). NETC_ZOO_ALL=1 checks every zoo spec: each
+#: check builds Keras, ONNX, tf2onnx and torch routes, about a minute per spec and mode on 2 cores.
+CHECKED_IN_CI = {"convnext_tiny", "efficientnet_b0", "inception_resnet_v2"}
+CHECKED = sorted(SIZES) if os.environ.get("NETC_ZOO_ALL") else sorted(CHECKED_IN_CI)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("deploy", [False, True], ids=["training", "deploy"])
-@pytest.mark.parametrize("name", sorted(SIZES))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="onnxruntime's "
+                                               "graph optimizations (see ORT_OPTIMIZER_DIFFERS)"))
+                                  if n in ORT_OPTIMIZER_DIFFERS else n for n in CHECKED])
 def test_zoo_passes_netc_check(name, deploy, tmp_path, capsys):
     """`netc check` (and `--deploy`): every route agrees with the Keras reference on check's inputs."""
     spec = resized(name, SIZES[name], tmp_path)
