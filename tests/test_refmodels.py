@@ -57,7 +57,9 @@ def test_saved_files_reload_exactly(name, refmodel_store):
     from_keras = artifacts.load_keras(entry.files.keras)
     from_h5 = artifacts.load_weights_h5(entry.files.weights_h5, REFERENCES[name].construct(SIZE))
     for loaded in (from_keras, from_h5):
-        assert [w.path for w in loaded.weights] == [w.path for w in entry.model.weights]
+        # the same variables in the same order (their paths carry Keras's per-process name counters, so a model
+        # built again in this process is named `normalization_3` where the saved one was `normalization_2`)
+        assert [w.shape for w in loaded.weights] == [w.shape for w in entry.model.weights]
         assert all(np.array_equal(a, b) for a, b in zip(loaded.get_weights(), entry.model.get_weights()))
         assert np.array_equal(np.asarray(loaded(x, training=False)), want)
 
