@@ -133,9 +133,12 @@ def test_detector_checkpoint_by_subtree_and_automatically(mg, capsys):
 
 
 def test_tf_keras_weights_h5_is_refused_not_guessed(mg):
-    """tf_keras's .weights.h5 numbers its top-level layers by position and names a block's sublayers by
-    attribute (`_conv1`, `_shortcut`): nothing records which same-shape layer is which, so netc refuses."""
+    """tf_keras's .weights.h5 numbers its layers by position in `model.layers` and names a block's sublayers by
+    attribute (`_conv1`, `_shortcut`). That position is set by depths that count the source's weightless layers
+    (a `tf.identity` after each block, an upsampling as reshape/tile/shape), which the spec does not have: the
+    two reduce convs of one fuse feed different ops, so their order is no evidence, and netc refuses."""
     with pytest.raises(NetcError) as err:
         netc.compile(mg["spec"], weights=str(mg["dir"] / "m.weights.h5"))
     msg = render_error(err.value)
     assert "()" not in msg.split("\n")[0], msg
+    assert "positions in `model.layers` are no evidence here" in msg and "neither feeds the other" in msg, msg

@@ -66,8 +66,18 @@ def _ordered_dag(layers: list[_Layer], by_class: bool = False) -> Dag:
             dag.add(kind=kind, sig=("weights", kind, tuple(s for _, s, _ in part)), expr=None,
                     name=f"{layer.name}/{suffix}" if suffix else layer.name, type=tname,
                     variables={r: p for r, (p, _, _) in zip(roles, part)},
-                    read=(lambda part, roles: lambda role: part[roles.index(role)][2]())(part, roles))
+                    read=(lambda part, roles: lambda role: part[roles.index(role)][2]())(part, roles),
+                    position=_position(layer.name, suffix) if by_class else None)
     return dag
+
+
+def _position(name: str, suffix: str) -> tuple[str, int, str]:
+    """``bottleneck_block_3/_conv1`` -> ("bottleneck_block", 3, "_conv1"): the top-level layer's class name, its
+    number among that class's layers in `model.layers`, and the sublayer's path below it (``/depthwise`` for a
+    separable conv's half)."""
+    top, _, rest = name.partition("/")
+    (stem, index), = _natural(top)
+    return stem, index, rest + (f"/{suffix}" if suffix else "")
 
 
 def _roles(kind: str, n: int) -> tuple[str, ...]:
