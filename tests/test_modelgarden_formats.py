@@ -2,7 +2,7 @@
 
 The reference is built in its own process by tests/refmodels/modelgarden_formats.py from the installed
 tf-models-official (`pip install --no-deps`, as the Makefile does; or NETC_TF_MODELS_PATH), with calibrated
-random weights, at 256 px, and saved as a tf_keras SavedModel (with and without traces), TF checkpoints
+random weights, at 128 px (SpineNet's smallest size with a 1x1 level 7), and saved as a tf_keras SavedModel (with and without traces), TF checkpoints
 (`save_weights`, `Checkpoint(model=...)`, `Checkpoint(backbone=...)`, a detector's trainer checkpoint), legacy
 HDF5 weights and a legacy whole-model .h5 whose SpineNet class Keras 3 cannot rebuild. Oracles: the Model
 Garden model's own float32 outputs and its float64 twin (the noise), and each file's own arrays.
@@ -24,7 +24,7 @@ from netc.diagnostics import NetcError, render_error
 
 pytestmark = [pytest.mark.slow, pytest.mark.tf]
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SIZE = 256
+SIZE = 128
 FORMATS = {   # file -> what netc must say it recognised
     "savedmodel": "SavedModel",
     "savedmodel_notraces": "SavedModel",
@@ -71,21 +71,27 @@ def _diff(got, ref) -> float:
     return max(float(np.abs(np.asarray(a, np.float64) - b).max() / np.abs(b).max()) for a, b in zip(got, ref))
 
 
-def test_every_format_gives_the_same_arrays(mg):
+@pytest.fixture(scope="module")
+def compiled(mg):
+    """Each format compiled once (a SavedModel's loading dominates), shared by the tests below."""
+    return {name: netc.compile(mg["spec"], weights=str(mg["dir"] / name)) for name in FORMATS}
+
+
+def test_every_format_gives_the_same_arrays(mg, compiled):
     """Each format's 650 variables land on the same spec weights (the SavedModel by structure, the others by
     shapes and recorded creation order); equal arrays mean equal artifacts, checked below once."""
-    want = netc.compile(mg["spec"], weights=str(mg["dir"] / "savedmodel")).weights
+    want = compiled["savedmodel"].weights
     assert len(want) == 650
     for name, kind in FORMATS.items():
-        model = netc.compile(mg["spec"], weights=str(mg["dir"] / name))
+        model = compiled[name]
         note = next(w.message for w in model.checked.warnings if w.severity == "note")
         assert note.startswith(kind) and "260 layers paired by" in note, (name, note)
         for k in want:
             np.testing.assert_array_equal(model.weights[k], want[k], err_msg=f"{name}: {k}")
 
 
-def test_outputs_reproduce_model_garden(mg):
-    model = netc.compile(mg["spec"], weights=str(mg["dir"] / "ckpt_detector" / "ckpt"))
+def test_outputs_reproduce_model_garden(mg, compiled):
+    model = compiled["ckpt_detector/ckpt"]
     import onnxruntime as ort
     sess = ort.InferenceSession(model.to_onnx().SerializeToString(), providers=["CPUExecutionProvider"])
     onnx_out = [o.transpose(0, 2, 3, 1) for o in sess.run(None, {sess.get_inputs()[0].name:
@@ -118,9 +124,9 @@ def test_match_names_the_evidence_and_the_savedmodel_pairs_by_structure(mg, caps
     assert "creation order" in out
 
 
-def test_detector_checkpoint_by_subtree_and_automatically(mg, capsys):
+def test_detector_checkpoint_by_subtree_and_automatically(mg, compiled, capsys):
     path = str(mg["dir"] / "ckpt_detector" / "ckpt")
-    auto = netc.compile(mg["spec"], weights=path)
+    auto = compiled["ckpt_detector/ckpt"]
     assert any("subtree `model/backbone`" in w.message for w in auto.checked.warnings)
     named = netc.compile(mg["spec"], weights=path, weights_subtree="backbone").weights
     for k, v in auto.weights.items():
