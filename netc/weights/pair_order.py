@@ -118,9 +118,18 @@ def _by_position(graph, dag: Dag, src: Dag, partner: dict, pinned: set) -> tuple
     pins keep their pairs. Returns the pairs and, where the positions are no evidence, why not."""
     if graph is None or not src.nodes or any(s.position is None for s in src.nodes):
         return {}, None
-    from netc.weights.layer_order import NoOrder, pair_by_layer_order
+    from netc.weights.layer_order import NoOrder, Undecided, pair_by_layer_order
     try:
-        found = pair_by_layer_order(graph, dag, src)
+        found = pair_by_layer_order(graph, dag, src, {k: s for k, (s, _) in partner.items()})
+    except Undecided as err:
+        n = err.choices[0][0]
+        notes = [f"`{op.name}` ({describe_sig(op.sig)}) is one of " + ", ".join(f"`{c.name}`" for c in cs)
+                 for op, cs in err.choices[:6]]
+        notes.append("every other layer pairs by its position in `model.layers`; pin the ones above in a map file "
+                     f"(`--map FILE`, YAML `spec op: source layer`; one pin may settle several), e.g. "
+                     f"`{n.name}: {err.choices[0][1][0].name}`, or give the model itself (a SavedModel, `.keras`)")
+        raise NetcError(f"{block_of(n.node)}: the {src.source_kind or 'weights file'}'s order leaves "
+                        f"{len(err.choices)} look-alikes open: {err}", n.node.origin.span, notes=notes) from None
     except NoOrder as err:
         return {}, str(err)
     return {k: v for k, v in found.items() if k not in partner and v[0].key not in pinned}, None

@@ -148,8 +148,10 @@ def read_weights_h5(path: str) -> KerasSource:
         layers.sort(key=lambda lay: _natural(lay.name))
         dag = _ordered_dag(layers, by_class=True)
     src = KerasSource(path, ".weights.h5 file", dag, topology=False)
-    src.notes.append(f"`{path}` holds weights without a graph: its layers were paired by the order they were "
-                     f"saved in and their shapes; give the `.keras` model to pair by structure")
+    src.notes.append(f"`{path}` holds weights without a graph: its layers were paired by their shapes and their "
+                     f"positions in `model.layers` (numbered per class; a block's sublayers by attribute), "
+                     f"reproduced from the spec's graph; give the model (`.keras`, a SavedModel) to pair by "
+                     f"structure")
     return src
 
 
