@@ -121,7 +121,7 @@ def weights_h5(mg, compiled, tmp_path_factory):
             kernel = want[f"{op}/kernel" if op.endswith("conv") else f"{op}/moving_mean"]
             with h5py.File(path, "r") as f:
                 hits = [c for c in cands
-                        if np.array_equal(np.asarray(f["layers"][c]["vars"][0 if op.endswith("conv") else 2]),
+                        if np.array_equal(np.asarray(f["layers"][c]["vars"]["0" if op.endswith("conv") else "2"]),
                                           kernel)]
             assert len(hits) == 1, (op, cands)
             chosen[op] = hits[0]

@@ -130,6 +130,9 @@ def pair_by_layer_order(graph, dag: Dag, src: Dag, pins: dict[int, WNode] | None
         # file layer its own shapes is a possible source, and all of them must give one pairing
         options = []
         for costs in g.cost_choices():
+            if costs is None:
+                raise NoOrder((why or "the spec's order gives file layers other shapes") + "; the spec has too "
+                              "many kinds of weightless ops to try every count of their layers")
             f = _numbering(g.order(costs), unit_stem)
             if all(look[u][1] == want[unit_stem[u]][i] for u, i in f.items()) and f not in options:
                 options.append(f)
@@ -315,10 +318,13 @@ class _UnitGraph:
 
     def cost_choices(self):
         """Every count of layers per kind of weightless op (0-2; a resize 0-4; an input 0) and per block class
-        (1-3)."""
+        (1-3); None after 3000 of them (too many kinds to try)."""
         import itertools
         kinds = sorted({k for k in self.kind.values() if k not in ("weighted", "input")})
         ranges = [range(1, 4) if k.startswith("block ") else range(0, 5) if k == "resize" else range(0, 3)
                   for k in kinds]
-        for combo in itertools.product(*ranges):
+        for i, combo in enumerate(itertools.product(*ranges)):
+            if i == 3000:
+                yield None
+                return
             yield dict(zip(kinds, combo))

@@ -116,7 +116,8 @@ def _assign(order: list[WNode], dag: Dag, src: Dag, pins: dict[str, str],
 def _by_position(graph, dag: Dag, src: Dag, partner: dict, pinned: set) -> tuple[dict, str | None]:
     """Pairs from the file's positions in `model.layers` (layer_order.py), where it numbers its layers so;
     pins keep their pairs. Returns the pairs and, where the positions are no evidence, why not."""
-    if graph is None or not src.nodes or any(s.position is None for s in src.nodes):
+    if graph is None or not src.nodes or any(s.position is None for s in src.nodes) \
+            or all(n.key in partner for n in dag.nodes):
         return {}, None
     from netc.weights.layer_order import NoOrder, Undecided, pair_by_layer_order
     try:
