@@ -297,7 +297,7 @@ def _ambiguous(err: _Ambiguous, spec: list[WNode], ckpt: TorchCheckpoint) -> Net
         f"{block_of(wn.node)}: the spec's op `{wn.name}` ({describe_sig(wn.sig)}) fits {len(names)} modules of "
         f"{ckpt.kind} `{ckpt.path}` alike: " + ", ".join(f"`{n}`" for n in names) + "; a .safetensors keeps no "
         f"module order and their names do not say which is which", wn.node.origin.span,
-        notes=[f"pin it in a map file (`--map`): `{wn.name}: {names[0]}`, or give the .pth state_dict "
+        notes=[f"pin it in a map file (`--map`): `{wn.name}: MODULE`, MODULE one of those; or give the .pth state_dict "
                f"(`netc weights match SPEC --from model.pth --write-map map.yaml` writes a map this file can use)"])
 
 

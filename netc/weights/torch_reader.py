@@ -104,15 +104,20 @@ def _load_inert(torch, path: str):
     except Exception:   # noqa: BLE001 - a private API: without it only the classes below are real
         pass
 
-    class Unpickler(pickle.Unpickler):
+    import collections
+    allowed.update({"builtins.set": set, "builtins.frozenset": frozenset, "builtins.dict": dict,
+                    "builtins.list": list, "builtins.tuple": tuple, "collections.OrderedDict": collections.OrderedDict})
+
+    class InertUnpickler(pickle.Unpickler):
         def find_class(self, module, name):
+            module = {"__builtin__": "builtins", "copy_reg": "copyreg"}.get(module, module)   # protocol 2
             real = allowed.get(f"{module}.{name}")
             if real is not None and not isinstance(real, str):
                 return real
             return type(name, (_Inert,), {"__module__": "netc.inert." + module})
 
     class Module:   # the pickle_module torch.load takes
-        Unpickler = Unpickler
+        Unpickler = InertUnpickler
         load = staticmethod(pickle.load)
 
     try:
