@@ -28,7 +28,7 @@ FLOOR = 1e-5
 #: InceptionResNetV2, 71 px Xception)
 SIZES = {"mobilenet": 64, "vgg16": 32, "resnet101": 64, "resnet50v2": 64, "densenet121": 64, "efficientnet_b0": 64,
          "efficientnetv2_b0": 64, "convnext_tiny": 64, "inception_v3": 75, "inception_resnet_v2": 75,
-         "xception": 71}
+         "xception": 71, "nasnet_mobile": 64}
 
 
 def spec_file(name: str) -> str:
