@@ -72,3 +72,35 @@ def test_depth_scales_written_repeats_and_template_repeats():
     # t_r3 -> 5 copies (4.5 rounded up); cn and ir_k3 stay single
     assert plain == 1 + 2 * 2 + 3
     assert convs("depth 1.5\n" + body) == 1 + 3 * 2 + 5
+
+
+#: the Dropout rates of keras.applications.X(weights=None), in model order (measured once, Keras 3.15.1):
+#: each residual block's drop-connect, then the top dropout
+KERAS_DROPOUT_RATES = {
+    "EfficientNetB0": [0.025, 0.05, 0.075, 0.0875, 0.1125, 0.125, 0.15, 0.1625, 0.175, 0.2],
+    "EfficientNetB1": [0.0086956522, 0.0260869565, 0.0347826087, 0.052173913, 0.0608695652, 0.0782608696,
+                       0.0869565217, 0.0956521739, 0.1130434783, 0.1217391304, 0.1304347826, 0.147826087,
+                       0.1565217391, 0.1652173913, 0.1739130435, 0.1913043478, 0.2],
+    "EfficientNetV2B0": [0.019047619, 0.0380952381, 0.0571428571, 0.0666666667, 0.0857142857, 0.0952380952,
+                         0.1047619048, 0.1142857143, 0.1333333333, 0.1428571429, 0.1523809524, 0.1619047619,
+                         0.1714285714, 0.180952381, 0.1904761905, 0.2],
+}
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_DROPOUT_RATES))
+def test_drop_connect_schedule_is_keras(name, tmp_path):
+    """`dc0.2`: each residual block's rate is Keras' 0.2 b / B, b counted over all blocks after `depth`."""
+    if name in MEMBERS:
+        path = member_spec(name, tmp_path)
+    else:
+        path = ZOO / ("efficientnet_b0.net" if name == "EfficientNetB0" else "efficientnetv2_b0.net")
+    model = check_spec(str(path))
+    rates = [n.attrs["rate"] for n in model.graph.nodes if n.prim.value == "dropout"]
+    assert rates == pytest.approx(KERAS_DROPOUT_RATES[name], abs=1e-9)
+
+
+def test_drop_connect_schedule_refuses_a_fixed_rate_too(tmp_path):
+    from netc.diagnostics import NetcError
+    text = "input x# 16x16x8\nb#:\n    select:x#\n    mb_k3_c8_r2_dc0.2_dr0.1\n    gap\n    fc_c4\noutput b#\n"
+    with pytest.raises(NetcError, match="not both"):
+        check_spec(text)
