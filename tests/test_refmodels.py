@@ -128,8 +128,8 @@ def test_repvgg_fusion_at_the_centre_would_be_wrong_for_tf_same(monkeypatch):
 
 
 @pytest.mark.slow
-def test_noise_is_far_below_what_planted_mistakes_cost():
-    model = build("mobilenet_v3_large", seed=0, size=SIZE)
+def test_noise_is_far_below_what_planted_mistakes_cost(refmodel_store):
+    model = refmodel_store.get("mobilenet_v3_large").model   # build("mobilenet_v3_large", seed=0, size=SIZE)
     model64 = in_dtype(model, "mobilenet_v3_large", "float64")
     assert model64.weights[0].dtype == "float64"
     n = noise(model, model64, SIZE)
