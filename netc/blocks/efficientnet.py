@@ -37,13 +37,15 @@ class MBConv(BlockType):
     Keras' zero padding, then VALID); squeeze-excite to `max(1, int(in / se))` from the block's *input* width,
     with the activation, and a sigmoid gate (`se0`: none); 1x1 projection to `c` + BN; when stride 1 and in ==
     c, a per-sample dropout of rate `dr` (drop-connect: identity at inference, a Dropout layer with noise shape
-    (N, 1, 1, 1) in the Keras training form) and the residual add. Activation swish unless `n`; BN epsilon 1e-3,
+    (N, 1, 1, 1) in the Keras training form; `dc`: Keras' schedule, netc/semantic/schedule.py) and the residual
+    add. Activation swish unless `n`; BN epsilon 1e-3,
     momentum 0.99 unless `eps`/`mom`."""
 
     code = "mb"
     doc = "EfficientNet MBConv (expand, depthwise, squeeze-excite, project)"
     params = {"r": Param(default=1), "k": Param(default=3), "s": Param(default=1), "e": Param(default=1.0),
-              "c": Param(required=True), "se": Param(default=4), "dr": Param(below=1.0), "n": Param(),
+              "c": Param(required=True), "se": Param(default=4), "dr": Param(below=1.0), "dc": Param(below=1.0),
+              "n": Param(),
               "eps": Param(default=1e-3, below=1.0), "mom": Param(default=0.99, below=1.0), "pad": Param()}
 
     def lower(self, b: Builder, a: Args, x: Value) -> Value:
@@ -86,7 +88,7 @@ class FusedMBConv(BlockType):
     code = "fmb"
     doc = "EfficientNetV2 fused MBConv"
     params = {"r": Param(default=1), "k": Param(default=3), "s": Param(default=1), "e": Param(default=1.0),
-              "c": Param(required=True), "se": Param(), "dr": Param(below=1.0), "n": Param(),
+              "c": Param(required=True), "se": Param(), "dr": Param(below=1.0), "dc": Param(below=1.0), "n": Param(),
               "eps": Param(default=1e-3, below=1.0), "mom": Param(default=0.9, below=1.0)}
 
     def lower(self, b: Builder, a: Args, x: Value) -> Value:

@@ -33,24 +33,29 @@ def squeeze_excite(b: Builder, x: Value, se: int, gate: str = "tf") -> Value:
 
 
 def inverted_residual(b: Builder, x: Value, k: int, s: int, e: float, c: int,
-                      se: int | None, act: Activation | None, momentum: float = 0.99, gate: str = "tf") -> Value:
-    """Expand (only when the width grows), depthwise, SE, project, residual when shapes allow."""
+                      se: int | None, act: Activation | None, momentum: float = 0.99, gate: str = "tf",
+                      epsilon: float = 1e-3, pad: int | None = None) -> Value:
+    """Expand (only when the width grows), depthwise (TF SAME, or zero padding ``pad`` on every side then VALID:
+    PyTorch's symmetric padding), SE, project, residual when shapes allow."""
     cin = x.channels
     mids = make_divisible(cin * e)
     y = x
     if mids > cin:
         y = b.conv(y, mids, 1, bias=False, name="expansion_conv")
-        y = b.batchnorm(y, "expansion_bn", epsilon=1e-3, momentum=momentum)
+        y = b.batchnorm(y, "expansion_bn", epsilon=epsilon, momentum=momentum)
         if act is not None:
             y = act.lower(b, y, "expansion_act")
-    y = b.depthwise(y, k, s, "same", name="depthwise_conv")
-    y = b.batchnorm(y, "depthwise_bn", epsilon=1e-3, momentum=momentum)
+    padding = "same"
+    if pad is not None:
+        y, padding = b.pad(y, (pad,) * 4, name="depthwise_pad"), "valid"
+    y = b.depthwise(y, k, s, padding, name="depthwise_conv")
+    y = b.batchnorm(y, "depthwise_bn", epsilon=epsilon, momentum=momentum)
     if act is not None:
         y = act.lower(b, y, "depthwise_act")
     if se is not None:
         y = squeeze_excite(b, y, se, gate)
     y = b.conv(y, c, 1, bias=False, name="projection_conv")
-    y = b.batchnorm(y, "projection_bn", epsilon=1e-3, momentum=momentum)
+    y = b.batchnorm(y, "projection_bn", epsilon=epsilon, momentum=momentum)
     if cin == c and s == 1:
         y = b.add(y, x, name="residual")
     return y
@@ -59,17 +64,19 @@ def inverted_residual(b: Builder, x: Value, k: int, s: int, e: float, c: int,
 @REGISTRY.block
 class InvertedResidual(BlockType):
     """1x1 expand + BN + act (if wider), depthwise k x k + BN + act, optional SE, 1x1 project + BN, residual.
-    BN momentum 0.99 unless `mom` (Keras MobileNetV2/V3: `mom0.999`); SE gate scale `gatetf` (0.16667,
-    default) or `gatekeras` (1/6)."""
+    BN epsilon 1e-3 and momentum 0.99 unless `eps` / `mom` (Keras MobileNetV2/V3: `mom0.999`); SE gate scale
+    `gatetf` (0.16667, default) or `gatekeras` (1/6); `p` pads the depthwise by p on every side, then VALID
+    (torchvision: `p1` for k3, `p2` for k5)."""
 
     code = "ir"
     doc = "inverted residual (MobileNetV3)"
     params = {"r": Param(default=1), "k": Param(required=True), "s": Param(default=1),
               "e": Param(default=1.0), "c": Param(required=True), "se": Param(), "n": Param(),
-              "mom": Param(default=0.99, below=1.0), "gate": Param(default="tf")}
+              "mom": Param(default=0.99, below=1.0), "gate": Param(default="tf"),
+              "eps": Param(default=1e-3, below=1.0), "p": Param()}
 
     def lower(self, b: Builder, a: Args, x: Value) -> Value:
-        return inverted_residual(b, x, a.k, a.s, a.e, a.c, a.se, a.n, a.mom, a.gate)
+        return inverted_residual(b, x, a.k, a.s, a.e, a.c, a.se, a.n, a.mom, a.gate, a.eps, a.p)
 
 
 @REGISTRY.block

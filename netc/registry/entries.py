@@ -72,6 +72,10 @@ class Args:
     def span(self, code: str) -> Span:
         return self._spans.get(code, self.block.span)
 
+    def written(self, code: str) -> bool:
+        """Whether the block string gives ``code`` (else it holds its default)."""
+        return code in self._spans
+
     def replace(self, **kw: Any) -> "Args":
         return Args({**self._values, **kw}, self._spans, self.block)
 

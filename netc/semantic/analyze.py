@@ -16,6 +16,7 @@ from netc.plugins import guarded_call
 from netc.registry import Limits, Registry
 from netc.semantic.budget import WorkBudget
 from netc.semantic.lowering import Lowering, with_via
+from netc.semantic.schedule import DropConnect
 from netc.semantic.model import BlockInfo, CheckedModel, StackInfo
 from netc.semantic.multipliers import scaled_args
 from netc.semantic.scope import POISON, Scope, _Poisoned, strip_ref
@@ -40,6 +41,7 @@ class Analyzer(Scope, Lowering):
         self.stack: str | None = None          # the stack being lowered
         self.block_names: dict[str, tuple[ast.Block, int]] = {}   # its checkpoint names -> (block, position)
         self.budget = WorkBudget(spec, limits, self.reg)   # node/parameter limits, checked before lowering
+        self.drop_connect = DropConnect(spec, limits, self.reg)   # `dc`: each copy's rate needs the total
 
     # ----------------------------------------------------------------- driver
     def run(self) -> CheckedModel:

@@ -202,6 +202,7 @@ class Lowering:
         for i in range(repeats):
             last = i == repeats - 1
             a = args if i == 0 or btype.stride_arg not in btype.params else args.replace(**{btype.stride_arg: 1})
+            a = self.drop_connect.copy_args(btype, a)
             name = self._block_name(blk, position, last)
             self.b.origin = Origin(blk.span, stack_name, name, blk.text)
             n0 = len(nodes)

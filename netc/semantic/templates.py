@@ -5,7 +5,8 @@ written as arguments: `b4#sp_l4_tb:b1#:b3#`. In the body, `{l}` is the value giv
 the use's references, `{refs}` all of them joined by `:`, and `{0}` a name unique to the use (its label, or the
 template's name and a count; `_2`, `_3`.. added per copy): labels written `{0}a#` name tensors inside the body,
 so a branching unit is a template. `r3` on a template without a parameter `r` expands the body three times in
-sequence. The use's label names the body's last block.
+sequence (the spec's `depth` multiplier scales that count as a block's `r`). The use's label names the body's
+last block.
 Errors inside an expansion point at the template line, with a note naming the use site; their columns are
 the template's as written (a place inside a filled-in value points at the whole `{placeholder}`).
 """
@@ -50,8 +51,8 @@ class _Budget:
     limit bounds the expansion, and a template used ten times inside one used ten times... is refused as soon
     as it passes that bound, before the work (not after millions of blocks exist)."""
 
-    def __init__(self, limit: int):
-        self.left = limit
+    def __init__(self, limit: int, depth: float | None = None):
+        self.left, self.depth = limit, depth
         self.parsed: dict[tuple[str, Span], ast.Block] = {}   # a template line filled the same way parses once
         self.uses: dict[str, int] = {}   # uses of each template so far: `{0}` of an unlabelled use
 
@@ -68,7 +69,7 @@ def expand(spec: ast.Spec, reserved: set[str] = frozenset(), max_blocks: int = 5
     ``max_blocks`` blocks come out of expansions."""
     if not spec.templates:
         return spec
-    budget = _Budget(max_blocks)
+    budget = _Budget(max_blocks, spec.depth)
     table: dict[str, ast.Template] = {}
     for t in spec.templates:
         if t.name in table:
@@ -94,6 +95,10 @@ def _expand_block(blk: ast.Block, table: dict[str, ast.Template], depth: int, bu
         raise NetcError(f"template `{t.name}` expands more than {MAX_DEPTH} levels deep (does it use itself?)",
                         blk.code_span)
     values, repeats = _bind(blk, t)
+    if repeats is not None and budget.depth is not None:
+        from netc.semantic.multipliers import scaled_repeats
+        repeats = scaled_repeats(repeats, budget.depth)
+    repeats = repeats or 1
     if blk.refs and not any(re.search(r"\{(\d+|refs)\}", tl.text.split("//")[0]) for tl in t.lines):
         raise NetcError(f"template `{t.name}` reads no reference (its body has no `{{1}}` or `{{refs}}`), but this "
                         f"use gives {len(blk.refs)}", blk.refs[0].span)
@@ -122,9 +127,9 @@ def _expand_block(blk: ast.Block, table: dict[str, ast.Template], depth: int, bu
     return out
 
 
-def _bind(blk: ast.Block, t: ast.Template) -> tuple[dict[str, str], int]:
-    """The use's parameter values (and references) and its repeat count: `r3` on a template without a parameter
-    `r` expands its body three times in sequence."""
+def _bind(blk: ast.Block, t: ast.Template) -> tuple[dict[str, str], int | None]:
+    """The use's parameter values (and references) and its repeat count, None when not written: `r3` on a template
+    without a parameter `r` expands its body three times in sequence."""
     values: dict[str, str] = {}
     repeats = None
     for tok in blk.args:
@@ -155,7 +160,7 @@ def _bind(blk: ast.Block, t: ast.Template) -> tuple[dict[str, str], int]:
     for i, r in enumerate(blk.refs, 1):
         values[str(i)] = r.name
     values["refs"] = ":".join(r.name for r in blk.refs)
-    return values, repeats or 1
+    return values, repeats
 
 
 def _expand_string(text: str, at: Span, values: dict[str, str], t: ast.Template, use: str,

@@ -115,7 +115,9 @@ def pairing_summary(pairing: Pairing) -> str:
 EVIDENCE = {"structure": "structure", "shapes": "shapes (the only layer of its class and shapes)",
             "names": "names", "creation order": "creation order (the variables' names, in the spec's order)",
             "layer order": "layer order (the file's numbering of `model.layers`, reproduced from the spec's graph)",
-            "map": "the map file"}
+            "map": "the map file",
+            "registration order": "registration order (the state_dict's order and shapes)",
+            "module tree": "module tree and shapes (the one order of the names' tree that fits)"}
 
 
 def describe_evidence(pairing: Pairing) -> str:

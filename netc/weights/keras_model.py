@@ -75,7 +75,10 @@ def _walk(keras: Any, fn: Any, in_exprs: list[Expr], dag: Dag, calls: dict[int, 
                         pads[id(t)] = (op.padding, tuple(node.input_tensors[0].shape[1:3]))
                 elif outs and isinstance(outs[0], tuple) and outs[0][0] == "w" and len(node.input_tensors) == 1 \
                         and id(node.input_tensors[0]) in pads:
-                    _padded_same(dag.nodes[outs[0][1]], op, *pads[id(node.input_tensors[0])])
+                    wnode = dag.nodes[outs[0][1]]
+                    if type(op).__name__ == "SeparableConv2D":   # the padding is its depthwise half's
+                        wnode = dag.nodes[wnode.expr[1]]
+                    _padded_same(wnode, op, *pads[id(node.input_tensors[0])])
             for t, e in zip(node.output_tensors, outs):
                 local[id(t)] = e
     return [local.get(id(t)) for t in _flat(fn.outputs)]

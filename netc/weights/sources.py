@@ -35,6 +35,16 @@ def _keras_load(checked: CheckedModel, path: str, weights_map: str | None, subtr
     return load_keras_weights(checked, path, weights_map)
 
 
+def _torch_claims(path: str) -> bool:
+    from netc.weights.torch_reader import is_torch_file
+    return is_torch_file(path)
+
+
+def _torch_load(checked: CheckedModel, path: str, weights_map: str | None, subtree: str | None) -> WeightValues:
+    from netc.weights.pair_torch import load_torch_weights
+    return load_torch_weights(checked, path, weights_map)
+
+
 def is_npz(path: str) -> bool:
     """A ``.npz`` by its extension, or a zip file's signature (not a checkpoint's index or data file)."""
     if path.lower().endswith(".npz"):
@@ -71,11 +81,16 @@ def _checkpoint_load(checked: CheckedModel, path: str, weights_map: str | None,
 
 def pair_source(checked: CheckedModel, path: str, weights_map: str | None = None,
                 subtree: str | None = None):
-    """The pairing (keras_match.Pairing) of ``checked``'s ops with the Keras source at ``path``: a Keras file,
-    a SavedModel, or a TF checkpoint of a Keras model, narrowed to ``subtree``."""
+    """The pairing (keras_match.Pairing) of ``checked``'s ops with the source at ``path``: a PyTorch checkpoint,
+    a Keras file, a SavedModel, or a TF checkpoint of a Keras model, narrowed to ``subtree``."""
     from netc.weights.keras_match import match, read_map
     from netc.weights.keras_source import is_keras_source, open_source
     pins = read_map(weights_map) if weights_map else None
+    if _torch_claims(path):
+        if subtree is not None:
+            raise NetcError(f"`--subtree {subtree}` chooses an object of a TF checkpoint; `{path}` is a PyTorch file")
+        from netc.weights.pair_torch import match_torch
+        return match_torch(checked, path, pins)
     if is_keras_source(path):
         if subtree is not None:
             raise NetcError(f"`--subtree {subtree}` chooses an object of a TF checkpoint; `{path}` is a Keras file")
@@ -85,6 +100,7 @@ def pair_source(checked: CheckedModel, path: str, weights_map: str | None = None
 
 
 READERS: list[Reader] = [
+    Reader("PyTorch checkpoint (.pth, .pt, .safetensors)", _torch_claims, _torch_load, pairs=True),
     Reader("Keras model (.keras, .weights.h5, .h5, SavedModel directory)", _keras_claims, _keras_load, pairs=True),
     Reader("netc .npz", is_npz, _npz_load),
     Reader("TensorFlow checkpoint", lambda path: True, _checkpoint_load, pairs=True),

@@ -28,6 +28,7 @@ ZOO: dict[str, Reference] = {r.name: r for r in [
     Reference("inception_resnet_v2", _app("InceptionResNetV2"), 55_873_736, 55_813_192,
               "InceptionResNetV2() at 299 px"),
     Reference("xception", _app("Xception"), 22_910_480, 22_855_952, "Xception() at 299 px"),
+    Reference("nasnet_mobile", _app("NASNetMobile"), 5_326_716, 5_289_978, "NASNetMobile()"),
 ]}
 
 #: Input size of each spec as written (the Inception family and Xception are 299 px).

@@ -208,9 +208,23 @@ def emit_global_avgpool(em: Emitter, node: Node) -> None:
 
 
 def emit_pad(em: Emitter, node: Node) -> None:
+    """Zero padding. Before a MaxPool the zero is written as -0.0 (equal to 0 in every comparison and sum):
+    onnxruntime's Pad_Fusion rewrite (ORT_ENABLE_BASIC and up, core/optimizer/pad_fusion.cc) folds a Pad whose
+    constant is all zero bytes into the pool's `pads`, which MaxPool ignores (-inf), so a window at the border
+    with only negative values (ResNet50V2's stem: conv, ZeroPadding2D, max pool) would lose its zero."""
     t, l, b, r = node.attrs["pads"]
     pads = em.init(f"{node.name}/pads", np.array([0, 0, t, l, 0, 0, b, r], np.int64), np.int64)
-    em.add("Pad", [em.xin(node), pads], em.out(node), node, mode="constant")
+    ins = [em.xin(node), pads]
+    if any(n.prim is Prim.MAXPOOL for n in _readers(em).get(node.out.id, ())):
+        ins.append(em.init(f"{node.name}/value", np.array(-0.0, np.float32)))
+    em.add("Pad", ins, em.out(node), node, mode="constant")
+
+
+def _readers(em: Emitter) -> dict[int, list[Node]]:
+    """The graph's consumers per value id, computed once per emitter."""
+    if getattr(em, "_readers", None) is None:
+        em._readers = em.graph.consumers()
+    return em._readers
 
 
 def emit_flatten(em: Emitter, node: Node) -> None:

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import onnx
-
 
 def _varint(n: int) -> bytes:
     if n <= 0x7F:
@@ -38,7 +36,7 @@ def _split_fields(msg: Any, number: int) -> tuple[bytes, bytes]:
     return lo.SerializeToString(), hi.SerializeToString()
 
 
-def write_model(model: onnx.ModelProto, f: Any) -> None:
+def write_model(model: Any, f: Any) -> None:
     """Write ``model.SerializeToString()`` to ``f`` in pieces, one initializer at a time, so that the
     model is never copied whole into memory (twice, inside protobuf). Protobuf writes fields in number
     order, and so does this: the bytes are the same."""

@@ -21,6 +21,14 @@ def difference(a: tuple, b: tuple) -> str | None:
     return None
 
 
+# BatchNorm2d: weight, bias, running_mean, running_var (num_batches_tracked counts steps and is ignored)
+TORCH_ROLES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
+
+
+def _same(role: str, arr: Any, shape: tuple[int, ...]) -> Any:
+    return arr if tuple(arr.shape) == tuple(shape) else None
+
+
 def _kind():
     from netc.weights.kinds.kind import Kind
     return Kind("bn", prims=("batchnorm",), roles=ROLES, keras_classes=("BatchNormalization",),
@@ -28,7 +36,8 @@ def _kind():
                 hints=(("batch_norm", "BatchNormalization"), ("bn", "BatchNormalization")),
                 ir_sig=ir_sig, describe=lambda sig: f"a batch norm on {sig[1]} channels", difference=difference,
                 recognise=lambda shapes: len(shapes) in (3, 4) and all(len(s) == 1 for s in shapes),
-                queue=lambda sig: "BatchNormalization", identity={"gamma": 1.0, "beta": 0.0}, claims=claims)
+                queue=lambda sig: "BatchNormalization", identity={"gamma": 1.0, "beta": 0.0}, claims=claims,
+                torch_roles=TORCH_ROLES, torch_ignored=("num_batches_tracked",), from_torch=_same)
 
 
 KIND = _kind()

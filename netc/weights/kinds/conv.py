@@ -78,6 +78,22 @@ def queue(sig: tuple) -> str:
     return "DepthwiseConv2D" if groups > 1 and cin_g == 1 and cout % groups == 0 else "Conv2D"
 
 
+TORCH_ROLES = {"weight": "kernel", "bias": "bias"}
+
+
+def from_torch(role: str, arr: Any, shape: tuple[int, ...]) -> Any:
+    """Conv2d's weight (out, in / groups, kh, kw) -> HWIO (a depthwise conv's (C, 1, kh, kw) -> (kh, kw, 1, C),
+    netc's grouped layout); a Linear's (out, in) -> a 1x1 kernel (1, 1, in, out); a bias as it is."""
+    if role == "kernel":
+        if arr.ndim == 4:
+            arr = arr.transpose(2, 3, 1, 0)
+        elif arr.ndim == 2 and len(shape) == 4 and shape[:2] == (1, 1):
+            arr = arr.T.reshape(1, 1, arr.shape[1], arr.shape[0])
+        else:
+            return None
+    return arr if tuple(arr.shape) == tuple(shape) else None
+
+
 def _kind():
     from netc.weights.kinds.kind import Kind
     return Kind("conv", prims=("conv", "dense"), roles=ROLES,
@@ -87,7 +103,8 @@ def _kind():
                 hints=(("separable", "SeparableConv2D"), ("depthwise", "DepthwiseConv2D"), ("conv", "Conv2D")),
                 ir_sig=ir_sig, describe=describe, difference=difference,
                 recognise=lambda shapes: bool(shapes) and len(shapes[0]) == 4, queue=queue,
-                claims=lambda node: getattr(node.prim, "value", node.prim) == "conv" or node.inputs[0].rank == 4)
+                claims=lambda node: getattr(node.prim, "value", node.prim) == "conv" or node.inputs[0].rank == 4,
+                torch_roles=TORCH_ROLES, from_torch=from_torch)
 
 
 KIND = _kind()

@@ -21,13 +21,28 @@ def difference(a: tuple, b: tuple) -> str | None:
     return None
 
 
+TORCH_ROLES = {"weight": "kernel", "bias": "bias"}
+
+
+def from_torch(role: str, arr: Any, shape: tuple[int, ...]) -> Any:
+    """Linear's weight (out, in) -> (in, out) (a 1x1 Conv2d's (out, in, 1, 1) too); a bias as it is."""
+    if role == "kernel":
+        if arr.ndim == 4 and arr.shape[2:] == (1, 1):
+            arr = arr[:, :, 0, 0]
+        if arr.ndim != 2:
+            return None
+        arr = arr.T
+    return arr if tuple(arr.shape) == tuple(shape) else None
+
+
 def _kind():
     from netc.weights.kinds.kind import Kind
     return Kind("dense", prims=("dense",), roles=ROLES, keras_classes=("Dense",), file_names={"dense": "Dense"},
                 hints=(("dense", "Dense"),), ir_sig=ir_sig,
                 describe=lambda sig: f"a dense layer {sig[1]} -> {sig[2]}" + (", with bias" if sig[3] else ""),
                 difference=difference, recognise=lambda shapes: bool(shapes) and len(shapes[0]) == 2,
-                queue=lambda sig: "Dense", claims=lambda node: node.inputs[0].rank == 2)
+                queue=lambda sig: "Dense", claims=lambda node: node.inputs[0].rank == 2,
+                torch_roles=TORCH_ROLES, from_torch=from_torch)
 
 
 KIND = _kind()

@@ -24,3 +24,7 @@ class Kind:
     queue: Callable[[Sig], str] | None = None   # the Keras class a weights-only file files this node under
     identity: dict[str, float] = field(default_factory=dict)    # roles a layer may lack, and their value
     claims: Callable[[Any], bool] | None = None   # which IR nodes of its prims it takes (None: all of them)
+    torch_roles: dict[str, str] = field(default_factory=dict)   # PyTorch parameter/buffer name -> IR role
+    torch_ignored: tuple[str, ...] = ()         # PyTorch buffers that hold no weight (BN's num_batches_tracked)
+    # a PyTorch array in the IR layout of ``role`` and ``shape`` (None: this layout cannot be that weight)
+    from_torch: Callable[[str, Any, tuple[int, ...]], Any] | None = None

@@ -21,7 +21,9 @@ def _kind():
                 hints=(("layernorm", "LayerNormalization"), ("layer_norm", "LayerNormalization")),
                 ir_sig=ir_sig, describe=lambda sig: f"a layer norm on {sig[1]} channels", difference=difference,
                 recognise=lambda shapes: len(shapes) == 2 and all(len(s) == 1 for s in shapes),
-                queue=lambda sig: "LayerNormalization", identity={"gamma": 1.0, "beta": 0.0})
+                queue=lambda sig: "LayerNormalization", identity={"gamma": 1.0, "beta": 0.0},
+                torch_roles={"weight": "gamma", "bias": "beta"},
+                from_torch=lambda role, arr, shape: arr if tuple(arr.shape) == tuple(shape) else None)
 
 
 KIND = _kind()

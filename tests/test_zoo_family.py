@@ -1,0 +1,106 @@
+"""The other members of each specs/zoo/ family: the zoo spec with other template uses, block repeats or
+multipliers (and input size) has the parameter count keras.applications states for that member.
+
+The counts are facts measured once, offline, with keras.applications.X(weights=None, classes=1000)
+.count_params() and the sum of its trainable weights' sizes (Keras 3.15.1; any input size: the counts do not
+depend on it); here only the specs are compiled (no Keras, no weights drawn), so each case costs well under a second.
+"""
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from netc.compiler import check_spec
+
+ZOO = pathlib.Path(__file__).resolve().parent.parent / "specs" / "zoo"
+
+#: member -> (zoo spec, statements put before it, (written, replacement) edits, params, trainable)
+MEMBERS = {
+    # Keras width / depth coefficients: round_filters (multiples of 8, at most 10% below) and
+    # ceil(depth x repeats) for every stage, one-block stages included
+    "EfficientNetB1": ("efficientnet_b0", "depth 1.1\n", [("224x224x3", "240x240x3")], 7_856_239, 7_794_184),
+    "EfficientNetB3": ("efficientnet_b0", "width 1.2\ndepth 1.4\n",
+                       [("224x224x3", "300x300x3"), ("dropout_dr0.2", "dropout_dr0.3")], 12_320_535, 12_233_232),
+    "EfficientNetV2B1": ("efficientnetv2_b0", "depth 1.1\n", [("224x224x3", "240x240x3")], 8_212_124, 8_141_052),
+    "EfficientNetV2B2": ("efficientnetv2_b0", "width 1.1\ndepth 1.2\n",
+                         [("224x224x3", "260x260x3"), ("dropout_dr0.2", "dropout_dr0.3")], 10_178_374, 10_096_086),
+    "DenseNet169": ("densenet121", "", [("dl_w128_g32_r24  tr_c512", "dl_w128_g32_r32  tr_c640"),
+                                        ("dl_w128_g32_r16\n", "dl_w128_g32_r32\n")], 14_307_880, 14_149_480),
+    "DenseNet201": ("densenet121", "", [("dl_w128_g32_r24  tr_c512", "dl_w128_g32_r48  tr_c896"),
+                                        ("dl_w128_g32_r16\n", "dl_w128_g32_r32\n")], 20_242_984, 20_013_928),
+    "ResNet101V2": ("resnet50v2", "", [("mid_f256_o1024_r4", "mid_f256_o1024_r21")], 44_675_560, 44_577_896),
+    "ResNet152V2": ("resnet50v2", "", [("mid_f128_o512_r2", "mid_f128_o512_r6"),
+                                       ("mid_f256_o1024_r4", "mid_f256_o1024_r34")], 60_380_648, 60_236_904),
+    "ResNet152": ("resnet101", "", [("bt_r4_s2", "bt_r8_s2"), ("bt_r23_s2", "bt_r36_s2")], 60_419_944, 60_268_520),
+    "ConvNeXtSmall": ("convnext_tiny", "", [("cnx_c384_w1536_r9", "cnx_c384_w1536_r27")], 50_223_688, 50_223_688),
+    "MobileNet(alpha=0.5)": ("mobilenet", "width 0.5\n", [], 1_342_536, 1_331_592),
+    "MobileNet(alpha=0.75)": ("mobilenet", "width 0.75\n", [], 2_601_976, 2_585_560),
+}
+
+
+def member_spec(name: str, tmp: pathlib.Path) -> pathlib.Path:
+    base, head, edits, _, _ = MEMBERS[name]
+    text = (ZOO / f"{base}.net").read_text()
+    for written, replacement in edits:
+        assert text.count(written) == 1, (base, written)
+        text = text.replace(written, replacement)
+    path = tmp / f"{name.replace('(', '_').replace(')', '').replace('=', '')}.net"
+    path.write_text(head + text)
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(MEMBERS))
+def test_family_member_count(name, tmp_path):
+    model = check_spec(str(member_spec(name, tmp_path)))
+    trainable = sum(w.size for w in model.graph.weights if w.trainable)
+    assert (model.params, trainable) == MEMBERS[name][3:]
+    assert [tuple(v.shape) for _, v in model.graph.outputs] == [(None, 1000)]
+
+
+def test_depth_scales_written_repeats_and_template_repeats():
+    """`depth` scales `r1` when written (a one-block stage) and a template use's `_rN`, both rounded up;
+    a block without `r` stays single."""
+    body = ("template t_c:\n    cn_k3_c{c}\n"
+            "input x# 16x16x8\nb#:\n    select:x#\n    cn_k3_c8\n    ir_r1_k3_c8\n    ir_k3_c8\n    t_c8_r3\n"
+            "    gap\n    fc_c4\noutput b#\n")
+
+    def convs(text):
+        return sum(n.prim.value == "conv" for n in check_spec(text).graph.nodes)
+    plain = convs(body)
+    # 1 cn + 2 ir (1 depthwise + 1 projection each at e1) + 3 template cn = 8 convs; depth 1.5: ir_r1 -> 2 copies,
+    # t_r3 -> 5 copies (4.5 rounded up); cn and ir_k3 stay single
+    assert plain == 1 + 2 * 2 + 3
+    assert convs("depth 1.5\n" + body) == 1 + 3 * 2 + 5
+
+
+#: the Dropout rates of keras.applications.X(weights=None), in model order (measured once, Keras 3.15.1):
+#: each residual block's drop-connect, then the top dropout
+KERAS_DROPOUT_RATES = {
+    "EfficientNetB0": [0.025, 0.05, 0.075, 0.0875, 0.1125, 0.125, 0.15, 0.1625, 0.175, 0.2],
+    "EfficientNetB1": [0.0086956522, 0.0260869565, 0.0347826087, 0.052173913, 0.0608695652, 0.0782608696,
+                       0.0869565217, 0.0956521739, 0.1130434783, 0.1217391304, 0.1304347826, 0.147826087,
+                       0.1565217391, 0.1652173913, 0.1739130435, 0.1913043478, 0.2],
+    "EfficientNetV2B0": [0.019047619, 0.0380952381, 0.0571428571, 0.0666666667, 0.0857142857, 0.0952380952,
+                         0.1047619048, 0.1142857143, 0.1333333333, 0.1428571429, 0.1523809524, 0.1619047619,
+                         0.1714285714, 0.180952381, 0.1904761905, 0.2],
+}
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_DROPOUT_RATES))
+def test_drop_connect_schedule_is_keras(name, tmp_path):
+    """`dc0.2`: each residual block's rate is Keras' 0.2 b / B, b counted over all blocks after `depth`."""
+    if name in MEMBERS:
+        path = member_spec(name, tmp_path)
+    else:
+        path = ZOO / ("efficientnet_b0.net" if name == "EfficientNetB0" else "efficientnetv2_b0.net")
+    model = check_spec(str(path))
+    rates = [n.attrs["rate"] for n in model.graph.nodes if n.prim.value == "dropout"]
+    assert rates == pytest.approx(KERAS_DROPOUT_RATES[name], abs=1e-9)
+
+
+def test_drop_connect_schedule_refuses_a_fixed_rate_too(tmp_path):
+    from netc.diagnostics import NetcError
+    text = "input x# 16x16x8\nb#:\n    select:x#\n    mb_k3_c8_r2_dc0.2_dr0.1\n    gap\n    fc_c4\noutput b#\n"
+    with pytest.raises(NetcError, match="not both"):
+        check_spec(text)
