@@ -108,7 +108,7 @@ def main(tfm: str, size: str, out: str) -> None:
     os.makedirs(out, exist_ok=True)
     spinenet = load_spinenet(tfm)
     model = build(spinenet, size)
-    x = np.random.default_rng(7).standard_normal((2, size, size, 3)).astype(np.float32)
+    x = np.random.default_rng(7).standard_normal((1, size, size, 3)).astype(np.float32)
     randomize(model, x)
     np.save(os.path.join(out, "x.npy"), x)
     np.savez(os.path.join(out, "y32.npz"), **outputs(model, x))
