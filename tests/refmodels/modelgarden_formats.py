@@ -144,13 +144,10 @@ def _detector_checkpoint(backbone, x, path: str) -> None:
             return self.head(self.backbone(x, training=training)["3"])
 
     det = Detector(backbone)
+    det.head.build((None, None, None, backbone.output_specs["3"][-1]))   # built as a call would, without one
     opt = tf_keras.optimizers.SGD(1e-9, momentum=0.9)
-    step = tf.Variable(0, dtype=tf.int64)
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(det(x[:1], training=False) ** 2)
-    grads = tape.gradient(loss, det.trainable_variables)
-    opt.apply_gradients([(tf.zeros_like(v), v) for g, v in zip(grads, det.trainable_variables)])
-    step.assign_add(1)
+    opt.build(det.trainable_variables)   # a momentum slot per variable, as a training step makes
+    step = tf.Variable(1, dtype=tf.int64)
     tf.train.Checkpoint(model=det, optimizer=opt, global_step=step).write(path)
 
 
