@@ -3,21 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def _varint(n: int) -> bytes:
-    if n <= 0x7F:
-        return bytes((n,))
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _len_prefix(number: int, size: int) -> bytes:
-    """Tag and length of a length-delimited protobuf field."""
-    return _varint(number << 3 | 2) + _varint(size)
+from netc.backends.onnx.wire import length_prefix as _len_prefix, varint as _varint
 
 
 def _split_fields(msg: Any, number: int) -> tuple[bytes, bytes]:
