@@ -15,6 +15,8 @@ from netc.cli import main
 from conftest import ROOT, spec_path
 
 SPECS = sorted(p for p in os.listdir(ROOT / "specs") if p.endswith((".net", ".yaml")))
+#: a YAML spec beside a `.net` spec of the same stem: the same network (test_yaml_twins_compile_to_the_same_model)
+YAML_TWINS = sorted(p for p in SPECS if p.endswith(".yaml") and p[:-5] + ".net" in SPECS)
 # specs whose `netc check` (and `--deploy`) runs in their own test module on a reduced-size twin
 CHECKED_ELSEWHERE = {"mobilenet_v2_140.net", "mobilenet_v3_large.net", "resnet50.net", "repvgg_a0.net",  # classifiers
                      "spinenet49s.net", "spinenet96.net"}                                              # spinenet
@@ -57,9 +59,31 @@ def test_nhwc_io_layout(tmp_path):
     assert sum(n.op_type == "Transpose" for n in m.graph.node) == 2   # one in, one out
 
 
+@pytest.mark.parametrize("twin", YAML_TWINS)
+def test_yaml_twins_compile_to_the_same_model(twin):
+    """Each YAML twin is its `.net` spec: the same IR node for node and the same weights from the same seed, so
+    the artifacts are the same bytes and `netc check` of the `.net` spec checks the twin too."""
+    import netc
+    a, b = netc.compile(spec_path(twin[:-5] + ".net"), seed=3), netc.compile(spec_path(twin), seed=3)
+
+    def nodes(m):
+        return [(n.prim, n.name, [v.name for v in n.inputs], n.out.shape, sorted(n.attrs.items(), key=str))
+                for n in m.graph.nodes]
+    assert nodes(a) == nodes(b)
+    assert [(k, v.shape) for k, v in a.graph.outputs] == [(k, v.shape) for k, v in b.graph.outputs]
+    assert sorted(a.weights) == sorted(b.weights)
+    assert all(np.array_equal(a.weights[k], b.weights[k]) for k in a.weights)
+    protos = [m.to_onnx() for m in (a, b)]
+    for p in protos:   # the only difference: each node's doc string names its own spec file and line
+        assert all(n.doc_string.startswith(spec_path("")) for n in p.graph.node if n.doc_string)
+        for n in p.graph.node:
+            n.doc_string = ""
+    assert protos[0].SerializeToString() == protos[1].SerializeToString()
+
+
 @pytest.mark.slow
 @pytest.mark.tf
-@pytest.mark.parametrize("spec", [s for s in SPECS if s not in CHECKED_ELSEWHERE])
+@pytest.mark.parametrize("spec", [s for s in SPECS if s not in CHECKED_ELSEWHERE and s not in YAML_TWINS])
 def test_check_passes_on_every_spec(spec, capsys, tmp_path):
     path = spec_path(spec)
     if spec.startswith("spinenet"):   # 28 GMACs at 640 px: a 128 px twin (the same blocks) keeps CI fast
