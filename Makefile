@@ -21,11 +21,13 @@ run: $(STAMP)
 	$(VENV)/bin/netc summary specs/openpose.net
 	$(VENV)/bin/netc build specs/openpose.net -o openpose.onnx
 
+# every core: tests sharing an expensive fixture stay on one worker (tests/conftest.py); WORKERS=0 runs serially
+WORKERS ?= auto
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) --dist loadgroup tests
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider -m "not slow and not fuzz" tests
+	$(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) --dist loadgroup -m "not slow and not fuzz" tests
 
 bench: $(STAMP)
 	$(PY) bench/run.py

@@ -28,7 +28,8 @@ def _limits(pairs: tuple[str, ...]):
 
 
 map_option = click.option("--map", "weights_map", type=click.Path(dir_okay=False), default=None,
-                          help="YAML map pinning spec ops to a Keras model's layers (see `weights match`).")
+                          help="YAML map pinning spec ops to a Keras model's layers or a PyTorch checkpoint's modules "
+                               "(see `weights match`).")
 subtree_option = click.option("--subtree", default=None, metavar="NAME",
                               help="The object of a TF checkpoint holding the model (a detector's `backbone`); "
                                    "default: the one subtree that fits the spec.")
@@ -170,8 +171,9 @@ def _format_option(ctx: click.Context, param: click.Parameter, value: str | None
               help="Layout of the ONNX or PyTorch model's image inputs and outputs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the weight initialisation.")
 @click.option("--weights", type=click.Path(), default=None,
-              help="Trained weights: a tf_netbuilder checkpoint prefix, a netc .npz, or a Keras model "
-                   "(.keras, .weights.h5, .h5, SavedModel directory).")
+              help="Trained weights: a tf_netbuilder checkpoint prefix, a netc .npz, a Keras model "
+                   "(.keras, .weights.h5, .h5, SavedModel directory), or a PyTorch checkpoint (.pth, .pt, "
+                   ".safetensors).")
 @map_option
 @subtree_option
 @deploy_option
@@ -301,7 +303,8 @@ def weights() -> None:
 @weights.command("export")
 @click.argument("spec", type=click.Path(dir_okay=True))
 @click.option("--weights", "source", type=click.Path(), required=True,
-              help="Checkpoint prefix, .npz, or Keras model (.keras, .weights.h5, .h5, SavedModel directory).")
+              help="Checkpoint prefix, .npz, Keras model (.keras, .weights.h5, .h5, SavedModel directory), or "
+                   "PyTorch checkpoint (.pth, .pt, .safetensors).")
 @click.option("-o", "--output", "out", required=True, help="The .npz file to write.")
 @map_option
 @subtree_option
@@ -323,7 +326,8 @@ def weights_export(spec: str, source: str, out: str, weights_map: str | None, su
 @weights.command("match")
 @click.argument("spec", type=click.Path(dir_okay=True))
 @click.option("--from", "source", type=click.Path(), required=True,
-              help="The Keras model: .keras, legacy .h5, .weights.h5, a SavedModel directory, or a TF checkpoint "
+              help="A PyTorch checkpoint (.pth, .pt, .safetensors), or the Keras model: .keras, legacy .h5, "
+                   ".weights.h5, a SavedModel directory, or a TF checkpoint "
                    "of a Keras model.")
 @map_option
 @subtree_option
@@ -335,8 +339,8 @@ def weights_export(spec: str, source: str, out: str, weights_map: str | None, su
 @quiet_option
 def weights_match(spec: str, source: str, weights_map: str | None, subtree: str | None, write_map: str | None,
                   as_json: bool, limits: tuple[str, ...]) -> None:
-    """Pair SPEC's weights with a Keras model's layers (or a TF checkpoint's), and print the pairing and the
-    evidence of each pair."""
+    """Pair SPEC's weights with a Keras model's layers (or a TF checkpoint's, or a PyTorch checkpoint's
+    modules), and print the pairing and the evidence of each pair."""
     from netc.compiler import check_spec, sources_of
     from netc.weights.keras_match import format_pairing, write_map as save_map
     from netc.weights.sources import pair_source

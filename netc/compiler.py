@@ -97,7 +97,7 @@ class Model:
         ``external_data`` (with ``path``): weights in ``<path>.data``; None chooses it past 2 GiB."""
         if path is not None:
             return self.save(path, backend="onnx", deploy=deploy, opset=opset, io_layout=io_layout,
-                             external_data=external_data)
+                             external_data=external_data).proto()
         return self.artifact("onnx", deploy=deploy, opset=opset, io_layout=io_layout)
 
     def to_keras(self, deploy: bool = False):

@@ -536,3 +536,25 @@ def test_check_fp16_is_not_judged_where_the_reference_amplifies_rounding(capsys,
     assert code == 0 and "= 1.6 >= 1" in rep["tolerance"]["fp16_not_judged"]
     assert not any(r["results"]["onnx fp16"]["judged"] for r in rep["rows"])
     assert all(r["results"]["onnx (ort opt all)"]["ok"] for r in rep["rows"])   # float32 still judged
+
+
+TINY = "input img# 32x32x3\nnet#:\n    select:img#\n    cn_bn_k3_s2_c8_nre\n    gap\n    fc_c4\noutput net#\n"
+
+
+@pytest.mark.slow
+@pytest.mark.tf
+def test_reduced_precision_through_another_route(tmp_path, capsys):
+    """`--via tf2onnx --precision fp16`: the route's own ONNX (NHWC, as that backend declares), then the same
+    conversion; `--io-layout` is refused for a route that does not take it, before anything is compiled."""
+    spec = tmp_path / "s.net"
+    spec.write_text(TINY)
+    code, io = _cli(["build", str(spec), "-o", str(tmp_path / "b.onnx"), "--via", "tf2onnx", "--precision", "fp16",
+                     "--io-layout", "nhwc"], capsys)
+    assert code == 2 and "the tf2onnx route is NHWC" in io.err and not (tmp_path / "b.onnx").exists(), io.err
+    code, io = _cli(["build", str(spec), "-o", str(tmp_path / "a.onnx"), "--via", "tf2onnx", "--precision", "fp16"],
+                    capsys)
+    assert code == 0, io.err
+    m = onnx.load(str(tmp_path / "a.onnx"))
+    dims = [d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim][1:]
+    assert dims == [32, 32, 3] and m.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    assert any(t.data_type == TensorProto.FLOAT16 for t in m.graph.initializer)

@@ -224,24 +224,36 @@ def test_import_reproduces_source_outputs(case: Case, tmp_path):
 @pytest.mark.parametrize("form", ["weights.h5", "h5", "savedmodel"])
 def test_other_sources_give_the_same_weights(form: str, tmp_path):
     """The legacy .h5 rebuilds the model (structure). The branches' two 64-wide and two 16-wide BNs are
-    look-alikes in a weights-only .weights.h5 and in Keras 3's export (its BNs are decomposed in the
-    signature's graph, so netc pairs its variables): refused, then right once pinned by a map."""
+    look-alikes in a weights-only .weights.h5, paired by their positions in `model.layers` (layer order), and
+    in Keras 3's export (its BNs are decomposed in the signature's graph, so netc pairs its variables): refused
+    there, then right once pinned by a map."""
     src = branches_model()
     spec = CASES[0].spec_path(tmp_path)
     keras_path = save(src, tmp_path, "keras")
     want = netc.compile(spec, weights=keras_path).weights
     path = save(src, tmp_path, form)
     weights_map = None
-    if form != "h5":
+    if form == "savedmodel":
         with pytest.raises(NetcError) as err:
             netc.compile(spec, weights=path)
         msg = render_error(err.value)
         assert "look-alikes" in msg and "cannot be paired soundly" in msg and "--map" in msg, msg
         weights_map = str(tmp_path / "pins.yaml")
-        pins = bn_pins(src, spec, keras_path, positional=form == "weights.h5")
+        pins = bn_pins(src, spec, keras_path, positional=False)
         import yaml
         (tmp_path / "pins.yaml").write_text(yaml.safe_dump(pins))
-    got = netc.compile(spec, weights=path, weights_map=weights_map).weights
+    model = netc.compile(spec, weights=path, weights_map=weights_map)
+    if form == "weights.h5":
+        note = next(w.message for w in model.checked.warnings if w.severity == "note")
+        assert "layer order" in note, note
+        # pins in the file's own names (class numbered in `model.layers`) agree with the order
+        pins = bn_pins(src, spec, keras_path, positional=True)
+        import yaml
+        (tmp_path / "pins.yaml").write_text(yaml.safe_dump(pins))
+        pinned = netc.compile(spec, weights=path, weights_map=str(tmp_path / "pins.yaml")).weights
+        for name in want:
+            np.testing.assert_array_equal(pinned[name], want[name], err_msg=name)
+    got = model.weights
     assert list(got) == list(want)
     for name in want:
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)

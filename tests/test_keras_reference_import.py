@@ -125,14 +125,17 @@ def test_classifier_reproduces_the_reference(name: str, form: str, classifiers):
         assert k <= tolerance(c.noise[case], 1e-6), (case, k, c.noise[case])
 
 
-def test_weights_h5_look_alikes_are_refused(classifiers):
-    """A Keras 3 .weights.h5 numbers its layers by position: its look-alike layers (same class and shapes) have
-    no evidence of which spec op is which, so netc refuses rather than pairs them by order (docs/weights.md)."""
+def test_weights_h5_pairs_by_layer_order(classifiers):
+    """A Keras 3 .weights.h5 numbers its layers by their position in `model.layers`; MobileNetV3's look-alikes
+    stand there in an order its weightless layers cannot change (one feeds the other, or both feed the same
+    op), so netc pairs them by layer order: the same arrays as the .keras paired by structure."""
     c = classifiers("mobilenet_v3_large")
-    with pytest.raises(NetcError) as err:
-        netc.compile(c.spec, weights=c.source("weights.h5"))
-    msg = render_error(err.value)
-    assert "groups of look-alikes" in msg and "--map" in msg, msg
+    want = netc.compile(c.spec, weights=c.source("keras")).weights
+    model = netc.compile(c.spec, weights=c.source("weights.h5"))
+    note = next(w.message for w in model.checked.warnings if w.severity == "note")
+    assert "layer order" in note, note
+    for k in want:
+        np.testing.assert_array_equal(model.weights[k], want[k], err_msg=k)
 
 
 def test_cli_check_with_the_source_model_as_a_column(classifiers, capsys):
@@ -188,13 +191,15 @@ def test_spinenet49_weights_match_prints_the_full_pairing(spine, capsys):
     assert paired == set(weighted.items())
 
 
-def test_spinenet49_from_weights_h5_is_refused(spine):
-    """A Keras 3 .weights.h5 has no graph and names its layers by class and position: SpineNet's many
-    look-alike layers (same class, same shapes) cannot be told apart by anything but the file's order,
-    which is no evidence (pairing in the spec's order once swapped 115 of its 260 layers without an error).
-    netc refuses and names them; the .keras pairs by structure."""
-    path = str(spine["dir"] / "spinenet49.weights.h5")
-    with pytest.raises(NetcError) as err:
-        netc.compile(spine["spec"], weights=path)
-    msg = render_error(err.value)
-    assert "groups of look-alikes" in msg and "cannot be paired soundly" in msg and "--map" in msg, msg
+def test_spinenet49_from_weights_h5_pairs_by_layer_order(spine):
+    """A Keras 3 .weights.h5 has no graph and numbers its layers by class and position in `model.layers`:
+    SpineNet's 253 look-alike layers (same class, same shapes) pair by that order, reproduced from the spec's
+    graph, where every count of the source's weightless layers per kind of op that reproduces the file's order
+    gives the same pairing (pairing in the spec's order once swapped 115 of its 260 layers without an error):
+    the same arrays as the .keras paired by structure."""
+    want = netc.compile(spine["spec"], weights=str(spine["dir"] / "spinenet49.keras")).weights
+    model = netc.compile(spine["spec"], weights=str(spine["dir"] / "spinenet49.weights.h5"))
+    note = next(w.message for w in model.checked.warnings if w.severity == "note")
+    assert "260 layers paired by" in note and "layer order" in note, note
+    for k in want:
+        np.testing.assert_array_equal(model.weights[k], want[k], err_msg=k)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from refmodels import REFERENCES, REPVGG_A0_DEPLOY_PARAMS, build, in_dtype, repvgg
+from refmodels.models import CLASSIFIERS
 from refmodels.precision import input_cases, logits, noise, normalised_diff, planted
 
 SIZE = 96   # every test input size; the counts do not depend on it
@@ -48,7 +49,7 @@ def test_repvgg_a0_deploy_count_exact():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(REFERENCES))
+@pytest.mark.parametrize("name", CLASSIFIERS)   # the zoo's references: test_zoo, at its sizes
 def test_saved_files_reload_exactly(name, refmodel_store):
     from refmodels import artifacts
     entry = refmodel_store.get(name)
@@ -79,7 +80,7 @@ def test_savedmodel_matches_the_graph_run_exactly(refmodel_store):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(REFERENCES))
+@pytest.mark.parametrize("name", CLASSIFIERS)   # the zoo's references: test_zoo, at its sizes
 def test_calibrated_outputs_are_of_order_one_and_depend_on_the_input(name, refmodel_store):
     model = refmodel_store.get(name).model
     rng = np.random.default_rng(5)
@@ -127,8 +128,8 @@ def test_repvgg_fusion_at_the_centre_would_be_wrong_for_tf_same(monkeypatch):
 
 
 @pytest.mark.slow
-def test_noise_is_far_below_what_planted_mistakes_cost():
-    model = build("mobilenet_v3_large", seed=0, size=SIZE)
+def test_noise_is_far_below_what_planted_mistakes_cost(refmodel_store):
+    model = refmodel_store.get("mobilenet_v3_large").model   # build("mobilenet_v3_large", seed=0, size=SIZE)
     model64 = in_dtype(model, "mobilenet_v3_large", "float64")
     assert model64.weights[0].dtype == "float64"
     n = noise(model, model64, SIZE)

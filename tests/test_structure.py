@@ -4,8 +4,8 @@ Imports are read from each module's AST, not run: those at module level, and tho
 function-level import hides a cycle from Python but not from the design: deploy/ calling back into the
 `check` command is still a cycle). The one exception is the root package's lazy facade (``netc.compile``
 imports the compiler when called): ``netc/__init__.py`` is loaded before any submodule, so an import of
-``netc`` from below cannot start a cycle. Two allowances for work in progress are named below
-(``RESTRUCTURING``, ``OVER_TODAY``): delete them as that work lands."""
+``netc`` from below cannot start a cycle. No allowance is left: every module is under the bound and there is
+no cycle, whichever import kind."""
 from __future__ import annotations
 
 import ast
@@ -152,14 +152,6 @@ def test_imports_are_read_as_python_runs_them(tmp_path) -> None:
     assert _top_level_imports(src, "netc.m", mods, everywhere=True) == {"netc.x", "netc.y", "netc.y.z", "netc.w"}
 
 
-# A package whose cycles through function-level imports are reported, not failed, while it is restructured
-# (None: none is; netc/weights/ has had none since issue 21 cut them): any other cycle fails the test.
-RESTRUCTURING: str | None = None
-# Modules over the bound today, owned by other work in progress (issue 22: cli.py): each may not grow past its
-# present size; every other module stays under MAX_LINES.
-OVER_TODAY = {"netc.cli": 430}
-
-
 def _show(cycles: list[list[str]]) -> str:
     return "\n".join(" -> ".join(c) for c in cycles)
 
@@ -171,14 +163,10 @@ def test_no_import_cycle_in_netc() -> None:
 
 def test_no_import_cycle_through_function_level_imports() -> None:
     cycles = import_cycles(import_graph(everywhere=True))
-    open_ones = [c for c in cycles if RESTRUCTURING and all(m.startswith(RESTRUCTURING + ".") for m in c)]
-    others = [c for c in cycles if c not in open_ones]
-    assert not others, "import cycles (imports anywhere in a module):\n" + _show(others)
-    if open_ones:   # reported, not failed: the restructuring of netc/weights/ cuts them
-        print(f"still open in {RESTRUCTURING}:\n" + _show(open_ones))
+    assert not cycles, "import cycles (imports anywhere in a module):\n" + _show(cycles)
 
 
 def test_no_module_over_400_lines() -> None:
     sizes = {name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in _modules().items()}
-    long = {name: n for name, n in sizes.items() if n > OVER_TODAY.get(name, MAX_LINES)}
+    long = {name: n for name, n in sizes.items() if n > MAX_LINES}
     assert not long, f"modules over {MAX_LINES} lines (split them by idea): {long}"

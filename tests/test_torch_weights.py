@@ -268,3 +268,25 @@ def test_a_malformed_checkpoint_is_an_error_naming_the_file(tmp_path, capsys, su
     assert not (tmp_path / "m.onnx").exists()
     with pytest.raises(NetcError):
         netc.compile(spec, weights=str(path))
+
+
+@pytest.mark.slow
+def test_deployed_repvgg_is_timms_reparameterised_model(refs):
+    """`--deploy` fuses each `rv_..._p1` block (3x3 after its zero pad, 1x1 at the kernel's centre, identity BN)
+    into one conv: netc's deployed ONNX against timm's own `reparameterize()` of the same weights."""
+    import copy
+
+    import onnxruntime as ort
+    ref = refs("repvgg_a0")
+    deployed = copy.deepcopy(ref.m32)
+    for mod in deployed.modules():
+        if hasattr(mod, "reparameterize"):
+            mod.reparameterize()
+    proto = ref.model.to_onnx(deploy=True)
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count("Conv") == 22 and "Add" not in ops and "BatchNormalization" not in ops, ops
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    for case, x, y32, y64 in ref.cases:
+        want = torch_models.run(deployed.eval(), x)
+        got = sess.run(None, {sess.get_inputs()[0].name: x.transpose(0, 3, 1, 2)})[0]
+        assert normalised_diff(got, want) <= max(FLOOR, 3 * normalised_diff(y32, y64)), case

@@ -111,45 +111,91 @@ def _keras3_chain(tmp_path):
     return m, str(spec)
 
 
-def test_planted_swap_in_a_weights_only_file_is_refused(tmp_path):
-    """Swap the two convs' (and BNs') groups of a .weights.h5: the file still lists a valid-looking model; order
-    is no evidence of which spec op is which, so netc refuses both the original and the swapped file."""
+def _swap_groups(path, swapped, pairs):
     import h5py
-    _, spec = _keras3_chain(tmp_path)
-    path = tmp_path / "m.weights.h5"
-    swapped = tmp_path / "swapped.weights.h5"
     swapped.write_bytes(path.read_bytes())
     with h5py.File(swapped, "r+") as f:
         g = f["layers"]
-        for a, b in (("conv2d", "conv2d_1"), ("batch_normalization", "batch_normalization_1")):
+        for a, b in pairs:
             g.move(a, "tmp")
             g.move(b, a)
             g.move("tmp", b)
-    for p in (path, swapped):
+
+
+def test_weights_h5_pairs_by_layer_order_as_keras_loads_it(tmp_path, capsys):
+    """A chain's look-alikes stand in `model.layers` in the chain's order whatever its weightless layers are:
+    the .weights.h5 pairs by layer order and gives the .keras's arrays. A planted swap of two groups is what
+    Keras's own `load_weights` reads too (the file says so): netc's arrays are those Keras loads."""
+    m, spec = _keras3_chain(tmp_path)
+    want = netc.compile(spec, weights=str(tmp_path / "m.keras")).weights
+    got = netc.compile(spec, weights=str(tmp_path / "m.weights.h5"))
+    for k in want:
+        np.testing.assert_array_equal(got.weights[k], want[k], err_msg=k)
+    note = next(w.message for w in got.checked.warnings if w.severity == "note")
+    assert "4 layers paired by layer order" in note, note
+    swapped = tmp_path / "swapped.weights.h5"
+    _swap_groups(tmp_path / "m.weights.h5", swapped,
+                 (("conv2d", "conv2d_1"), ("batch_normalization", "batch_normalization_1")))
+    m.load_weights(swapped)
+    conv_a = m.layers[1].get_weights()[0]
+    assert not np.array_equal(conv_a, np.asarray(want["a/layer_0/conv/kernel"]))   # the swap is real
+    got = netc.compile(spec, weights=str(swapped)).weights
+    np.testing.assert_array_equal(got["a/layer_0/conv/kernel"], conv_a)
+    code, out, _ = _cli(["weights", "match", spec, "--from", str(tmp_path / "m.weights.h5")], capsys)
+    assert code == 0 and all(ln.split()[-1] == "order" for ln in out.splitlines()[4:] if ln.strip()), out
+
+
+def _keras3_branches(tmp_path):
+    """Two look-alike 3x3 convs on parallel branches, one followed by a ReLU, the other by a max pool, two
+    outputs: which stands first in `model.layers` depends on the depth of what follows them."""
+    import keras
+    L = keras.layers
+    x = keras.Input((16, 16, 8))
+    a = L.ReLU()(L.Conv2D(8, 3, padding="same", use_bias=False)(x))
+    b = L.MaxPooling2D(3, 1, padding="same")(L.Conv2D(8, 3, padding="same", use_bias=False)(x))
+    m = keras.Model(x, [a, b])
+    rng = np.random.default_rng(4)
+    for v in m.weights:
+        v.assign(rng.normal(0, 0.3, v.shape))
+    m.save(tmp_path / "b.keras")
+    m.save_weights(tmp_path / "b.weights.h5")
+    spec = tmp_path / "branches.net"
+    spec.write_text("input img# 16x16x8\n"
+                    "a#:\n    select:img#\n    cn_k3_s1_c8_nobias_nre\n"
+                    "b#:\n    select:img#\n    cn_k3_s1_c8_nobias  maxpool_k3_s1_padsame\n"
+                    "output a# b#\n")
+    return str(spec)
+
+
+def test_planted_swap_where_layer_order_is_no_evidence_is_refused(tmp_path):
+    """Two look-alikes neither of which feeds the other, feeding different ops: the file's order of them is no
+    evidence (the source's weightless layers decide it), so netc refuses the file and the planted swap alike."""
+    spec = _keras3_branches(tmp_path)
+    swapped = tmp_path / "swapped.weights.h5"
+    _swap_groups(tmp_path / "b.weights.h5", swapped, (("conv2d", "conv2d_1"),))
+    for p in (tmp_path / "b.weights.h5", swapped):
         with pytest.raises(NetcError) as err:
             netc.compile(spec, weights=str(p))
         msg = render_error(err.value)
-        assert "4 weighted ops in 2 groups of look-alikes" in msg, msg
-        assert "`a/layer_0/conv`, `a/layer_1/conv` <-> `conv2d`, `conv2d_1`" in msg, msg
+        assert "order leaves 2 look-alikes open" in msg and "--map" in msg, msg
+        assert "`a/layer_0/conv` (a 3x3 conv 8 -> 8 channels) is one of `conv2d`, `conv2d_1`" in msg, msg
 
 
 def test_pins_pair_look_alikes_and_match_reports_the_evidence(tmp_path, capsys):
-    _, spec = _keras3_chain(tmp_path)
-    want = netc.compile(spec, weights=str(tmp_path / "m.keras")).weights
+    spec = _keras3_branches(tmp_path)
+    want = netc.compile(spec, weights=str(tmp_path / "b.keras")).weights
     pins = tmp_path / "pins.yaml"
-    pins.write_text("a/layer_0/conv: conv2d\na/layer_1/conv: conv2d_1\n")
-    with pytest.raises(NetcError):   # the BNs are still look-alikes
-        netc.compile(spec, weights=str(tmp_path / "m.weights.h5"), weights_map=str(pins))
-    pins.write_text("a/layer_0/conv: conv2d\na/layer_1/conv: conv2d_1\n"
-                    "a/layer_0/bn: batch_normalization\na/layer_1/bn: batch_normalization_1\n")
-    got = netc.compile(spec, weights=str(tmp_path / "m.weights.h5"), weights_map=str(pins)).weights
+    pins.write_text("a/layer_0/conv: conv2d\n")
+    got = netc.compile(spec, weights=str(tmp_path / "b.weights.h5"), weights_map=str(pins)).weights
     for k in want:
         np.testing.assert_array_equal(got[k], want[k], err_msg=k)
-    code, out, err = _cli(["weights", "match", spec, "--from", str(tmp_path / "m.weights.h5"), "--map", str(pins)],
+    code, out, err = _cli(["weights", "match", spec, "--from", str(tmp_path / "b.weights.h5"), "--map", str(pins)],
                           capsys)
     assert code == 0, err
-    assert "4 layers paired by the map file" in out
-    assert all(ln.split()[-1] == "map" for ln in out.splitlines()[4:] if ln.strip())
+    assert "the map file 1" in out and "layer order" in out, out   # the pin leaves one order of the file
+    rows = {next(t for t in ln.split() if t.endswith("/kernel")): ln.split()[-1]
+            for ln in out.splitlines()[4:] if ln.strip()}
+    assert rows == {"a/layer_0/conv/kernel": "map", "b/layer_0/conv/kernel": "order"}, rows
 
 
 def test_unique_shapes_pair_by_shapes(tmp_path, capsys):

@@ -70,8 +70,9 @@ def test_match_errors_and_map_pins_are_located(spec, tmp_path, capsys):
     import keras
     L = keras.layers
     x = keras.Input((16, 16, 3))
-    y = L.BatchNormalization()(L.Conv2D(8, 3, padding="same", use_bias=False)(x))
-    m = keras.Model(x, L.Conv2D(5, 1, use_bias=False)(L.ReLU()(y)))   # 5 outputs, the spec's head has 4
+    # named: Keras's default names carry per-process counters (`conv2d_1022` after other tests built models)
+    y = L.BatchNormalization(name="bn")(L.Conv2D(8, 3, padding="same", use_bias=False, name="conv2d")(x))
+    m = keras.Model(x, L.Conv2D(5, 1, use_bias=False, name="conv2d_1")(L.ReLU()(y)))   # 5 outputs; the head has 4
     m.save(tmp_path / "m.keras")
     code, _, err = _cli(["weights", "match", spec, "--from", str(tmp_path / "m.keras")], capsys)
     assert code == 2 and "s.net:5:5: error:" in err and "hd_r1_k1_s1_c4" in err and "^" in err, err

@@ -74,6 +74,7 @@ class Backend:
     route_of: str | None = None          # another way to write that backend's format, chosen by `--via NAME`
     versions_of: tuple[str, ...] = ()    # modules whose versions `check` reports when it runs this backend
     suffix_reason: str | None = None     # set: the output must end in suffixes[0], for this reason
+    io_layout: str = "nchw"              # its images' layout where it takes no `io_layout` option
 
     def prims(self, **options: Any) -> frozenset[Prim]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -241,7 +242,7 @@ SAVEDMODEL = KerasBackend("savedmodel", "TensorFlow SavedModel directory (from t
                           requires=TENSORFLOW, versions_of=("tensorflow", "keras"))
 TF2ONNX_ROUTE = Tf2onnxBackend("tf2onnx", "ONNX model through Keras and tf2onnx", suffixes=(".onnx",),
                                options=("opset",), requires=TF2ONNX, route_of="onnx",
-                               versions_of=("tf2onnx",))
+                               versions_of=("tf2onnx",), io_layout="nhwc")
 TORCH_MODULE = TorchBackend("torch", "PyTorch module (model.py importing only torch, + model.safetensors)",
                             suffixes=(".py",), options=("io_layout",), requires=TORCH, versions_of=("torch",),
                             suffix_reason="Python imports only `.py` files")

@@ -26,6 +26,9 @@ def _padded_input(em: Emitter, node: Node, value: str = "") -> tuple[str, str]:
     """(the window op's input expression, its ``padding=`` argument) for the node's pads."""
     x = em.x(node)
     pads = nchw.window_pads(node)
+    folded = em.folded_pads.get(node.inputs[0].id)
+    if folded is not None:   # a spec's `p`: the zero pad feeding this VALID conv, as its own padding=
+        return x, f", padding={_pair(folded)}"
     fill = f", value={value}" if value else ""
     if pads is None:   # TF SAME on a dynamic size: pads worked out from the input at run time
         em.helpers.add("tf_same_pad")
@@ -210,7 +213,23 @@ def emit_global_avgpool(em: Emitter, node: Node) -> None:
 
 
 def emit_pad(em: Emitter, node: Node) -> None:
-    em.assign(node, f"F.pad({em.x(node)}, {nchw.torch_pad_order(tuple(node.attrs['pads']))})")
+    """``F.pad``; a symmetric zero pad read only by VALID convolutions (a spec's `p`) is folded into their
+    ``padding=`` instead (the same zeros, without copying the tensor)."""
+    t, l, b, r = (int(p) for p in node.attrs["pads"])
+    readers = em.readers(node.out)
+    if (t, l) == (b, r) and readers and all(_takes_padding(n, t, l) for n in readers):
+        em.vars[node.out.id] = em.x(node)
+        em.folded_pads[node.out.id] = (t, l)
+        return
+    em.assign(node, f"F.pad({em.x(node)}, {nchw.torch_pad_order((t, l, b, r))})")
+
+
+def _takes_padding(node: Node, top: int, left: int) -> bool:
+    """A convolution with no padding of its own, whose padding= can hold (top, left) zeros."""
+    if node.prim is not Prim.CONV or nchw.window_pads(node) != (0, 0, 0, 0):
+        return False
+    kh, kw = node.attrs["kernel_size"]
+    return top <= kh // 2 and left <= kw // 2
 
 
 def emit_flatten(em: Emitter, node: Node) -> None:

@@ -71,6 +71,19 @@ class Emitter:
         self.leaves: set[tuple[str, ...]] = set()
         self.vars: dict[int, str] = {}
         self.var_names: set[str] = set(_RESERVED)
+        self.folded_pads: dict[int, tuple[int, int]] = {}   # value id of a pad folded into its convs' padding=
+        self._readers: dict[int, list[Node]] | None = None
+
+    def readers(self, v: Value) -> list[Node]:
+        """The nodes that read ``v`` (none when it is also a graph output: it must then exist as a variable)."""
+        if self._readers is None:
+            self._readers = {}
+            for n in self.graph.nodes:
+                for u in n.inputs:
+                    self._readers.setdefault(u.id, []).append(n)
+            for _, out in self.graph.outputs:
+                self._readers[out.id] = []
+        return self._readers.get(v.id, [])
 
     # ------------------------------------------------------------------ values
     def x(self, node: Node, i: int = 0) -> str:

@@ -8,7 +8,7 @@ Branches, summed by ONE n-ary add, then the activation (ReLU unless `n`):
   pixel the 1x1 samples).
 BN epsilon 1e-3, momentum 0.99 (Keras defaults) unless `eps` / `mom`. `p` pads the 3x3 branch's input by p on
 every side and convolves VALID (timm / PyTorch: `p1`); the 1x1 branch then samples the window's centre, and
-`--deploy` leaves such a block unfused (its branches read different tensors).
+`--deploy` fuses it as timm's `reparameterize()` does (the pad counts as the 3x3 conv's own).
 """
 from __future__ import annotations
 

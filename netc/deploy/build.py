@@ -53,8 +53,12 @@ def check_request(spec: str, out: str, *, serve: str | None, name: str | None = 
     if calibration_data is not None:
         from netc.deploy.calibration import require_directory
         require_directory(calibration_data)
-    if via == "tf2onnx" and io_layout != "nchw":
-        raise NetcError("`--io-layout` applies to netc's own ONNX emitter (the tf2onnx route is NHWC)")
+    if via != "direct":
+        from netc.backends import via_backend
+        alt = via_backend(via)
+        if io_layout != "nchw" and "io_layout" not in alt.options:
+            raise NetcError(f"`--io-layout` applies to netc's own ONNX emitter (the {alt.name} route is "
+                            f"{alt.io_layout.upper()})")
     if serve == "tf-serving":
         if precision != "fp32" or via != "direct" or io_layout != "nchw":
             raise NetcError("--serve tf-serving exports the Keras model in float32 (NHWC): drop --precision, "
@@ -80,10 +84,12 @@ def build(model, spec: str, out: str, *, serve: str | None, name: str | None = N
         from netc.deploy.tf_serving import export
         return export(model, out, model_name(spec, name), deploy=options.get("deploy", False))
     proto = None
-    if via == "tf2onnx":
-        from netc.backends.tf2onnx_route import keras_to_onnx
-        proto = keras_to_onnx(model.to_keras(deploy=options.get("deploy", False)), opset=options.get("opset", 17))
-        options["io_layout"] = "nhwc"
+    if via != "direct":   # another route to ONNX (`--via`): its artifact, then the same precision conversion
+        from netc.backends import via_backend
+        alt = via_backend(via)
+        proto = model.artifact(alt.name, deploy=options.get("deploy", False), opset=options.get("opset", 17))
+        if "io_layout" not in alt.options:
+            options["io_layout"] = alt.io_layout
     proto = onnx_artifact(model, proto=proto, **options)
     if serve == "triton":
         from netc.deploy.triton import write_repository

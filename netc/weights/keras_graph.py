@@ -51,6 +51,7 @@ class WNode:
     variables: dict[str, str] = field(default_factory=dict)        # source side: role -> variable path
     read: Callable[[str], np.ndarray] | None = None                # source side: role -> array
     created: tuple | None = None    # source side: its creation rank, where the names record it (``conv2d_3``)
+    position: tuple | None = None   # source side (.weights.h5): (class name, number in model.layers, sublayer)
 
 
 @dataclass

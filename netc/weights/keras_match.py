@@ -84,7 +84,7 @@ def match(checked: CheckedModel, source: KerasSource, pins: dict[str, str] | Non
         pairs, warnings = _pair_by_structure(dag, source.dag, pins)
         evidence = ["map" if n.name in pins else "structure" for n, _ in pairs]
     else:
-        triples, warnings = _pair_by_order(dag, source.dag, pins, keras_order(checked.graph, dag))
+        triples, warnings = _pair_by_order(dag, source.dag, pins, keras_order(checked.graph, dag), checked.graph)
         pairs, evidence = [(n, s) for n, s, _ in triples], [e for _, _, e in triples]
     warnings = [Diagnostic(n, None, severity="warning") for n in source.notes] + warnings
     return Pairing(source, pairs, warnings, evidence)
@@ -114,6 +114,7 @@ def pairing_summary(pairing: Pairing) -> str:
 
 EVIDENCE = {"structure": "structure", "shapes": "shapes (the only layer of its class and shapes)",
             "names": "names", "creation order": "creation order (the variables' names, in the spec's order)",
+            "layer order": "layer order (the file's numbering of `model.layers`, reproduced from the spec's graph)",
             "map": "the map file",
             "registration order": "registration order (the state_dict's order and shapes)",
             "module tree": "module tree and shapes (the one order of the names' tree that fits)"}

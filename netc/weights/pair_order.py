@@ -14,7 +14,7 @@ from netc.weights.kinds import KINDS
 from netc.weights.pair_structure import _first_span, _layer
 
 
-def _pair_by_order(dag: Dag, src: Dag, pins: dict[str, str], keras_nodes: list[WNode] | None = None):
+def _pair_by_order(dag: Dag, src: Dag, pins: dict[str, str], keras_nodes: list[WNode] | None = None, graph=None):
     """Pair a weights-only source's layers with the spec's ops where that is sound: each layer of a class
     whose shapes no other layer of the class shares pairs by its shapes; look-alikes (same class, same
     shapes) pair by their names where the names say which is which, or by a map entry. Anything else is
@@ -24,7 +24,7 @@ def _pair_by_order(dag: Dag, src: Dag, pins: dict[str, str], keras_nodes: list[W
         if s.kind == "other":
             raise NetcError(f"{_layer(s)} in the {src.source_kind or 'weights file'} holds weights netc cannot "
                             f"classify: {_shapes(s.sig[2])}")
-    return _assign(keras_nodes or dag.nodes, dag, src, pins), []
+    return _assign(keras_nodes or dag.nodes, dag, src, pins, graph), []
 
 
 def _shapes(shapes) -> str:
@@ -53,7 +53,8 @@ def _by_names(ns: list[WNode], ss: list[WNode]) -> list[tuple[WNode, WNode]] | N
     return out
 
 
-def _assign(order: list[WNode], dag: Dag, src: Dag, pins: dict[str, str]) -> list[tuple[WNode, WNode, str]]:
+def _assign(order: list[WNode], dag: Dag, src: Dag, pins: dict[str, str],
+            graph=None) -> list[tuple[WNode, WNode, str]]:
     """The spec's nodes (taken in ``order``, for messages) paired with the source's layers of their class
     and shapes; returns (spec node, source node, evidence) in the spec's order."""
     by_name = {s.name: s for s in src.nodes}
@@ -67,6 +68,9 @@ def _assign(order: list[WNode], dag: Dag, src: Dag, pins: dict[str, str]) -> lis
                                 f"{_shapes(_shapes_of(n))}", n.node.origin.span)
             partner[n.key] = (s, "map")
     pinned = {s.key for s, _ in partner.values()}
+    positioned, why_not = _by_position(graph, dag, src, partner, pinned)
+    partner.update(positioned)
+    pinned |= {s.key for s, _ in positioned.values()}
     aligned = _align_by_creation(dag, src, partner, pinned)
     partner.update(aligned)
     pinned |= {s.key for s, _ in aligned.values()}
@@ -105,8 +109,31 @@ def _assign(order: list[WNode], dag: Dag, src: Dag, pins: dict[str, str]) -> lis
         if ss[0].created[0] in disagree:
             ambiguous.append((ns, ss))
     if ambiguous:
-        raise _ambiguous(ambiguous, src, disagree)
+        raise _ambiguous(ambiguous, src, disagree, why_not)
     return [(n, *partner[n.key]) for n in dag.nodes]
+
+
+def _by_position(graph, dag: Dag, src: Dag, partner: dict, pinned: set) -> tuple[dict, str | None]:
+    """Pairs from the file's positions in `model.layers` (layer_order.py), where it numbers its layers so;
+    pins keep their pairs. Returns the pairs and, where the positions are no evidence, why not."""
+    if graph is None or not src.nodes or any(s.position is None for s in src.nodes) \
+            or all(n.key in partner for n in dag.nodes):
+        return {}, None
+    from netc.weights.layer_order import NoOrder, Undecided, pair_by_layer_order
+    try:
+        found = pair_by_layer_order(graph, dag, src, {k: s for k, (s, _) in partner.items()})
+    except Undecided as err:
+        n = err.choices[0][0]
+        notes = [f"`{op.name}` ({describe_sig(op.sig)}) is one of " + ", ".join(f"`{c.name}`" for c in cs)
+                 for op, cs in err.choices[:6]]
+        notes.append("every other layer pairs by its position in `model.layers`; pin the ones above in a map file "
+                     f"(`--map FILE`, YAML `spec op: source layer`; one pin may settle several), e.g. "
+                     f"`{n.name}: {err.choices[0][1][0].name}`, or give the model itself (a SavedModel, `.keras`)")
+        raise NetcError(f"{block_of(n.node)}: the {src.source_kind or 'weights file'}'s order leaves "
+                        f"{len(err.choices)} look-alikes open: {err}", n.node.origin.span, notes=notes) from None
+    except NoOrder as err:
+        return {}, str(err)
+    return {k: v for k, v in found.items() if k not in partner and v[0].key not in pinned}, None
 
 
 def _align_by_creation(dag: Dag, src: Dag, partner: dict, pinned: set) -> dict[int, tuple[WNode, str]]:
@@ -237,7 +264,8 @@ def _no_layer(n: WNode, cls: str, shapes: tuple, src: Dag, groups: dict) -> Netc
                      f"`{n.name}` ({describe_sig(n.sig)})", n.node.origin.span, notes=notes)
 
 
-def _ambiguous(groups: list[tuple[list[WNode], list[WNode]]], src: Dag, disagree: dict | None = None) -> NetcError:
+def _ambiguous(groups: list[tuple[list[WNode], list[WNode]]], src: Dag, disagree: dict | None = None,
+               why_not: str | None = None) -> NetcError:
     """The refusal: look-alike layers that nothing but the file's order tells apart."""
     n_ops = sum(len(ns) for ns, _ in groups)
     ns, ss = groups[0]
@@ -252,6 +280,8 @@ def _ambiguous(groups: list[tuple[list[WNode], list[WNode]]], src: Dag, disagree
     pins = "; ".join(f"`{n.name}: {s.name}`" for n, s in zip(ns, ss))
     notes = [f"look-alikes: {line}" for line in lines]
     notes += [f"creation order is no evidence here: {why}" for why in list((disagree or {}).values())[:2]]
+    if why_not:
+        notes.append(f"the file's positions in `model.layers` are no evidence here: {why_not}")
     notes += [
         "nothing in the file (names, graph, creation order) says which is which, and its order is no evidence: "
         "give the model itself (`.keras`, a SavedModel with its signature) to pair by structure, or pin each "

@@ -66,8 +66,18 @@ def _ordered_dag(layers: list[_Layer], by_class: bool = False) -> Dag:
             dag.add(kind=kind, sig=("weights", kind, tuple(s for _, s, _ in part)), expr=None,
                     name=f"{layer.name}/{suffix}" if suffix else layer.name, type=tname,
                     variables={r: p for r, (p, _, _) in zip(roles, part)},
-                    read=(lambda part, roles: lambda role: part[roles.index(role)][2]())(part, roles))
+                    read=(lambda part, roles: lambda role: part[roles.index(role)][2]())(part, roles),
+                    position=_position(layer.name, suffix) if by_class else None)
     return dag
+
+
+def _position(name: str, suffix: str) -> tuple[str, int, str]:
+    """``bottleneck_block_3/_conv1`` -> ("bottleneck_block", 3, "_conv1"): the top-level layer's class name, its
+    number among that class's layers in `model.layers`, and the sublayer's path below it (``/depthwise`` for a
+    separable conv's half)."""
+    top, _, rest = name.partition("/")
+    (stem, index), = _natural(top)
+    return stem, index, rest + (f"/{suffix}" if suffix else "")
 
 
 def _roles(kind: str, n: int) -> tuple[str, ...]:
@@ -138,8 +148,10 @@ def read_weights_h5(path: str) -> KerasSource:
         layers.sort(key=lambda lay: _natural(lay.name))
         dag = _ordered_dag(layers, by_class=True)
     src = KerasSource(path, ".weights.h5 file", dag, topology=False)
-    src.notes.append(f"`{path}` holds weights without a graph: its layers were paired by the order they were "
-                     f"saved in and their shapes; give the `.keras` model to pair by structure")
+    src.notes.append(f"`{path}` holds weights without a graph: its layers were paired by their shapes and their "
+                     f"positions in `model.layers` (numbered per class; a block's sublayers by attribute), "
+                     f"reproduced from the spec's graph; give the model (`.keras`, a SavedModel) to pair by "
+                     f"structure")
     return src
 
 

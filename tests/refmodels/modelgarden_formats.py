@@ -108,7 +108,7 @@ def main(tfm: str, size: str, out: str) -> None:
     os.makedirs(out, exist_ok=True)
     spinenet = load_spinenet(tfm)
     model = build(spinenet, size)
-    x = np.random.default_rng(7).standard_normal((2, size, size, 3)).astype(np.float32)
+    x = np.random.default_rng(7).standard_normal((1, size, size, 3)).astype(np.float32)
     randomize(model, x)
     np.save(os.path.join(out, "x.npy"), x)
     np.savez(os.path.join(out, "y32.npz"), **outputs(model, x))
@@ -144,13 +144,10 @@ def _detector_checkpoint(backbone, x, path: str) -> None:
             return self.head(self.backbone(x, training=training)["3"])
 
     det = Detector(backbone)
+    det.head.build((None, None, None, backbone.output_specs["3"][-1]))   # built as a call would, without one
     opt = tf_keras.optimizers.SGD(1e-9, momentum=0.9)
-    step = tf.Variable(0, dtype=tf.int64)
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(det(x[:1], training=False) ** 2)
-    grads = tape.gradient(loss, det.trainable_variables)
-    opt.apply_gradients([(tf.zeros_like(v), v) for g, v in zip(grads, det.trainable_variables)])
-    step.assign_add(1)
+    opt.build(det.trainable_variables)   # a momentum slot per variable, as a training step makes
+    step = tf.Variable(1, dtype=tf.int64)
     tf.train.Checkpoint(model=det, optimizer=opt, global_step=step).write(path)
 
 

@@ -54,6 +54,7 @@ def _zoo() -> dict[str, Reference]:
     return ZOO
 
 
+CLASSIFIERS = tuple(sorted(REFERENCES))   # the seeds' classifiers; the zoo's references are tested in test_zoo
 REFERENCES.update(_zoo())
 MIN_SIZE = 32   # every reference accepts any square size >= 32 px; CI uses 96 or 128
 
@@ -79,8 +80,18 @@ def build(name: str, seed: int = 0, size: int = 224, var_floor: float = 0.0):
         raise ValueError(f"{name}: input size {size} px is below {MIN_SIZE}")
     model = ref.construct(size)
     randomize(model, seed)
-    calibrate(model, calibration_batch(model, seed), var_floor)
+    calibrate(model, calibration_batch(model, seed, calibration_size(model)), var_floor)
     return model
+
+
+def calibration_size(model, samples: int = 16, least: int = 4) -> int:
+    """Calibration images enough for every BN to see ``samples`` values per channel: 4 where the smallest
+    feature map holds 3x3 or more, more where a family ends at 1x1 at CI's size (InceptionV3 at 75 px, whose
+    last BNs calibrated on 4 values give logits of 600)."""
+    import math
+    pixels = [math.prod(layer.input.shape[1:-1]) for layer in model.layers
+              if type(layer).__name__ == "BatchNormalization" and len(layer.input.shape) == 4]
+    return max(least, math.ceil(samples / min(pixels))) if pixels else least
 
 
 def in_dtype(model, name: str, dtype: str):

@@ -3,8 +3,8 @@
 Every parameter is drawn from a seed (conv and linear weights N(0, 1) / sqrt(fan_in), biases N(0, 0.1), BN
 gamma U(0.5, 1.5) and beta N(0, 0.2)), not left at PyTorch's initial values, so that a weight in the wrong
 slot changes the outputs. The BN statistics are then set to the mean and variance of each BN's input on a
-calibration batch (a forward pass in training mode with cumulative averaging, in float64), and the last
-Linear is scaled so the logits have a standard deviation of about one. The float64 twin holds the same values.
+calibration batch (a forward pass in training mode with cumulative averaging), and the last Linear is scaled
+so the logits have a standard deviation of about one. The float64 twin holds the same (float32) values.
 """
 from __future__ import annotations
 
@@ -33,21 +33,21 @@ def construct(name: str):
 def reference(name: str, size: int, seed: int = 0):
     """(float32 model, float64 twin), both in eval mode, with the seed's weights and calibrated BNs."""
     import torch
-    model = construct(name).double()
+    model = construct(name)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for mod in model.modules():
             if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)):
                 fan_in = mod.weight[0].numel()
-                mod.weight.copy_(torch.randn(mod.weight.shape, generator=gen, dtype=torch.float64) / fan_in ** 0.5)
+                mod.weight.copy_(torch.randn(mod.weight.shape, generator=gen, dtype=torch.float32) / fan_in ** 0.5)
                 if mod.bias is not None:
-                    mod.bias.copy_(0.1 * torch.randn(mod.bias.shape, generator=gen, dtype=torch.float64))
+                    mod.bias.copy_(0.1 * torch.randn(mod.bias.shape, generator=gen, dtype=torch.float32))
             elif isinstance(mod, torch.nn.BatchNorm2d):
                 mod.weight.uniform_(0.5, 1.5, generator=gen)
-                mod.bias.copy_(0.2 * torch.randn(mod.bias.shape, generator=gen, dtype=torch.float64))
+                mod.bias.copy_(0.2 * torch.randn(mod.bias.shape, generator=gen, dtype=torch.float32))
                 mod.reset_running_stats()
                 mod.momentum = None          # cumulative: the statistics of this one batch
-        x = torch.randn((4, 3, size, size), generator=gen, dtype=torch.float64)
+        x = torch.randn((4, 3, size, size), generator=gen, dtype=torch.float32)   # calibration batch
         model.train()
         model(x)
         model.eval()
@@ -58,7 +58,7 @@ def reference(name: str, size: int, seed: int = 0):
         scale = float(model(x).std())
         last.weight /= scale
         last.bias /= scale
-    return copy.deepcopy(model).float().eval(), model
+    return model, copy.deepcopy(model).double().eval()
 
 
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])   # torchvision's preprocessing

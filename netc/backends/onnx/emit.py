@@ -4,10 +4,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper
 
 from netc.backends import nchw
+import netc.backends.onnx.wire as wire
 from netc.diagnostics import NetcError
 from netc.ir.graph import Graph, Node, Value
 from netc.ir.naming import UniqueNames
@@ -29,8 +28,8 @@ class Emitter:
         self.tensors, self.node_names = UniqueNames(), UniqueNames()  # ONNX keeps the two apart
         self.node_names.used.update(n.name for n in graph.nodes)
         self.names: dict[int, str] = {}
-        self.model = onnx.ModelProto()
-        self.body = self.model.graph           # nodes and initializers are written in place (no copies)
+        self.nodes: list[bytes] = []                     # NodeProtos, encoded (netc.backends.onnx.wire)
+        self.initializers: list[wire.Initializer] = []
         self.scalars: dict[float, str] = {}    # scalar initializers, shared by value
         self.attributes: dict[tuple, bytes] = {}   # each distinct set of attributes, serialized once
 
@@ -50,15 +49,13 @@ class Emitter:
         """Add a float32 (or int64) initializer; returns its (unique) name."""
         name = self.tensors.unique(base)
         arr = np.asarray(array, dtype=np.dtype(dtype).newbyteorder("<"))
-        t = self.body.initializer.add()
-        t.name = name
-        t.data_type = TensorProto.INT64 if arr.dtype.kind == "i" else TensorProto.FLOAT
-        t.dims.extend(arr.shape)
+        t = wire.Initializer(name, wire.INT64 if arr.dtype.kind == "i" else wire.FLOAT, tuple(arr.shape))
+        self.initializers.append(t)
         if self.sink is not None and arr.dtype.kind == "f" and self.sink.add(t, arr):
             return name   # streamed as it is (a transposed view is written in slabs, never copied whole)
         if not arr.flags.c_contiguous:   # (ascontiguousarray would make scalars 1-D)
             arr = np.ascontiguousarray(arr)
-        t.raw_data = arr.tobytes()
+        t.raw = memoryview(arr).cast("B") if arr.size else b""   # the array itself, not a copy
         return name
 
     def scalar(self, value: float) -> str:
@@ -90,38 +87,13 @@ class Emitter:
         else:
             name = node.name if not suffix else self.node_names.unique(f"{node.name}/{suffix}")
             doc = doc_string(node)
-        n = self.body.node.add()
-        n.op_type, n.name = op, name
-        n.input.extend(inputs)
-        n.output.append(output)
-        if doc:
-            n.doc_string = doc
+        blob = b""
         if attrs:
             key = tuple((k, type(v), tuple(v) if isinstance(v, list) else v) for k, v in sorted(attrs.items()))
             blob = self.attributes.get(key)
             if blob is None:
-                holder = onnx.NodeProto()
-                holder.attribute.extend(_attribute(k, attrs[k]) for k in sorted(attrs))
-                blob = self.attributes[key] = holder.SerializeToString()
-            n.MergeFromString(blob)   # appends the attributes: faster than copying them one by one
-
-
-def _attribute(key: str, value: Any) -> onnx.AttributeProto:
-    """What ``helper.make_attribute`` makes for the few kinds of attributes netc emits, without its checks."""
-    a = onnx.AttributeProto()
-    a.name = key
-    if isinstance(value, int):
-        a.type, a.i = onnx.AttributeProto.INT, int(value)
-    elif isinstance(value, float):
-        a.type, a.f = onnx.AttributeProto.FLOAT, value
-    elif isinstance(value, str):
-        a.type, a.s = onnx.AttributeProto.STRING, value.encode("utf-8")
-    elif isinstance(value, (list, tuple)) and all(isinstance(v, int) for v in value):
-        a.type = onnx.AttributeProto.INTS
-        a.ints.extend(value)
-    else:  # pragma: no cover - a new kind of attribute: keep onnx's own conversion
-        a = helper.make_attribute(key, value)
-    return a
+                blob = self.attributes[key] = wire.attributes(attrs)
+        self.nodes.append(wire.node(op, name, inputs, [output], blob, doc))
 
 
 def doc_string(node: Node) -> str:

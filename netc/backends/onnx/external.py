@@ -4,9 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import onnx
-from onnx import TensorProto
 
+from netc.backends.onnx.wire import Initializer
 from netc.ir.weights import WeightValues
 
 
@@ -27,7 +26,7 @@ class ExternalData:
     def __init__(self, f: Any, location: str, threshold: int = 1024):
         self.f, self.location, self.threshold, self.offset = f, location, threshold, 0
 
-    def add(self, t: onnx.TensorProto, arr: np.ndarray) -> bool:
+    def add(self, t: Initializer, arr: np.ndarray) -> bool:
         """Write ``arr`` (float32, any strides) for ``t``; False (nothing done) when it is too small."""
         if arr.nbytes < self.threshold:
             return False
@@ -43,10 +42,7 @@ class ExternalData:
                 slab = np.ascontiguousarray(np.array(arr[i:i + rows], order="K"))
                 self.f.write(memoryview(slab).cast("B"))
         self.offset = start + arr.nbytes
-        t.data_location = TensorProto.EXTERNAL
-        for key, value in (("location", self.location), ("offset", str(start)), ("length", str(arr.nbytes))):
-            entry = t.external_data.add()
-            entry.key, entry.value = key, value
+        t.external = [("location", self.location), ("offset", str(start)), ("length", str(arr.nbytes))]
         return True
 
 

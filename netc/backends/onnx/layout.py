@@ -1,27 +1,25 @@
 """Graph inputs and outputs: value infos, and the NCHW <-> NHWC transposes of ``io_layout="nhwc"``."""
 from __future__ import annotations
 
-import onnx
-from onnx import TensorProto, helper
-
+import netc.backends.onnx.wire as wire
 from netc.backends.onnx.emit import TO_NCHW, TO_NHWC, Emitter
 from netc.ir.graph import Graph, Prim, Value
 
 IO_LAYOUTS = ("nchw", "nhwc")
 
 
-def _value_info(name: str, v: Value, layout: str) -> onnx.ValueInfoProto:
+def _value_info(name: str, v: Value, layout: str) -> bytes:
     """float32 tensor info; batch is the symbolic "N", dynamic H/W are "<name>_H" / "<name>_W"."""
     if v.rank == 2:
-        return helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", v.shape[1]])
+        return wire.value_info(name, wire.FLOAT, ["N", v.shape[1]])
     _, h, w, c = v.shape
     hd = h if h is not None else f"{name}_H"
     wd = w if w is not None else f"{name}_W"
     dims = ["N", c, hd, wd] if layout == "nchw" else ["N", hd, wd, c]
-    return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
+    return wire.value_info(name, wire.FLOAT, dims)
 
 
-def wire_inputs(em: Emitter, graph: Graph, layout: str) -> list[onnx.ValueInfoProto]:
+def wire_inputs(em: Emitter, graph: Graph, layout: str) -> list[bytes]:
     infos = []
     for v in graph.inputs:
         em.tensors.used.add(v.name)
@@ -50,7 +48,7 @@ def name_values(em: Emitter, graph: Graph) -> None:
             em.out(node)
 
 
-def wire_outputs(em: Emitter, graph: Graph, layout: str) -> list[onnx.ValueInfoProto]:
+def wire_outputs(em: Emitter, graph: Graph, layout: str) -> list[bytes]:
     infos = []
     for name, v in graph.outputs:
         infos.append(_value_info(name, v, layout))

@@ -1,8 +1,7 @@
-"""IR graph + weight values -> ``onnx.ModelProto``: options checked, inputs wired, every node emitted."""
+"""IR graph + weight values -> an ONNX model: options checked, inputs wired, every node emitted."""
 from __future__ import annotations
 
-import onnx
-from onnx import helper
+from typing import Any
 
 import netc
 from netc.backends.onnx.emit import Emitter
@@ -10,15 +9,22 @@ from netc.backends.onnx.external import ExternalData
 from netc.backends.onnx.layout import IO_LAYOUTS, name_values, reserve_outputs, wire_inputs, wire_outputs
 from netc.backends.onnx.ops import EMITTERS, emitted_prims
 from netc.backends.onnx.prelu import PRELU_FORMS
+from netc.backends.onnx.wire import EncodedModel
 from netc.diagnostics import NetcError
 from netc.ir.graph import Graph
 from netc.ir.weights import WeightValues
 
 MIN_OPSET = 11
+#: The IR version each default-domain opset needs (``onnx.helper.find_min_ir_version_for``, onnx 1.23.2), up to
+#: the newest opset of the pinned onnx (``onnx.defs.onnx_opset_version()``); tests/test_onnx_wire.py checks both
+#: against the installed onnx.
+IR_VERSION = {11: 6, 12: 7, 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10, 22: 10, 23: 11, 24: 12,
+              25: 13, 26: 13, 27: 13, 28: 14}
+MAX_OPSET = max(IR_VERSION)
 
 
 def check_options(opset: int, io_layout: str, prelu_form: str | None = None) -> None:
-    top = onnx.defs.onnx_opset_version()
+    top = MAX_OPSET
     if not MIN_OPSET <= opset <= top:
         raise NetcError(f"ONNX opset {opset} is not supported (netc emits opsets {MIN_OPSET} to {top})")
     if io_layout not in IO_LAYOUTS:
@@ -29,8 +35,17 @@ def check_options(opset: int, io_layout: str, prelu_form: str | None = None) -> 
 
 def to_onnx(graph: Graph, weights: WeightValues, *, opset: int = 17, io_layout: str = "nchw",
             sink: ExternalData | None = None, consume: bool = False,
-            prelu_form: str | None = None) -> onnx.ModelProto:
-    """Emit ``graph`` with weight values ``weights`` (IR layout) as an ONNX model, node for node.
+            prelu_form: str | None = None) -> Any:
+    """The ``onnx.ModelProto`` of :func:`encode_onnx` (imports onnx to parse it)."""
+    return encode_onnx(graph, weights, opset=opset, io_layout=io_layout, sink=sink, consume=consume,
+                       prelu_form=prelu_form).proto()
+
+
+def encode_onnx(graph: Graph, weights: WeightValues, *, opset: int = 17, io_layout: str = "nchw",
+                sink: ExternalData | None = None, consume: bool = False,
+                prelu_form: str | None = None) -> EncodedModel:
+    """Emit ``graph`` with weight values ``weights`` (IR layout) as an ONNX model, node for node, encoded
+    without the onnx package (netc.backends.onnx.wire).
 
     Inside, image tensors are NCHW; with ``io_layout="nhwc"`` a Transpose follows each image input and
     precedes each image output. The graph must hold only primitives of :func:`emitted_prims` (the
@@ -54,12 +69,5 @@ def to_onnx(graph: Graph, weights: WeightValues, *, opset: int = 17, io_layout: 
     for node in graph.nodes:
         EMITTERS[node.prim](em, node)
     outputs = wire_outputs(em, graph, io_layout)
-    body, model = em.body, em.model
-    body.name = graph.name
-    body.input.extend(inputs)
-    body.output.extend(outputs)
-    opsets = [helper.make_opsetid("", opset)]
-    model.opset_import.extend(opsets)
-    model.ir_version = helper.find_min_ir_version_for(opsets)
-    model.producer_name, model.producer_version = "netc", netc.__version__
-    return model
+    return EncodedModel(IR_VERSION[opset], opset, ("netc", netc.__version__), graph.name, em.nodes,
+                        em.initializers, inputs, outputs)

@@ -3,23 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import onnx
-
-
-def _varint(n: int) -> bytes:
-    if n <= 0x7F:
-        return bytes((n,))
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _len_prefix(number: int, size: int) -> bytes:
-    """Tag and length of a length-delimited protobuf field."""
-    return _varint(number << 3 | 2) + _varint(size)
+from netc.backends.onnx.wire import length_prefix as _len_prefix, varint as _varint
 
 
 def _split_fields(msg: Any, number: int) -> tuple[bytes, bytes]:
@@ -38,7 +22,7 @@ def _split_fields(msg: Any, number: int) -> tuple[bytes, bytes]:
     return lo.SerializeToString(), hi.SerializeToString()
 
 
-def write_model(model: onnx.ModelProto, f: Any) -> None:
+def write_model(model: Any, f: Any) -> None:
     """Write ``model.SerializeToString()`` to ``f`` in pieces, one initializer at a time, so that the
     model is never copied whole into memory (twice, inside protobuf). Protobuf writes fields in number
     order, and so does this: the bytes are the same."""

@@ -4,7 +4,8 @@ An add whose inputs are all computed from the same tensor ``x`` by convolutions 
 folded by :func:`netc.ir.passes.fold_batchnorm`), per-channel batch norms of ``x``, or ``x`` itself, is one
 convolution: each branch's kernel is placed inside the largest kernel at the offset where its window
 starts relative to the largest one's (from the pads each branch actually uses: with TF SAME at stride 2
-on even sizes a 1x1 branch samples the 3x3 window's top-left pixel, not its centre), then summed in float64.
+on even sizes a 1x1 branch samples the 3x3 window's top-left pixel, not its centre; a conv reading a zero pad,
+a spec's `p1`, counts that pad as its own), then summed in float64.
 """
 from __future__ import annotations
 
@@ -17,10 +18,24 @@ from netc.ir.rewrite import Uses, copy_graph, drop_nodes
 from netc.ir.weights import WeightValues
 
 
+def _zero_pad(node: Node, uses: Uses | None = None) -> Node | None:
+    """The zero pad a VALID conv reads (a spec's `p1`: timm's RepVGG), read by nothing else; else None."""
+    if node is None or not node.inputs:
+        return None
+    pad = node.inputs[0].producer
+    if pad is None or pad.prim is not Prim.PAD or node.attrs.get("padding") != "valid":
+        return None
+    return pad if uses is None or uses.sole_reader(pad.out) is node else None
+
+
 def _pads(node: Node, x: Value) -> tuple[int, int] | None:
-    """(top, left) padding of a conv or of an implicit 1x1 identity; None when unknown (dynamic, stride > 1)."""
+    """(top, left) padding of a conv (with a zero pad it reads: `_zero_pad`) or of an implicit 1x1 identity;
+    None when unknown (dynamic, stride > 1)."""
     if node is None:
         return (0, 0)
+    pad = _zero_pad(node)
+    if pad is not None:
+        return int(pad.attrs["pads"][0]), int(pad.attrs["pads"][1])
     pads = node.attrs.get("pads")
     if pads is not None:
         return pads[0], pads[1]
@@ -37,7 +52,8 @@ def _branch(v: Value, add: Node, uses: Uses) -> tuple[str, Node | None, Value]:
     p = v.producer
     if p is not None and uses.sole_reader(v) is add:
         if p.prim is Prim.CONV:
-            return "conv", p, p.inputs[0]
+            pad = _zero_pad(p, uses)
+            return "conv", p, (pad.inputs[0] if pad is not None else p.inputs[0])
         if p.prim is Prim.BATCHNORM and p.inputs[0].rank == 4:
             return "bn", p, p.inputs[0]
     return "identity", None, v
@@ -70,6 +86,8 @@ def fuse_branches(graph: Graph, weights: WeightValues) -> tuple[Graph, WeightVal
                 for w in n.weights.values():
                     out.pop(w.name, None)
                 dead.add(id(n))
+                if kind == "conv" and _zero_pad(n, uses) is not None:
+                    dead.add(id(_zero_pad(n)))
         uses.replace(add.out, main.out)
         dead.add(id(add))
     drop_nodes(g, dead)
@@ -79,7 +97,7 @@ def fuse_branches(graph: Graph, weights: WeightValues) -> tuple[Graph, WeightVal
 def _fuse(parts, convs: list[Node], add: Node, weights: WeightValues):
     """(main conv, fused kernel, fused bias) in float64, or None when the branches cannot be one conv."""
     main = max(convs, key=lambda n: n.attrs["kernel_size"])
-    x = main.inputs[0]
+    x = parts[0][2]   # the one tensor every branch reads (through a conv's zero pad, where it has one)
     strides, groups = main.attrs["strides"], main.attrs.get("groups", 1)
     kh, kw = main.attrs["kernel_size"]
     origin = _pads(main, x)
