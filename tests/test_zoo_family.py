@@ -15,6 +15,24 @@ from netc.compiler import check_spec
 
 ZOO = pathlib.Path(__file__).resolve().parent.parent / "specs" / "zoo"
 
+_NASNET = (ZOO / "nasnet_mobile.net").read_text()
+#: NASNetMobile's cell uses (stem to the last normal cell) and NASNetLarge's: stem 96 filters, f = 42, 84 in the
+#: stem cells and 168, 336, 672 in the stages of 6 normal cells; skip_reduction, so the cell after a reduction
+#: cell reads the cell before it (`n7#nr_...:r6#:n4#`); at 331 px the sizes 165, 83 and 21 are odd (`zodd`)
+MOBILE_CELLS = _NASNET[_NASNET.index("    stem#"):_NASNET.index("    act_nre\n")]
+LARGE_CELLS = """    stem#cn_k3_s2_c96_padvalid_bn_mom0.9997
+    s1#reduction_f42_zodd:stem#:stem#
+    s2#rr_f84_h42_zodd:s1#:stem#
+    n0#nr_f168_h84:s2#:s1#  n1#np_f168:n0#:s2#  n2#np_f168:n1#:n0#  n3#np_f168:n2#:n1#
+    n4#np_f168:n3#:n2#  n5#np_f168:n4#:n3#
+    r6#rp_f336_zeven:n5#:n4#
+    n7#nr_f336_h168:r6#:n4#  n8#np_f336:n7#:r6#  n9#np_f336:n8#:n7#  n10#np_f336:n9#:n8#
+    n11#np_f336:n10#:n9#  n12#np_f336:n11#:n10#
+    r13#rp_f672_zodd:n12#:n11#
+    n14#nr_f672_h336:r13#:n11#  n15#np_f672:n14#:r13#  n16#np_f672:n15#:n14#  n17#np_f672:n16#:n15#
+    n18#np_f672:n17#:n16#  n19#np_f672:n18#:n17#
+"""
+
 #: member -> (zoo spec, statements put before it, (written, replacement) edits, params, trainable)
 MEMBERS = {
     # Keras width / depth coefficients: round_filters (multiples of 8, at most 10% below) and
@@ -34,6 +52,10 @@ MEMBERS = {
                                        ("mid_f256_o1024_r4", "mid_f256_o1024_r34")], 60_380_648, 60_236_904),
     "ResNet152": ("resnet101", "", [("bt_r4_s2", "bt_r8_s2"), ("bt_r23_s2", "bt_r36_s2")], 60_419_944, 60_268_520),
     "ConvNeXtSmall": ("convnext_tiny", "", [("cnx_c384_w1536_r9", "cnx_c384_w1536_r27")], 50_223_688, 50_223_688),
+    "VGG19": ("vgg16", "", [("stage_c256_r3\n    stage_c512_r3\n    stage_c512_r3",
+                              "stage_c256_r4\n    stage_c512_r4\n    stage_c512_r4")], 143_667_240, 143_667_240),
+    "NASNetLarge": ("nasnet_mobile", "", [("224x224x3", "331x331x3"), (MOBILE_CELLS, LARGE_CELLS)],
+                    88_949_818, 88_753_150),
     "MobileNet(alpha=0.5)": ("mobilenet", "width 0.5\n", [], 1_342_536, 1_331_592),
     "MobileNet(alpha=0.75)": ("mobilenet", "width 0.75\n", [], 2_601_976, 2_585_560),
 }
