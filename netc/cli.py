@@ -203,7 +203,7 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
           io_dtype: str, calibrate: int | None, calibration_data: str | None, serve: str | None, name: str | None,
           max_batch_size: int, limits: tuple[str, ...], external_data: bool | None = None) -> None:
     """Compile SPEC into OUT (ONNX, native Keras, or a TF SavedModel directory)."""
-    from netc.backends import backend_for, route
+    from netc.backends import backend_for, route, via_backend
     from netc.compiler import compile as compile_model
     t0 = time.perf_counter()
     _weights_options(weights, weights_map, subtree)
@@ -211,15 +211,15 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
         from netc.deploy.build import build as deploy_build, check_request
         if fmt_opt is not None:
             raise NetcError("`--format` does not go with --precision / --serve")
-        check_request(spec, out, serve=serve, name=name, via=via, precision=precision, io_dtype=io_dtype,
+        other = None if via == "direct" else via_backend(via)   # another route to ONNX (`--via`)
+        check_request(spec, out, serve=serve, name=name, route=other, precision=precision, io_dtype=io_dtype,
                       calibrate=calibrate, calibration_data=calibration_data, io_layout=io_layout)
-        if via != "direct":
-            from netc.backends import via_backend
-            via_backend(via).require(f"`--via {via}`")
+        if other is not None:
+            other.require(f"`--via {via}`")
         model = compile_model(spec, seed=seed, weights=weights, limits=_limits(limits), weights_map=weights_map,
                               weights_subtree=subtree)
         _warn(model.checked)
-        wrote = deploy_build(model, spec, out, serve=serve, name=name, max_batch_size=max_batch_size, via=via,
+        wrote = deploy_build(model, spec, out, serve=serve, name=name, max_batch_size=max_batch_size, route=other,
                              precision=precision, io_dtype=io_dtype, calibrate=calibrate,
                              calibration_data=calibration_data, opset=opset, io_layout=io_layout, seed=seed,
                              deploy=deploy)

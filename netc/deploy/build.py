@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from netc.diagnostics import NetcError
 
@@ -36,10 +37,11 @@ def _calibration_needs_int8(precision: str, calibrate: int | None, calibration_d
         raise NetcError("--calibrate and --calibration-data go with --precision int8")
 
 
-def check_request(spec: str, out: str, *, serve: str | None, name: str | None = None, via: str = "direct",
+def check_request(spec: str, out: str, *, serve: str | None, name: str | None = None, route: Any = None,
                   precision: str = "fp32", io_dtype: str = "float32", calibrate: int | None = None,
                   calibration_data: str | None = None, io_layout: str = "nchw", **_) -> None:
-    """Every mistake in a deployment build's options and output, raised before anything is compiled."""
+    """Every mistake in a deployment build's options and output, raised before anything is compiled. ``route``: the
+    backend of another route to ONNX (``--via``; a :class:`netc.backends.Backend`), None for netc's own."""
     from netc.atomic import check_target
     from netc.deploy.layout import TF_SERVING_VERSION, TRITON_VERSION, check_layout, check_model_dir, model_name
     from netc.deploy.precision import IO_DTYPES, PRECISIONS
@@ -53,14 +55,11 @@ def check_request(spec: str, out: str, *, serve: str | None, name: str | None = 
     if calibration_data is not None:
         from netc.deploy.calibration import require_directory
         require_directory(calibration_data)
-    if via != "direct":
-        from netc.backends import via_backend
-        alt = via_backend(via)
-        if io_layout != "nchw" and "io_layout" not in alt.options:
-            raise NetcError(f"`--io-layout` applies to netc's own ONNX emitter (the {alt.name} route is "
-                            f"{alt.io_layout.upper()})")
+    if route is not None and io_layout != "nchw" and "io_layout" not in route.options:
+        raise NetcError(f"`--io-layout` applies to netc's own ONNX emitter (the {route.name} route is "
+                        f"{route.io_layout.upper()})")
     if serve == "tf-serving":
-        if precision != "fp32" or via != "direct" or io_layout != "nchw":
+        if precision != "fp32" or route is not None or io_layout != "nchw":
             raise NetcError("--serve tf-serving exports the Keras model in float32 (NHWC): drop --precision, "
                             "--via and --io-layout")
         check_layout(out, "tf-serving")
@@ -75,21 +74,19 @@ def check_request(spec: str, out: str, *, serve: str | None, name: str | None = 
 
 
 def build(model, spec: str, out: str, *, serve: str | None, name: str | None = None, max_batch_size: int = 8,
-          via: str = "direct", **options) -> str:
+          route: Any = None, **options) -> str:
     """Write ``out``: an ONNX file at a reduced precision, or a serving layout. Returns what was written.
     The request is checked first (:func:`check_request`; the CLI calls it before compiling too)."""
-    check_request(spec, out, serve=serve, name=name, via=via, **options)
+    check_request(spec, out, serve=serve, name=name, route=route, **options)
     from netc.deploy.layout import model_name
     if serve == "tf-serving":
         from netc.deploy.tf_serving import export
         return export(model, out, model_name(spec, name), deploy=options.get("deploy", False))
     proto = None
-    if via != "direct":   # another route to ONNX (`--via`): its artifact, then the same precision conversion
-        from netc.backends import via_backend
-        alt = via_backend(via)
-        proto = model.artifact(alt.name, deploy=options.get("deploy", False), opset=options.get("opset", 17))
-        if "io_layout" not in alt.options:
-            options["io_layout"] = alt.io_layout
+    if route is not None:   # another route to ONNX (`--via`): its artifact, then the same precision conversion
+        proto = model.artifact(route.name, deploy=options.get("deploy", False), opset=options.get("opset", 17))
+        if "io_layout" not in route.options:
+            options["io_layout"] = route.io_layout
     proto = onnx_artifact(model, proto=proto, **options)
     if serve == "triton":
         from netc.deploy.triton import write_repository
