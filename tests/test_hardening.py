@@ -323,3 +323,26 @@ def test_a_multi_select_inside_a_stack(tmp_path, capsys):
     assert code == 0, err
     assert ["select:a#:img#", "-", "0", "0"] in [ln.split() for ln in out.splitlines()]
     assert "outputs: b# Nx8x8x11" in out
+
+
+@pytest.mark.parametrize("form", ["labelled input", "modular"])
+def test_drop_connect_schedule_counts_every_way_a_block_is_written(form, tmp_path):
+    """`dc` rates are dc * b / B over the B copies written with `dc`: a block written with its input
+    (`mb_...:x#`) or as a modular-YAML module counts like one written plainly (the fuzzer found B = 0 there: a
+    division by zero). Here B = 3: copy b has rate 0.5 * b / 3, and a drop where the copy has a residual."""
+    import netc
+    if form == "modular":
+        spec = tmp_path / "m.yaml"
+        spec.write_text("input: img# 16x16x3\nnet:\n"
+                        '  - {"name": "a", "type": "cn", "kwargs": {"k": 3, "c": 8, "bn": true}}\n'
+                        '  - {"name": "m0", "type": "mb", "kwargs": {"k": 3, "c": 8, "e": 4, "dc": 0.5}}\n'
+                        '  - {"name": "m1", "type": "mb", "kwargs": {"k": 3, "c": 8, "e": 4, "dc": 0.5, "r": 2}}\n'
+                        "output: m1\n")
+    else:
+        spec = tmp_path / "m.net"
+        spec.write_text("input img# 16x16x3\nnet#:\n    select:img#\n    x#cn_bn_k3_c8_nre\n"
+                        "    mb_k3_e4_c8_dc0.5:x#\n    mb_r2_k3_e4_c8_dc0.5\noutput net#\n")
+    m = netc.compile(str(spec))
+    rates = [n.attrs["rate"] for n in m.graph.nodes if n.prim.value == "dropout"]
+    # (the modules here each read the model's input, 3 channels: only m1's second copy has a residual)
+    assert rates == pytest.approx([1.0 / 3] if form == "modular" else [0.5 / 3, 1.0 / 3]), rates

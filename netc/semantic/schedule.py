@@ -3,9 +3,26 @@ blocks written with `dc`, from 0, in lowering order, after the `depth` multiplie
 0.2 * b / B, B the number of such copies (Keras: ``drop_connect_rate * b / blocks`` over all blocks)."""
 from __future__ import annotations
 
+import dataclasses
+
 from netc import ast
 from netc.diagnostics import NetcError
 from netc.semantic.multipliers import scaled_args
+
+
+def layer_form(registry, blk: ast.Block) -> ast.Block | None:
+    """``blk`` as the layer block lowering makes of it: as written (`mb_...`), a modular-YAML module naming a block
+    type, or a layer block written with its input (`mb_...:x#`); None for ops and modules."""
+    if blk.code not in registry.blocks or blk.code in registry.ops:
+        return None
+    if blk.kind == "layer":
+        return blk
+    if blk.kind == "module" and blk.code not in registry.modules:
+        from netc.semantic.modules import as_layer_block
+        return as_layer_block(blk)
+    if blk.kind == "op" and "_".join([blk.code, *(a.text for a in blk.args)]) not in registry.ops:
+        return dataclasses.replace(blk, kind="layer", refs=())
+    return None
 
 
 class DropConnect:
@@ -17,11 +34,12 @@ class DropConnect:
             if st.name == spec.input_stack:
                 continue
             for blk in st.blocks:
-                btype = registry.blocks.get(blk.code) if blk.kind == "layer" else None
-                if btype is None or "dc" not in btype.params:
-                    continue
                 try:
-                    args = scaled_args(spec, btype, registry.decode_args(blk, btype, limits)[0])
+                    layer = layer_form(registry, blk)
+                    btype = registry.blocks[layer.code] if layer is not None else None
+                    if btype is None or "dc" not in btype.params:
+                        continue
+                    args = scaled_args(spec, btype, registry.decode_args(layer, btype, limits)[0])
                 except NetcError:   # reported when the block is lowered
                     continue
                 if args.written("dc"):
@@ -33,6 +51,8 @@ class DropConnect:
             return args
         if args.written("dr"):
             raise NetcError("give `dr` (one rate) or `dc` (Keras' drop-connect schedule), not both", args.span("dc"))
+        if self.seen >= self.total:   # pragma: no cover - layer_form and lowering disagree on a block
+            raise AssertionError(f"drop-connect schedule: copy {self.seen} of {self.total} counted")
         rate = args.dc * self.seen / self.total
         self.seen += 1
         return args.replace(dr=rate)
