@@ -1,5 +1,7 @@
+import json
 import os
 import pathlib
+import tempfile
 
 import pytest
 
@@ -37,6 +39,7 @@ def refmodel_store(tmp_path_factory):
 
 
 # ---------------------------------------------------------------------------------- parallel runs (xdist)
+_GROUPS_PATH = pytest.StashKey[str]()
 #: fixtures that cost nothing to make twice: a test using only these may run on any worker
 _CHEAP_SHARED = {"tmp_path_factory", "worker_id", "testrun_uid", "monkeypatch", "capsys", "tmp_path"}
 
@@ -54,14 +57,10 @@ def _shared_fixtures(item) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Under ``pytest -n N --dist loadgroup`` (`make test`), tests that share an expensive fixture run on one
-    worker, so it is made once: the users of a session fixture, and within a module the tests linked by the
-    module fixtures they share, form one group each (test_zoo's references: one group per family); every other
-    test goes to whichever worker is free. Without xdist this does nothing."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
+def fixture_groups(items) -> dict[str, str]:
+    """Each test that shares an expensive fixture, mapped to its group: the users of a session fixture, and
+    within a module the tests linked by the module fixtures they share, form one group each (test_zoo's
+    references: one group per family, each built once); tests absent from the map go wherever a worker is free."""
     parent: dict[str, str] = {}
 
     def find(a: str) -> str:
@@ -81,6 +80,69 @@ def pytest_collection_modifyitems(config, items):
         for other in nodes[1:]:
             parent[find(other)] = find(nodes[0])
         keys[item.nodeid] = nodes[0]
-    for item in items:
-        if item.nodeid in keys:
-            item.add_marker(pytest.mark.xdist_group(find(keys[item.nodeid])))
+    return {nodeid: find(node) for nodeid, node in keys.items()}
+
+
+# Under `pytest -n N --dist loadgroup` (`make test`) the groups above decide where tests run. xdist's own
+# loadgroup reads `xdist_group` marks by rewriting `item._nodeid`, which pytest 9.2 no longer reads (a node's id
+# is `item._id`), so its groups silently vanish and each worker built every module fixture again (measured: the
+# Model Garden fixture, 119 s, twice). Instead each worker writes the map it collected to a file the controller
+# names, and the controller's scheduler groups by it. Without xdist none of this runs.
+_GROUPS_KEY = "netc_fixture_groups"
+
+
+def pytest_configure(config):
+    if getattr(config, "workerinput", None) is None and config.pluginmanager.hasplugin("xdist") \
+            and config.getoption("dist", "no") == "loadgroup":
+        fd, path = tempfile.mkstemp(prefix="netc-xdist-groups-", suffix=".json")
+        os.close(fd)
+        config.stash[_GROUPS_PATH] = path
+
+
+def pytest_unconfigure(config):
+    path = config.stash.get(_GROUPS_PATH, None)
+    if path is not None and os.path.exists(path):
+        os.unlink(path)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    path = node.config.stash.get(_GROUPS_PATH, None)
+    if path is not None:
+        node.workerinput[_GROUPS_KEY] = path
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    path = (getattr(config, "workerinput", None) or {}).get(_GROUPS_KEY)
+    if path is None:
+        return
+    tmp = f"{path}.{config.workerinput.get('workerid', 'w')}"
+    with open(tmp, "w") as f:
+        json.dump(fixture_groups(items), f)
+    os.replace(tmp, path)   # every worker collects the same tests, so whichever lands last is the same map
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    path = config.stash.get(_GROUPS_PATH, None)
+    if path is None:
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class FixtureGroupScheduling(LoadGroupScheduling):
+        """loadgroup whose groups come from the workers' fixture map (read once, when scheduling starts:
+        after every worker finished collecting, so after each wrote the map)."""
+        groups: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.groups is None:
+                try:
+                    with open(path) as f:
+                        self.groups = json.load(f)
+                except (OSError, ValueError):   # no worker wrote it (a collection error): plain load
+                    self.groups = {}
+            group = self.groups.get(nodeid)
+            return f"group:{group}" if group is not None else super()._split_scope(nodeid)
+
+    return FixtureGroupScheduling(config, log)
