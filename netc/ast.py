@@ -108,6 +108,8 @@ class Spec:
     end: Span | None = None                                      # just past the last non-blank character
     width: float | None = None    # `width 1.4`: every scalable `c` times this, rounded to a multiple of 8
     width_span: Span | None = None
+    width_rounding: str | None = None   # `width 1.2 nearest`: how `c` rounds (multipliers.ROUNDINGS); None: `bounded`
+    width_rounding_span: Span | None = None
     depth: float | None = None    # `depth 2`: every `r` times this, rounded up
     depth_span: Span | None = None
     modular: Any = None   # the modular YAML form as written (netc.frontends.modular.ModularForm), for `fmt`

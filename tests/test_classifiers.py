@@ -338,6 +338,24 @@ def test_deployed_onnx_holds_the_deployed_count(tmp_path, capsys):
     assert [n.op_type for n in model.graph.node].count("Conv") == 22
 
 
+@pytest.mark.parametrize("head", ["width 1.2 nearest\ndepth 1.4\n", "width 1.2 bounded\n", "width 1.2\n"])
+def test_fmt_keeps_the_width_rounding_word(head, tmp_path):
+    """`width 1.2 nearest` round-trips through `netc fmt`, both forms (YAML `width_rounding: nearest`); a word
+    written stays written, none stays none; the model is the same."""
+    from netc.frontends.fmt import to_net, to_yaml
+    from netc.frontends.load import parse_source
+    text = head + "input img# 8x8x3\nb#:\n    select:img#\n    cn_k3_c16\noutput b#\n"
+    spec = parse_source(text, "w.net")
+    assert to_net(spec).startswith(head)
+    word = head.split("\n")[0][len("width 1.2 "):]
+    yml = to_yaml(spec)
+    assert ("width_rounding: " + word in yml) if word else "width_rounding" not in yml
+    again = parse_source(yml, "w.yaml")
+    assert again.width_rounding == (word or None) and to_net(again).startswith(head)
+    assert to_yaml(again) == yml
+    assert check_spec(text).params == check_spec(to_net(again)).params
+
+
 @pytest.mark.parametrize("value", ["1.2345678", "0.00001", "2", "1.4"])
 def test_fmt_keeps_multiplier_values_exactly(value, tmp_path):
     """`netc fmt` prints a multiplier as the decimal it reads back as (never rounded, never `1e-05`), in both

@@ -71,3 +71,5 @@ def test_grammar_scopes():
     assert got["sp"] == "entity.name.function.template.netc" and got["_l_t"] == "variable.parameter.template.netc"
     got = dict(_scopes("backbone#:", rules))
     assert got["backbone#"] == "entity.name.type.stack.netc"
+    got = dict(_scopes("width 1.2 nearest", rules))
+    assert got["width"] == "keyword.other.scale.netc" and got["nearest"] == "support.constant.rounding.netc"

@@ -567,6 +567,29 @@ def test_messages_explain_the_notation(tmp_path, capsys, text, line, col, messag
     expect(tmp_path, capsys, text, line, col, message)
 
 
+@pytest.mark.parametrize("text, name, line, col, message", [
+    pytest.param("width 1.2 neerest\n" + NET("cn_k3_c8"), "spec.net", 1, 11,
+                 "unknown width rounding `neerest`; did you mean `nearest`?", id="net-unknown-word"),
+    pytest.param("width 1.2 near_est\n" + NET("cn_k3_c8"), "spec.net", 1, 11,
+                 "found `near_est`; did you mean `nearest`?", id="net-word-with-underscore"),
+    pytest.param("width 1.2 nearest 8\n" + NET("cn_k3_c8"), "spec.net", 1, 11,
+                 "comes one rounding word (`bounded`, `nearest`) or the end of the line, found `nearest 8`",
+                 id="net-two-words"),
+    pytest.param("depth 1.4 nearest\n" + NET("cn_k3_c8"), "spec.net", 1, 11, "`depth` takes no rounding word",
+                 id="net-depth-word"),
+    pytest.param(YAML("cn_k3_c8") + "width_multiplier: 1.2\nwidth_rounding: neerest\n", "spec.yaml", 11, 17,
+                 "unknown width rounding `neerest`; did you mean `nearest`?", id="yaml-unknown-word"),
+    pytest.param(YAML("cn_k3_c8") + "width_rounding: nearest\n", "spec.yaml", 10, 1,
+                 "`width_rounding` says how `width_multiplier` rounds; give `width_multiplier` too",
+                 id="yaml-rounding-alone"),
+    pytest.param(YAML("cn_k3_c8") + "width_multiplier: 1.2\nwidth_rounding: 8\n", "spec.yaml", 11, 17,
+                 "expected a rounding word like `nearest`, found", id="yaml-number"),
+])
+def test_width_rounding_word_errors(tmp_path, capsys, text, name, line, col, message):
+    """A rounding word after `width`'s number (YAML `width_rounding`) is `bounded` or `nearest`."""
+    expect(tmp_path, capsys, text, line, col, message, name)
+
+
 def test_yaml_block_string_messages(tmp_path, capsys):
     diags = errors(tmp_path, capsys, YAML("ir_k3_e2,5_c8", "cé_k3_c8"), "spec.yaml")
     assert [(d["line"], d["col"]) for d in diags] == [(5, 17), (6, 10)]

@@ -272,6 +272,10 @@ def test_completion_lists(lsp, tmp_path):
     after_label = lsp.complete(uri, 11, 6)   # after `q#`: a block
     assert "cn" in after_label and "input" not in after_label
     lsp.close(uri)
+    uri, _ = lsp.open(tmp_path / "w.net", "width 1.2 ne\ndepth 1.4 \n" + SMALL)
+    assert lsp.complete(uri, 0, 12) == ["bounded", "nearest"]   # after `width 1.2 `: the rounding words
+    assert lsp.complete(uri, 0, 6) == [] and lsp.complete(uri, 1, 10) == []   # a number; `depth` takes none
+    lsp.close(uri)
 
 
 def test_signature_help_for_template_parameters(lsp, tmp_path):

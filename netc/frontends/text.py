@@ -17,6 +17,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from netc import ast
 from netc.diagnostics import NetcError, Span, printable
+from netc.frontends.scale import explain_scale_line, set_rounding, set_scale
 
 _EXPECTED_WORDS = {
     "HASHNAME": "a name ending in `#`",
@@ -126,6 +127,9 @@ def _explain(err: UnexpectedInput, text: str, base: Span | None) -> tuple | None
     line = text[start:end if end >= 0 else len(text)]
     ch = text[pos] if pos < len(text) else ""
     if base is None:
+        scale = explain_scale_line(line, pos - start)
+        if scale is not None:
+            return scale[0], start + scale[1], scale[2]
         m = _FIRST_WORD.match(line)
         if m and m.group(1) not in _KEYWORDS:
             close = difflib.get_close_matches(m.group(1).lower(), _KEYWORDS, n=1, cutoff=0.7)
@@ -332,20 +336,6 @@ def split_templates(text: str, file: str, breaks: str = "\n") -> tuple[str, list
     return "\n".join(lines), templates
 
 
-def set_scale(spec: ast.Spec, word: str, value: str, span: Span) -> None:
-    """Record `width X` / `depth X` (either at most once, X > 0) on the spec."""
-    if getattr(spec, word) is not None:
-        raise NetcError(f"`{word}` is given twice", span)
-    try:
-        number = float(value)
-    except ValueError:
-        raise NetcError(f"`{word}` needs a number like `1.4`, found `{value}`", span) from None
-    if not 0.0 < number <= 100.0:
-        raise NetcError(f"`{word}` must be greater than 0 and at most 100, found {value}", span)
-    setattr(spec, word, number)
-    setattr(spec, f"{word}_span", span)
-
-
 def parse_text(text: str, file: str) -> ast.Spec:
     """Parse a whole `.net` file; the first mistake raises."""
     text, templates = split_templates(text, file)
@@ -381,8 +371,10 @@ def _statement(spec: ast.Spec, st: Tree, stack: ast.Stack | None, file: str, tex
             spec.outputs_span = _tok_span(file, st.children[0])
         spec.outputs += [ast.Ref(str(t), _tok_span(file, t)) for t in st.children[1:]]
     elif kind == "scale_stmt":
-        word, num = st.children
+        word, num, rounding = (st.children + [None])[:3]
         set_scale(spec, str(word), str(num), _tok_span(file, num))
+        if rounding is not None:
+            set_rounding(spec, str(word), str(rounding), _tok_span(file, rounding))
     elif kind == "block_line":
         blocks = [_block(b, file, text, None) for b in st.children]
         if stack is None:

@@ -12,12 +12,13 @@ from yaml.constructor import SafeConstructor
 
 from netc import ast
 from netc.diagnostics import DiagnosticBag, NetcError, Span, did_you_mean
-from netc.frontends.text import parse_block_string, parse_input_string, set_scale
+from netc.frontends.scale import set_rounding, set_scale
+from netc.frontends.text import parse_block_string, parse_input_string
 from netc.frontends.yaml_nodes import (INT, NULL, STR, SpecWithErrors, node_kind, node_span, scalar_span,
                                        templates_block)
 
-KEYS = ("model_def", "model_ins", "model_outs", "in_chs", "input_size", "width_multiplier", "depth_multiplier",
-        "templates")
+KEYS = ("model_def", "model_ins", "model_outs", "in_chs", "input_size", "width_multiplier", "width_rounding",
+        "depth_multiplier", "templates")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*#")   # the `.net` grammar's HASHNAME
 
 
@@ -180,6 +181,11 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str, recover: dict | N
                 set_scale(spec, word, str(node.value) if isinstance(node, yaml.ScalarNode) else "", node_span(file, node))
             except NetcError as err:
                 bag.add(err)
+    if "width_rounding" in fields:
+        try:
+            _rounding(spec, fields, file)
+        except NetcError as err:
+            bag.add(err)
     if inputs_ok:
         try:
             _attach_sizes(spec, fields, file, n_inputs)
@@ -195,6 +201,16 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str, recover: dict | N
     if block_errors:
         raise SpecWithErrors(block_errors.items, spec)
     return spec
+
+
+def _rounding(spec: ast.Spec, fields: dict, file: str) -> None:
+    """`width_rounding: nearest`: a word, with `width_multiplier` beside it."""
+    key, node = fields["width_rounding"]
+    if "width_multiplier" not in fields:
+        raise NetcError("`width_rounding` says how `width_multiplier` rounds; give `width_multiplier` too",
+                        node_span(file, key))
+    _expect(node, yaml.ScalarNode, "a rounding word like `nearest`", file)
+    set_rounding(spec, "width", node.value, scalar_span(file, node))
 
 
 def _outputs(spec: ast.Spec, outs: yaml.Node, file: str) -> None:
