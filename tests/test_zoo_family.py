@@ -38,11 +38,25 @@ MEMBERS = {
     # Keras width / depth coefficients: round_filters (multiples of 8, at most 10% below) and
     # ceil(depth x repeats) for every stage, one-block stages included
     "EfficientNetB1": ("efficientnet_b0", "depth 1.1\n", [("224x224x3", "240x240x3")], 7_856_239, 7_794_184),
+    "EfficientNetB2": ("efficientnet_b0", "width 1.1\ndepth 1.2\n",
+                       [("224x224x3", "260x260x3"), ("dropout_dr0.2", "dropout_dr0.3")], 9_177_569, 9_109_994),
     "EfficientNetB3": ("efficientnet_b0", "width 1.2\ndepth 1.4\n",
                        [("224x224x3", "300x300x3"), ("dropout_dr0.2", "dropout_dr0.3")], 12_320_535, 12_233_232),
+    "EfficientNetB4": ("efficientnet_b0", "width 1.4\ndepth 1.8\n",
+                       [("224x224x3", "380x380x3"), ("dropout_dr0.2", "dropout_dr0.4")], 19_466_823, 19_341_616),
+    "EfficientNetB5": ("efficientnet_b0", "width 1.6\ndepth 2.2\n",
+                       [("224x224x3", "456x456x3"), ("dropout_dr0.2", "dropout_dr0.4")], 30_562_527, 30_389_784),
+    "EfficientNetB6": ("efficientnet_b0", "width 1.8\ndepth 2.6\n",
+                       [("224x224x3", "528x528x3"), ("dropout_dr0.2", "dropout_dr0.5")], 43_265_143, 43_040_704),
+    "EfficientNetB7": ("efficientnet_b0", "width 2.0\ndepth 3.1\n",
+                       [("224x224x3", "600x600x3"), ("dropout_dr0.2", "dropout_dr0.5")], 66_658_687, 66_347_960),
+    # Keras V2's round_filters is the nearest multiple of 8 without the 10% bound (`nearest`: 16 x 1.2 is 16, not
+    # 24; stem 32, every stage's in / out filters and the top's 1280 all round so); its top dropout stays 0.2
     "EfficientNetV2B1": ("efficientnetv2_b0", "depth 1.1\n", [("224x224x3", "240x240x3")], 8_212_124, 8_141_052),
-    "EfficientNetV2B2": ("efficientnetv2_b0", "width 1.1\ndepth 1.2\n",
-                         [("224x224x3", "260x260x3"), ("dropout_dr0.2", "dropout_dr0.3")], 10_178_374, 10_096_086),
+    "EfficientNetV2B2": ("efficientnetv2_b0", "width 1.1 nearest\ndepth 1.2\n", [("224x224x3", "260x260x3")],
+                         10_178_374, 10_096_086),
+    "EfficientNetV2B3": ("efficientnetv2_b0", "width 1.2 nearest\ndepth 1.4\n", [("224x224x3", "300x300x3")],
+                         14_467_622, 14_358_406),
     "DenseNet169": ("densenet121", "", [("dl_w128_g32_r24  tr_c512", "dl_w128_g32_r32  tr_c640"),
                                         ("dl_w128_g32_r16\n", "dl_w128_g32_r32\n")], 14_307_880, 14_149_480),
     "DenseNet201": ("densenet121", "", [("dl_w128_g32_r24  tr_c512", "dl_w128_g32_r48  tr_c896"),
@@ -78,6 +92,34 @@ def test_family_member_count(name, tmp_path):
     trainable = sum(w.size for w in model.graph.weights if w.trainable)
     assert (model.params, trainable) == MEMBERS[name][3:]
     assert [tuple(v.shape) for _, v in model.graph.outputs] == [(None, 1000)]
+
+
+#: keras.applications.EfficientNetV2B3(weights=None)'s convolutions (measured once, Keras 3.15.1): how many, the
+#: stem's and the top's filters, and each block's project_conv filters run-length encoded (width, blocks) by stage
+KERAS_V2B3_CONVS = {"convs": 136, "stem": 40, "top": 1536,
+                    "project": [(16, 2), (40, 3), (56, 3), (112, 5), (136, 7), (232, 12)]}
+
+
+def test_v2b3_convolutions_are_keras(tmp_path):
+    """EfficientNetV2B3 layer by layer: the stem, every block's projection (stage widths and block counts) and
+    the top have Keras' filters, and the spec has as many convolutions."""
+    import itertools
+    convs = [n for n in check_spec(str(member_spec("EfficientNetV2B3", tmp_path))).graph.nodes
+             if n.prim.value == "conv"]
+    project = [n.out.shape[-1] for n in convs if n.name.endswith("/project_conv")]
+    assert {"convs": len(convs), "stem": convs[0].out.shape[-1], "top": convs[-1].out.shape[-1],
+            "project": [(c, len(list(g))) for c, g in itertools.groupby(project)]} == KERAS_V2B3_CONVS
+
+
+@pytest.mark.parametrize("rounding, channels", [("", 24), (" bounded", 24), (" nearest", 16)])
+def test_width_rounding_word(rounding, channels):
+    """16 x 1.2 = 19.2: `bounded` (the default) goes up to 24, since 16 is more than 10% below 19.2 (17.28);
+    `nearest` (Keras V2) keeps 16 = int(19.2 + 4) // 8 * 8. 40 x 1.2 = 48 either way."""
+    text = (f"width 1.2{rounding}\ninput x# 16x16x8\nb#:\n    select:x#\n    cn_k3_c16\n    cn_k3_c40\n    gap\n"
+            "    fc_c4\noutput b#\n")
+    model = check_spec(text)
+    assert [n.out.shape[-1] for n in model.graph.nodes if n.prim.value == "conv"] == [channels, 48]
+    assert model.params == (3 * 3 * 8 + 1) * channels + (3 * 3 * channels + 1) * 48 + 48 * 4 + 4   # with biases
 
 
 def test_depth_scales_written_repeats_and_template_repeats():
