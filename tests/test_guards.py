@@ -90,6 +90,18 @@ def test_node_limit_fires_before_the_work(tmp_path, capsys):
     assert exc.value.code == 0, capsys.readouterr().err
 
 
+def test_node_limit_counts_repeats_after_depth():
+    """The work estimate scales written repeats by `depth` as lowering does: `depth 0.01` makes 200 lines of
+    `r1000` ten copies each (28,004 nodes, under the 50,000 limit), which the unscaled estimate (200,000
+    copies at least) refused before any work."""
+    text = "depth 0.01\n" + _net(*["ir_r1000_k3_c8_se4_nhs"] * 200)
+    checked = check_spec(text)
+    assert 200 * 10 < len(checked.graph.nodes) < 50_000
+    with pytest.raises(NetcError) as exc:   # and the limit still fires, before the work, on what depth makes
+        check_spec("depth 10\n" + _net(*["ir_r1000_k3_c8_se4_nhs"] * 2))
+    assert "IR nodes" in exc.value.message and exc.value.span.line == 5
+
+
 # ---------------------------------------------------------------------------- Keras layers' settings
 @pytest.mark.slow
 @pytest.mark.tf

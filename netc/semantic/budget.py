@@ -14,6 +14,7 @@ from __future__ import annotations
 from netc import ast
 from netc.diagnostics import NetcError
 from netc.registry import Limits, Registry
+from netc.semantic.multipliers import scaled_repeats
 
 
 def _body(blk: ast.Block) -> str:
@@ -21,9 +22,10 @@ def _body(blk: ast.Block) -> str:
     return blk.text[len(blk.label or ""):]
 
 
-def _repeats(blk: ast.Block, limits: Limits, registry: Registry) -> int:
-    """The block's `r` argument as written (1 when absent or invalid: its own error reports that); the block
-    type is looked up in the compilation's registry, so a plugin block's repeats count too."""
+def _repeats(blk: ast.Block, limits: Limits, registry: Registry, depth: float | None = None) -> int:
+    """The block's `r` argument as written, scaled by the spec's `depth` as lowering will scale it (1 when absent
+    or invalid: its own error reports that); the block type is looked up in the compilation's registry, so a
+    plugin block's repeats count too."""
     btype = registry.blocks.get(blk.code)
     if btype is None or "r" not in btype.params:
         return 1
@@ -31,7 +33,9 @@ def _repeats(blk: ast.Block, limits: Limits, registry: Registry) -> int:
         text = tok.text
         if text.startswith("r") and text[1:].isascii() and text[1:].isdigit() and len(text) < 12:
             value = int(text[1:])
-            return value if 1 <= value <= limits.repeats else 1
+            if not 1 <= value <= limits.repeats:
+                return 1
+            return scaled_repeats(value, depth) if depth is not None and depth != 1.0 else value
     return 1
 
 
@@ -50,7 +54,7 @@ class WorkBudget:
             for blk in st.blocks:
                 if blk.kind != "layer":
                     continue
-                extra = _repeats(blk, limits, registry) - 1
+                extra = _repeats(blk, limits, registry, spec.depth) - 1
                 body = _body(blk)
                 self.pending[id(blk)] = (body, extra)
                 self.future[body] = self.future.get(body, 0) + extra
