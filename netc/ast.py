@@ -112,6 +112,8 @@ class Spec:
     width_rounding_span: Span | None = None
     depth: float | None = None    # `depth 2`: every `r` times this, rounded up
     depth_span: Span | None = None
+    depth_schedule: str | None = None   # `depth 1.4 written`: drop-connect's B (multipliers.SCHEDULES); None: `scaled`
+    depth_schedule_span: Span | None = None
     modular: Any = None   # the modular YAML form as written (netc.frontends.modular.ModularForm), for `fmt`
 
     @property

@@ -338,7 +338,8 @@ def test_deployed_onnx_holds_the_deployed_count(tmp_path, capsys):
     assert [n.op_type for n in model.graph.node].count("Conv") == 22
 
 
-@pytest.mark.parametrize("head", ["width 1.2 nearest\ndepth 1.4\n", "width 1.2 bounded\n", "width 1.2\n"])
+@pytest.mark.parametrize("head", ["width 1.2 nearest\ndepth 1.4\n", "width 1.2 bounded\n", "width 1.2\n",
+                                  "width 1.2 nearest\ndepth 1.4 written\n"])
 def test_fmt_keeps_the_width_rounding_word(head, tmp_path):
     """`width 1.2 nearest` round-trips through `netc fmt`, both forms (YAML `width_rounding: nearest`); a word
     written stays written, none stays none; the model is the same."""
@@ -354,6 +355,7 @@ def test_fmt_keeps_the_width_rounding_word(head, tmp_path):
     assert again.width_rounding == (word or None) and to_net(again).startswith(head)
     assert to_yaml(again) == yml
     assert check_spec(text).params == check_spec(to_net(again)).params
+    assert ("depth_schedule: written" in yml) == ("written" in head) and again.depth_schedule == spec.depth_schedule
 
 
 @pytest.mark.parametrize("value", ["1.2345678", "0.00001", "2", "1.4"])

@@ -573,10 +573,17 @@ def test_messages_explain_the_notation(tmp_path, capsys, text, line, col, messag
     pytest.param("width 1.2 near_est\n" + NET("cn_k3_c8"), "spec.net", 1, 11,
                  "found `near_est`; did you mean `nearest`?", id="net-word-with-underscore"),
     pytest.param("width 1.2 nearest 8\n" + NET("cn_k3_c8"), "spec.net", 1, 11,
-                 "comes one rounding word (`bounded`, `nearest`) or the end of the line, found `nearest 8`",
+                 "comes one width rounding word (`bounded`, `nearest`) or the end of the line, found `nearest 8`",
                  id="net-two-words"),
-    pytest.param("depth 1.4 nearest\n" + NET("cn_k3_c8"), "spec.net", 1, 11, "`depth` takes no rounding word",
+    pytest.param("depth 1.4 nearest\n" + NET("cn_k3_c8"), "spec.net", 1, 11, "unknown depth schedule `nearest`",
                  id="net-depth-word"),
+    pytest.param("depth 1.4 writen\n" + NET("cn_k3_c8"), "spec.net", 1, 11,
+                 "unknown depth schedule `writen`; did you mean `written`?", id="net-depth-typo"),
+    pytest.param(YAML("cn_k3_c8") + "depth_schedule: written\n", "spec.yaml", 10, 1,
+                 "`depth_schedule` says what `depth_multiplier`'s drop-connect counts; give `depth_multiplier` too",
+                 id="yaml-schedule-alone"),
+    pytest.param(YAML("cn_k3_c8") + "depth_multiplier: 1.2\ndepth_schedule: writen\n", "spec.yaml", 11, 17,
+                 "unknown depth schedule `writen`; did you mean `written`?", id="yaml-schedule-typo"),
     pytest.param(YAML("cn_k3_c8") + "width_multiplier: 1.2\nwidth_rounding: neerest\n", "spec.yaml", 11, 17,
                  "unknown width rounding `neerest`; did you mean `nearest`?", id="yaml-unknown-word"),
     pytest.param(YAML("cn_k3_c8") + "width_rounding: nearest\n", "spec.yaml", 10, 1,
@@ -586,7 +593,8 @@ def test_messages_explain_the_notation(tmp_path, capsys, text, line, col, messag
                  "expected a rounding word like `nearest`, found", id="yaml-number"),
 ])
 def test_width_rounding_word_errors(tmp_path, capsys, text, name, line, col, message):
-    """A rounding word after `width`'s number (YAML `width_rounding`) is `bounded` or `nearest`."""
+    """A rounding word after `width`'s number (YAML `width_rounding`) is `bounded` or `nearest`; a schedule
+    word after `depth`'s (YAML `depth_schedule`) is `scaled` or `written`."""
     expect(tmp_path, capsys, text, line, col, message, name)
 
 

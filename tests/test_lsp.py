@@ -274,7 +274,8 @@ def test_completion_lists(lsp, tmp_path):
     lsp.close(uri)
     uri, _ = lsp.open(tmp_path / "w.net", "width 1.2 ne\ndepth 1.4 \n" + SMALL)
     assert lsp.complete(uri, 0, 12) == ["bounded", "nearest"]   # after `width 1.2 `: the rounding words
-    assert lsp.complete(uri, 0, 6) == [] and lsp.complete(uri, 1, 10) == []   # a number; `depth` takes none
+    assert lsp.complete(uri, 0, 6) == []   # a number
+    assert lsp.complete(uri, 1, 10) == ["scaled", "written"]   # after `depth 1.4 `: the schedule words
     lsp.close(uri)
 
 

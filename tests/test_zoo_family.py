@@ -52,10 +52,10 @@ MEMBERS = {
                        [("224x224x3", "600x600x3"), ("dropout_dr0.2", "dropout_dr0.5")], 66_658_687, 66_347_960),
     # Keras V2's round_filters is the nearest multiple of 8 without the 10% bound (`nearest`: 16 x 1.2 is 16, not
     # 24; stem 32, every stage's in / out filters and the top's 1280 all round so); its top dropout stays 0.2
-    "EfficientNetV2B1": ("efficientnetv2_b0", "depth 1.1\n", [("224x224x3", "240x240x3")], 8_212_124, 8_141_052),
-    "EfficientNetV2B2": ("efficientnetv2_b0", "width 1.1 nearest\ndepth 1.2\n", [("224x224x3", "260x260x3")],
+    "EfficientNetV2B1": ("efficientnetv2_b0", "depth 1.1 written\n", [("224x224x3", "240x240x3")], 8_212_124, 8_141_052),
+    "EfficientNetV2B2": ("efficientnetv2_b0", "width 1.1 nearest\ndepth 1.2 written\n", [("224x224x3", "260x260x3")],
                          10_178_374, 10_096_086),
-    "EfficientNetV2B3": ("efficientnetv2_b0", "width 1.2 nearest\ndepth 1.4\n", [("224x224x3", "300x300x3")],
+    "EfficientNetV2B3": ("efficientnetv2_b0", "width 1.2 nearest\ndepth 1.4 written\n", [("224x224x3", "300x300x3")],
                          14_467_622, 14_358_406),
     "DenseNet169": ("densenet121", "", [("dl_w128_g32_r24  tr_c512", "dl_w128_g32_r32  tr_c640"),
                                         ("dl_w128_g32_r16\n", "dl_w128_g32_r32\n")], 14_307_880, 14_149_480),
@@ -148,12 +148,23 @@ KERAS_DROPOUT_RATES = {
     "EfficientNetV2B0": [0.019047619, 0.0380952381, 0.0571428571, 0.0666666667, 0.0857142857, 0.0952380952,
                          0.1047619048, 0.1142857143, 0.1333333333, 0.1428571429, 0.1523809524, 0.1619047619,
                          0.1714285714, 0.180952381, 0.1904761905, 0.2],
+    # V2 divides by the 21 blocks as written (`depth 1.1 written`), so its rates pass 0.2
+    "EfficientNetV2B1": [0.0095238095, 0.0285714286, 0.0380952381, 0.0571428571, 0.0666666667, 0.0857142857,
+                         0.0952380952, 0.1047619048, 0.1238095238, 0.1333333333, 0.1428571429, 0.1523809524,
+                         0.1619047619, 0.180952381, 0.1904761905, 0.2, 0.2095238095, 0.219047619, 0.2285714286,
+                         0.2380952381, 0.2476190476, 0.2],
+    "EfficientNetV2B3": [0.0095238095, 0.0285714286, 0.0380952381, 0.0571428571, 0.0666666667, 0.0857142857,
+                         0.0952380952, 0.1047619048, 0.1142857143, 0.1333333333, 0.1428571429, 0.1523809524,
+                         0.1619047619, 0.1714285714, 0.180952381, 0.2, 0.2095238095, 0.219047619, 0.2285714286,
+                         0.2380952381, 0.2476190476, 0.2571428571, 0.2666666667, 0.2761904762, 0.2857142857,
+                         0.2952380952, 0.2],
 }
 
 
 @pytest.mark.parametrize("name", sorted(KERAS_DROPOUT_RATES))
 def test_drop_connect_schedule_is_keras(name, tmp_path):
-    """`dc0.2`: each residual block's rate is Keras' 0.2 b / B, b counted over all blocks after `depth`."""
+    """`dc0.2`: each residual block's rate is Keras' 0.2 b / B, b counted over all blocks after `depth`; B too
+    (EfficientNet), or B as written (`depth X written`: EfficientNetV2)."""
     if name in MEMBERS:
         path = member_spec(name, tmp_path)
     else:
@@ -168,3 +179,16 @@ def test_drop_connect_schedule_refuses_a_fixed_rate_too(tmp_path):
     text = "input x# 16x16x8\nb#:\n    select:x#\n    mb_k3_c8_r2_dc0.2_dr0.1\n    gap\n    fc_c4\noutput b#\n"
     with pytest.raises(NetcError, match="not both"):
         check_spec(text)
+
+
+def test_drop_connect_as_written_refuses_a_rate_of_one():
+    """`depth 3 written` counts B = 2 (as written) over 6 copies: `dc0.5` reaches 0.5 x 4 / 2 = 1 at the fifth
+    copy, which no Dropout can be; refused at the block's `dc`."""
+    from netc.diagnostics import NetcError
+    text = "depth 3 written\ninput x# 16x16x8\nb#:\n    select:x#\n    mb_k3_c8_r2_dc0.5\n    gap\n    fc_c4\noutput b#\n"
+    with pytest.raises(NetcError, match=r"0.5 x 4 / 2 = 1, 1 or more \(`depth 3 written`") as exc:
+        check_spec(text)
+    assert (exc.value.span.line, exc.value.span.col) == (5, 17)
+    rates = [n.attrs["rate"] for n in check_spec(text.replace("dc0.5", "dc0.2")).graph.nodes
+             if n.prim.value == "dropout"]
+    assert rates == pytest.approx([0.2 * b / 2 for b in range(1, 6)])   # copy 0 drops at 0: no Dropout

@@ -37,7 +37,8 @@ def to_net(spec: ast.Spec) -> str:
         rows.append((line_of(spec.input_stack_span), f"inputs {spec.input_stack}", False))
     for word in ("width", "depth"):
         if getattr(spec, word) is not None:
-            rounding = f" {spec.width_rounding}" if word == "width" and spec.width_rounding else ""
+            said = getattr(spec, "width_rounding" if word == "width" else "depth_schedule")
+            rounding = f" {said}" if said else ""
             rows.append((line_of(getattr(spec, f"{word}_span")),
                          f"{word} {plain_number(getattr(spec, word))}{rounding}", False))
     for group in spec.input_lines:
@@ -114,8 +115,9 @@ def to_yaml(spec: ast.Spec) -> str:
     for word in ("width", "depth"):
         if getattr(spec, word) is not None:
             out.append(f"{word}_multiplier: {plain_number(getattr(spec, word))}")
-            if word == "width" and spec.width_rounding:
-                out.append(f"width_rounding: {spec.width_rounding}")
+            said = getattr(spec, "width_rounding" if word == "width" else "depth_schedule")
+            if said:
+                out.append(f"{word}_{'rounding' if word == 'width' else 'schedule'}: {said}")
     out.append("model_outs: [" + ", ".join(_q(r.name) for r in spec.outputs) + "]")
     out.append("in_chs: [" + ", ".join(str(d.channels) for d in spec.inputs) + "]")
     size = next(iter(sizes), (None, None))

@@ -1,12 +1,12 @@
-"""The spec-level multipliers as both frontends record them: `width X [rounding]` and `depth X` (YAML
-`width_multiplier`, `width_rounding`, `depth_multiplier`)."""
+"""The spec-level multipliers as both frontends record them: `width X [rounding]` and `depth X [schedule]`
+(YAML `width_multiplier`, `width_rounding`, `depth_multiplier`, `depth_schedule`)."""
 from __future__ import annotations
 
 import re
 
 from netc import ast
 from netc.diagnostics import NetcError, Span, did_you_mean
-from netc.semantic.multipliers import ROUNDINGS
+from netc.semantic.multipliers import SCALE_WORDS
 
 _SCALE_LINE = re.compile(r"[ \t\f]*(width|depth)[ \t\f]+(\d+(?:\.\d+)?)[ \t\f]+([^\n]*)")
 
@@ -26,14 +26,14 @@ def set_scale(spec: ast.Spec, word: str, value: str, span: Span) -> None:
 
 
 def set_rounding(spec: ast.Spec, word: str, rounding: str, span: Span) -> None:
-    """Record the word after `width X` (:data:`ROUNDINGS`): how a scaled `c` rounds."""
-    if word != "width":
-        raise NetcError(f"`{word}` takes no rounding word, found `{rounding}` (only `width` rounds: "
-                        f"`width 1.2 nearest`)", span)
-    if rounding not in ROUNDINGS:
-        raise NetcError(f"unknown width rounding `{rounding}`{did_you_mean(rounding, ROUNDINGS)}", span,
-                        notes=[f"`{k}`: {doc}" for k, doc in ROUNDINGS.items()])
-    spec.width_rounding, spec.width_rounding_span = rounding, span
+    """Record the word after `width X` (:data:`ROUNDINGS`: how a scaled `c` rounds) or `depth X`
+    (:data:`SCHEDULES`: what drop-connect's schedule counts)."""
+    words, what, attr = SCALE_WORDS[word]
+    if rounding not in words:
+        raise NetcError(f"unknown {what} `{rounding}`{did_you_mean(rounding, words)}", span,
+                        notes=[f"`{k}`: {doc}" for k, doc in words.items()])
+    setattr(spec, attr, rounding)
+    setattr(spec, f"{attr}_span", span)
 
 
 def explain_scale_line(line: str, col: int) -> tuple[str, int, int] | None:
@@ -43,8 +43,7 @@ def explain_scale_line(line: str, col: int) -> tuple[str, int, int] | None:
     if m is None or col < m.start(3):
         return None
     rest = m.group(3).split("//")[0].rstrip()
-    if m.group(1) == "depth":
-        return f"`depth {m.group(2)}` ends its line, found `{rest}`", m.start(3), len(rest)
-    hint = "" if rest.split()[0] in ROUNDINGS else did_you_mean(rest, ROUNDINGS)
-    return (f"after `width {m.group(2)}` comes one rounding word ({', '.join(f'`{k}`' for k in ROUNDINGS)}) or "
-            f"the end of the line, found `{rest}`{hint}", m.start(3), len(rest))
+    words, what, _ = SCALE_WORDS[m.group(1)]
+    hint = "" if rest.split()[0] in words else did_you_mean(rest, words)
+    return (f"after `{m.group(1)} {m.group(2)}` comes one {what} word ({', '.join(f'`{k}`' for k in words)}) "
+            f"or the end of the line, found `{rest}`{hint}", m.start(3), len(rest))

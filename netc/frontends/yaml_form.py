@@ -18,7 +18,7 @@ from netc.frontends.yaml_nodes import (INT, NULL, STR, SpecWithErrors, node_kind
                                        templates_block)
 
 KEYS = ("model_def", "model_ins", "model_outs", "in_chs", "input_size", "width_multiplier", "width_rounding",
-        "depth_multiplier", "templates")
+        "depth_multiplier", "depth_schedule", "templates")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*#")   # the `.net` grammar's HASHNAME
 
 
@@ -181,11 +181,12 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str, recover: dict | N
                 set_scale(spec, word, str(node.value) if isinstance(node, yaml.ScalarNode) else "", node_span(file, node))
             except NetcError as err:
                 bag.add(err)
-    if "width_rounding" in fields:
-        try:
-            _rounding(spec, fields, file)
-        except NetcError as err:
-            bag.add(err)
+    for word, key in (("width", "width_rounding"), ("depth", "depth_schedule")):
+        if key in fields:
+            try:
+                _rounding(spec, fields, file, word, key)
+            except NetcError as err:
+                bag.add(err)
     if inputs_ok:
         try:
             _attach_sizes(spec, fields, file, n_inputs)
@@ -203,14 +204,15 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str, recover: dict | N
     return spec
 
 
-def _rounding(spec: ast.Spec, fields: dict, file: str) -> None:
-    """`width_rounding: nearest`: a word, with `width_multiplier` beside it."""
-    key, node = fields["width_rounding"]
-    if "width_multiplier" not in fields:
-        raise NetcError("`width_rounding` says how `width_multiplier` rounds; give `width_multiplier` too",
-                        node_span(file, key))
-    _expect(node, yaml.ScalarNode, "a rounding word like `nearest`", file)
-    set_rounding(spec, "width", node.value, scalar_span(file, node))
+def _rounding(spec: ast.Spec, fields: dict, file: str, word: str, name: str) -> None:
+    """`width_rounding: nearest` / `depth_schedule: written`: a word, with its multiplier beside it."""
+    key, node = fields[name]
+    if f"{word}_multiplier" not in fields:
+        what = "how `width_multiplier` rounds" if word == "width" else "what `depth_multiplier`'s drop-connect counts"
+        raise NetcError(f"`{name}` says {what}; give `{word}_multiplier` too", node_span(file, key))
+    _expect(node, yaml.ScalarNode, "a rounding word like `nearest`" if word == "width" else
+            "a schedule word like `written`", file)
+    set_rounding(spec, word, node.value, scalar_span(file, node))
 
 
 def _outputs(spec: ast.Spec, outs: yaml.Node, file: str) -> None:

@@ -67,10 +67,11 @@ def complete(an: Analysis, ix: Index, line: int, col: int) -> list[types.Complet
                                  src))
 
     if first in ("width", "depth") and token != first:   # `width 1.2 `: its rounding word; nothing else fits
-        if first == "width" and len(words) - (token != "") == 2:
-            from netc.semantic.multipliers import ROUNDINGS
-            for word, doc in ROUNDINGS.items():
-                out.append(_item(word, K.EnumMember, "width rounding", line, start, end, src, doc))
+        if len(words) - (token != "") == 2:
+            from netc.semantic.multipliers import SCALE_WORDS
+            choices, what, _ = SCALE_WORDS[first]
+            for word, doc in choices.items():
+                out.append(_item(word, K.EnumMember, what, line, start, end, src, doc))
         return out
     if first == "output" and token != first:
         names(start, ("stack", "label"))

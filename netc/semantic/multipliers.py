@@ -13,6 +13,17 @@ ROUNDINGS: dict[str, str] = {
     "nearest": "the nearest multiple of 8, at least 8 (Keras EfficientNetV2's round_filters: 16 x 1.2 is 16)",
 }
 DEFAULT_ROUNDING = "bounded"
+#: what EfficientNet's drop-connect schedule (`dc`) divides by, by the word after `depth`'s number (`depth 1.4
+#: written`; YAML `depth_schedule`)
+SCHEDULES: dict[str, str] = {
+    "scaled": "drop-connect's B counts the copies after `depth` (the default: Keras EfficientNet)",
+    "written": "drop-connect's B counts the copies as written, before `depth` (Keras EfficientNetV2)",
+}
+#: each multiplier's optional word: (the words, what the word says, the Spec attribute holding it)
+SCALE_WORDS: dict[str, tuple[dict[str, str], str, str]] = {
+    "width": (ROUNDINGS, "width rounding", "width_rounding"),
+    "depth": (SCHEDULES, "depth schedule", "depth_schedule"),
+}
 
 
 def round_nearest(v: float, divisor: int = 8) -> int:
