@@ -341,8 +341,9 @@ def test_deployed_onnx_holds_the_deployed_count(tmp_path, capsys):
 @pytest.mark.parametrize("head", ["width 1.2 nearest\ndepth 1.4\n", "width 1.2 bounded\n", "width 1.2\n",
                                   "width 1.2 nearest\ndepth 1.4 written\n"])
 def test_fmt_keeps_the_width_rounding_word(head, tmp_path):
-    """`width 1.2 nearest` round-trips through `netc fmt`, both forms (YAML `width_rounding: nearest`); a word
-    written stays written, none stays none; the model is the same."""
+    """`width 1.2 nearest` and `depth 1.4 written` round-trip through `netc fmt`, both forms (YAML
+    `width_rounding: nearest`, `depth_schedule: written`); a word written stays written, none stays none; the
+    model is the same."""
     from netc.frontends.fmt import to_net, to_yaml
     from netc.frontends.load import parse_source
     text = head + "input img# 8x8x3\nb#:\n    select:img#\n    cn_k3_c16\noutput b#\n"

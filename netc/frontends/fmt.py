@@ -7,6 +7,7 @@ import re
 
 from netc import ast
 from netc.diagnostics import NetcError
+from netc.semantic.multipliers import SCALE_WORDS
 
 INDENT = "    "
 _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_#./]*")
@@ -37,7 +38,7 @@ def to_net(spec: ast.Spec) -> str:
         rows.append((line_of(spec.input_stack_span), f"inputs {spec.input_stack}", False))
     for word in ("width", "depth"):
         if getattr(spec, word) is not None:
-            said = getattr(spec, "width_rounding" if word == "width" else "depth_schedule")
+            said = getattr(spec, SCALE_WORDS[word][2])
             rounding = f" {said}" if said else ""
             rows.append((line_of(getattr(spec, f"{word}_span")),
                          f"{word} {plain_number(getattr(spec, word))}{rounding}", False))
@@ -115,9 +116,9 @@ def to_yaml(spec: ast.Spec) -> str:
     for word in ("width", "depth"):
         if getattr(spec, word) is not None:
             out.append(f"{word}_multiplier: {plain_number(getattr(spec, word))}")
-            said = getattr(spec, "width_rounding" if word == "width" else "depth_schedule")
+            said = getattr(spec, SCALE_WORDS[word][2])
             if said:
-                out.append(f"{word}_{'rounding' if word == 'width' else 'schedule'}: {said}")
+                out.append(f"{SCALE_WORDS[word][2]}: {said}")   # the YAML key is the attribute's name
     out.append("model_outs: [" + ", ".join(_q(r.name) for r in spec.outputs) + "]")
     out.append("in_chs: [" + ", ".join(str(d.channels) for d in spec.inputs) + "]")
     size = next(iter(sizes), (None, None))

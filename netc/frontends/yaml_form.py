@@ -16,6 +16,7 @@ from netc.frontends.scale import set_rounding, set_scale
 from netc.frontends.text import parse_block_string, parse_input_string
 from netc.frontends.yaml_nodes import (INT, NULL, STR, SpecWithErrors, node_kind, node_span, scalar_span,
                                        templates_block)
+from netc.semantic.multipliers import SCALE_WORDS
 
 KEYS = ("model_def", "model_ins", "model_outs", "in_chs", "input_size", "width_multiplier", "width_rounding",
         "depth_multiplier", "depth_schedule", "templates")
@@ -181,7 +182,7 @@ def parse_stacks(root: yaml.Node | None, text: str, file: str, recover: dict | N
                 set_scale(spec, word, str(node.value) if isinstance(node, yaml.ScalarNode) else "", node_span(file, node))
             except NetcError as err:
                 bag.add(err)
-    for word, key in (("width", "width_rounding"), ("depth", "depth_schedule")):
+    for word, (_, _, key) in SCALE_WORDS.items():   # `width_rounding`, `depth_schedule`
         if key in fields:
             try:
                 _rounding(spec, fields, file, word, key)

@@ -12,7 +12,6 @@ ROUNDINGS: dict[str, str] = {
                "tf_netbuilder, Keras MobileNetV2 and EfficientNet)",
     "nearest": "the nearest multiple of 8, at least 8 (Keras EfficientNetV2's round_filters: 16 x 1.2 is 16)",
 }
-DEFAULT_ROUNDING = "bounded"
 #: what EfficientNet's drop-connect schedule (`dc`) divides by, by the word after `depth`'s number (`depth 1.4
 #: written`; YAML `depth_schedule`)
 SCHEDULES: dict[str, str] = {

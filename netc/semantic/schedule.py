@@ -8,10 +8,6 @@ import dataclasses
 
 from netc import ast
 from netc.diagnostics import NetcError
-
-
-def plain(x: float) -> str:
-    return f"{x:g}"
 from netc.semantic.multipliers import scaled_args
 
 
@@ -64,6 +60,6 @@ class DropConnect:
         rate = args.dc * self.seen / self.total
         if rate >= 1.0:   # only past B, with `depth X written`
             raise NetcError(f"this copy's drop-connect rate is {args.dc:g} x {self.seen} / {self.total} = {rate:.3g}, "
-                            f"1 or more (`depth {plain(self.depth)} written` counts B before depth)", args.span("dc"))
+                            f"1 or more (`depth {self.depth:g} written` counts B before depth)", args.span("dc"))
         self.seen += 1
         return args.replace(dr=rate)
