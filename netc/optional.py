@@ -6,8 +6,9 @@ of "TensorFlow is missing" (:func:`missing`); every import of TensorFlow, Keras 
 """
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from netc.diagnostics import NetcError
 
@@ -15,11 +16,36 @@ TF_EXTRA = "pip install 'netc[tf]'"
 #: TensorFlow's C++ log level while netc runs it: its start-up chatter is not the user's business (a value the
 #: user set in the environment is kept)
 TF_LOG_LEVEL = "3"
+#: the modules whose first import loads TensorFlow's C++ runtime
+_TF_MODULES = frozenset({"tensorflow", "keras", "tf2onnx", "tf_keras"})
 
 
 def quiet_tensorflow() -> None:
     """Set TensorFlow's C++ log level before it is imported (unless the environment already sets one)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
+
+
+@contextlib.contextmanager
+def _silent_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for the duration: TensorFlow 2.21's C++ start-up lines (absl's
+    "All log messages before absl::InitializeLog()" and, on CPUs where it is on, oneDNN's notice) are written
+    before TF_CPP_MIN_LOG_LEVEL is read, so only the descriptor stops them. Python's own errors still reach the
+    caller as exceptions."""
+    import sys
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):   # no usable descriptor 2 (an embedded interpreter): nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def missing(purpose: str, name: str, err: ImportError, alternative: str = "", extra: str = "tf") -> NetcError:
@@ -32,14 +58,25 @@ def missing(purpose: str, name: str, err: ImportError, alternative: str = "", ex
 def require_modules(modules: Iterable[str], extra: str, purpose: str, alternative: str = "") -> None:
     """Import each of ``modules``, or raise a NetcError saying that ``purpose`` needs it and which extra of
     netc installs it."""
+    import sys
     modules = tuple(modules)
     if "tensorflow" in modules:
         quiet_tensorflow()
     for name in modules:
+        # TensorFlow's chatter is silenced when the log level is netc's own, not one the user set
+        quiet = name in _TF_MODULES and name not in sys.modules and os.environ.get("TF_CPP_MIN_LOG_LEVEL") == TF_LOG_LEVEL
         try:
-            __import__(name)
+            with _silent_stderr() if quiet else contextlib.nullcontext():
+                __import__(name)
         except ImportError as err:
             raise missing(purpose, name, err, alternative, extra) from None
+
+
+def import_tensorflow(purpose: str, alternative: str = ""):
+    """The ``tensorflow`` module, imported quietly, or a NetcError saying what to install for ``purpose``."""
+    require_modules(["tensorflow"], "tf", purpose, alternative)
+    import tensorflow
+    return tensorflow
 
 
 def require_tensorflow(purpose: str, *, tf2onnx: bool = False, alternative: str = "") -> None:

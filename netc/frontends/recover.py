@@ -18,6 +18,7 @@ from netc import ast
 from netc.diagnostics import NetcError, Span
 from netc.frontends.text import (_HASHNAME, _HEADER_WITH_BLOCK, _LOCAL, _block, _statement, _syntax_error, parser,
                                  split_templates)
+from netc.semantic.multipliers import SCALE_WORDS
 
 FAILED = "failed"   # the kind of a stand-in block for a line that did not parse (recovering parse only)
 
@@ -103,7 +104,7 @@ def _line_kind(line: str) -> str:
     word = m.group(1).lower() if m else ""
     if word and line[m.end():m.end() + 1] in (" ", "\t", "\f", ""):
         for kind, words in (("input", ("input", "inputs")), ("output", ("output", "outputs")),
-                            ("scale", ("width", "depth"))):
+                            ("scale", tuple(SCALE_WORDS))):
             if word in words or difflib.get_close_matches(word, words, n=1, cutoff=0.7):
                 return kind
     return "blocks"

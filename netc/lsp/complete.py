@@ -66,9 +66,9 @@ def complete(an: Analysis, ix: Index, line: int, col: int) -> list[types.Complet
                 out.append(_item(d.name, K.Reference if d.kind == "label" else K.Module, d.kind, line, at, end,
                                  src))
 
-    if first in ("width", "depth") and token != first:   # `width 1.2 `: its rounding word; nothing else fits
+    from netc.semantic.multipliers import SCALE_WORDS
+    if first in SCALE_WORDS and token != first:   # `width 1.2 `: its rounding word; nothing else fits
         if len(words) - (token != "") == 2:
-            from netc.semantic.multipliers import SCALE_WORDS
             choices, what, _ = SCALE_WORDS[first]
             for word, doc in choices.items():
                 out.append(_item(word, K.EnumMember, what, line, start, end, src, doc))

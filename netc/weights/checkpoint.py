@@ -129,15 +129,10 @@ def read_checkpoint(path: str) -> Source:
 
 
 def _tensorflow():
-    from netc.optional import missing, quiet_tensorflow
-    quiet_tensorflow()
-    try:
-        import tensorflow as tf
-    except ImportError as err:
-        raise missing("reading a TensorFlow checkpoint", "tensorflow", err,
-                      "or convert it once with `netc weights export SPEC --weights CKPT -o weights.npz` where "
-                      "TensorFlow is installed, and use the .npz") from None
-    return tf
+    from netc.optional import import_tensorflow
+    return import_tensorflow("reading a TensorFlow checkpoint",
+                             "or convert it once with `netc weights export SPEC --weights CKPT -o weights.npz` "
+                             "where TensorFlow is installed, and use the .npz")
 
 
 def _reason(err: Exception) -> str:

@@ -18,12 +18,8 @@ def read_savedmodel(path: str) -> KerasSource:
     """A SavedModel: by structure through its serving signature's graph (savedmodel_graph.py) where netc
     reads every weighted op of it; otherwise its variables grouped by layer (``conv2d_3/kernel``), in the
     model's variable order, for pairing by class and shapes. Either way ``run`` calls the signature."""
-    from netc.optional import missing, quiet_tensorflow
-    quiet_tensorflow()
-    try:
-        import tensorflow as tf
-    except ImportError as err:
-        raise missing("reading a SavedModel", "tensorflow", err) from None
+    from netc.optional import import_tensorflow
+    tf = import_tensorflow("reading a SavedModel")
     try:
         loaded = tf.saved_model.load(path)
     except Exception as err:  # noqa: BLE001
