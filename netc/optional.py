@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
+from types import ModuleType
 from typing import Iterable, Iterator
 
 from netc.diagnostics import NetcError
@@ -31,7 +33,6 @@ def _silent_stderr() -> Iterator[None]:
     "All log messages before absl::InitializeLog()" and, on CPUs where it is on, oneDNN's notice) are written
     before TF_CPP_MIN_LOG_LEVEL is read, so only the descriptor stops them. Python's own errors still reach the
     caller as exceptions."""
-    import sys
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -58,13 +59,13 @@ def missing(purpose: str, name: str, err: ImportError, alternative: str = "", ex
 def require_modules(modules: Iterable[str], extra: str, purpose: str, alternative: str = "") -> None:
     """Import each of ``modules``, or raise a NetcError saying that ``purpose`` needs it and which extra of
     netc installs it."""
-    import sys
     modules = tuple(modules)
     if "tensorflow" in modules:
         quiet_tensorflow()
     for name in modules:
         # TensorFlow's chatter is silenced when the log level is netc's own, not one the user set
-        quiet = name in _TF_MODULES and name not in sys.modules and os.environ.get("TF_CPP_MIN_LOG_LEVEL") == TF_LOG_LEVEL
+        quiet = (name in _TF_MODULES and name not in sys.modules
+                 and os.environ.get("TF_CPP_MIN_LOG_LEVEL") == TF_LOG_LEVEL)
         try:
             with _silent_stderr() if quiet else contextlib.nullcontext():
                 __import__(name)
@@ -72,7 +73,7 @@ def require_modules(modules: Iterable[str], extra: str, purpose: str, alternativ
             raise missing(purpose, name, err, alternative, extra) from None
 
 
-def import_tensorflow(purpose: str, alternative: str = ""):
+def import_tensorflow(purpose: str, alternative: str = "") -> ModuleType:
     """The ``tensorflow`` module, imported quietly, or a NetcError saying what to install for ``purpose``."""
     require_modules(["tensorflow"], "tf", purpose, alternative)
     import tensorflow

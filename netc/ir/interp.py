@@ -25,24 +25,36 @@ OPS: dict[Prim, OpFn] = {p: d.run for p, d in DEFS.items() if p is not Prim.INPU
 
 
 def run(graph: Graph, weights: WeightValues, inputs: dict[str, Array],
-        before: Callable[[Node, list[Array]], None] | None = None, dtype: type = np.float32) -> dict[str, Array]:
+        before: Callable[[Node, list[Array]], None] | None = None, dtype: type = np.float32,
+        after: Callable[[Node, Array], Array] | None = None) -> dict[str, Array]:
     """Evaluate ``graph`` on channels-last ``inputs`` (keyed by input value name); outputs by output name.
 
-    ``before(node, input_arrays)``, when given, is called ahead of each node (calibration uses it).
+    ``before(node, input_arrays)``, when given, is called ahead of each node (calibration uses it);
+    ``after(node, result)`` replaces each node's result (the rounding spread perturbs it).
     ``dtype=np.float64`` evaluates every primitive in float64 (weights too): the exact reference that
-    proves a graph rewrite exact, where float32 would only agree to rounding."""
+    proves a graph rewrite exact, where float32 would only agree to rounding. Intermediates are dropped
+    after their last use."""
     if dtype is not np.float32:
         weights = {k: np.asarray(v, dtype) for k, v in weights.items()}
+    last_use: dict[int, int] = {}
+    for i, node in enumerate(graph.nodes):
+        for v in node.inputs:
+            last_use[v.id] = i
+    kept = {v.id for _, v in graph.outputs}
     env: dict[int, Array] = {}
     for v in graph.inputs:
         if v.name not in inputs:
             raise KeyError(f"missing input {v.name!r}")
         env[v.id] = np.asarray(inputs[v.name], dtype=dtype)
-    for node in graph.nodes:
+    for i, node in enumerate(graph.nodes):
         if node.prim is Prim.INPUT:
             continue
         xs = [env[v.id] for v in node.inputs]
         if before is not None:
             before(node, xs)
-        env[node.out.id] = OPS[node.prim](node, xs, weights)
+        y = OPS[node.prim](node, xs, weights)
+        env[node.out.id] = y if after is None else after(node, y)
+        for v in node.inputs:
+            if last_use[v.id] == i and v.id not in kept:
+                env.pop(v.id, None)
     return {name: env[v.id] for name, v in graph.outputs}
