@@ -2,10 +2,11 @@
 
 The reference is built in its own process by tests/refmodels/modelgarden_formats.py from the installed
 tf-models-official (`pip install --no-deps`, as the Makefile does; or NETC_TF_MODELS_PATH), with calibrated
-random weights, at 128 px (the smallest size with a 1x1 level 7), and saved as a tf_keras SavedModel (with and
-without traces), TF checkpoints (`save_weights`, `Checkpoint(model=...)`, `Checkpoint(backbone=...)`, a
-detector's trainer checkpoint), legacy HDF5 weights, a legacy whole-model .h5 whose SpineNet class Keras 3
-cannot rebuild, and tf_keras's `.weights.h5`. Oracles: the Model Garden model's own float32 outputs and its
+random weights, at 256 px (about a minute on 2 cores, two thirds of it tf_keras tracing its two SavedModels,
+which does not grow with the size), and saved as a tf_keras SavedModel (with and without traces), TF
+checkpoints (`save_weights`, `Checkpoint(model=...)`, `Checkpoint(backbone=...)`, a detector's trainer
+checkpoint), legacy HDF5 weights, a legacy whole-model .h5 whose SpineNet class Keras 3 cannot rebuild, and
+tf_keras's `.weights.h5`. Oracles: the Model Garden model's own float32 outputs and its
 float64 twin (the noise), and each file's own arrays. Each format is compiled once per session (module
 fixtures); one ONNX and one Keras artifact check the outputs, the arrays of every other format being equal.
 """
@@ -27,7 +28,7 @@ from netc.diagnostics import NetcError, render_error
 
 pytestmark = [pytest.mark.slow, pytest.mark.tf]
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SIZE = 128
+SIZE = 256
 FORMATS = {   # file -> what netc must say it recognised
     "savedmodel": "SavedModel",
     "savedmodel_notraces": "SavedModel",
