@@ -2,8 +2,8 @@
 
 The reference is built in its own process by tests/refmodels/modelgarden_formats.py from the installed
 tf-models-official (`pip install --no-deps`, as the Makefile does; or NETC_TF_MODELS_PATH), with calibrated
-random weights, at 256 px (about a minute on 2 cores, two thirds of it tf_keras tracing its two SavedModels,
-which does not grow with the size), and saved as a tf_keras SavedModel (with and without traces), TF
+random weights, at 256 px (about a minute on 2 cores; at 128 px two thirds of it was tf_keras tracing its two
+SavedModels, which does not grow with the size), and saved as a tf_keras SavedModel (with and without traces), TF
 checkpoints (`save_weights`, `Checkpoint(model=...)`, `Checkpoint(backbone=...)`, a detector's trainer
 checkpoint), legacy HDF5 weights, a legacy whole-model .h5 whose SpineNet class Keras 3 cannot rebuild, and
 tf_keras's `.weights.h5`. Oracles: the Model Garden model's own float32 outputs and its
