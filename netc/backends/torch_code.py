@@ -131,18 +131,21 @@ _DTYPES = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "I6
 
 
 def load_safetensors(path):
-    """The tensors of a .safetensors file (8-byte little-endian header size, JSON header, raw data)."""
-    data = pathlib.Path(path).read_bytes()
+    """The tensors of a .safetensors file (8-byte little-endian header size, JSON header, raw data). The file
+    is read once into one buffer; the tensors are views of it (load_state_dict copies them into the module)."""
+    data = bytearray(pathlib.Path(path).stat().st_size)
+    with open(path, "rb") as fh:
+        fh.readinto(data)
     size = int.from_bytes(data[:8], "little")
     header = json.loads(data[8:8 + size])
     header.pop("__metadata__", None)
-    body = bytearray(data[8 + size:])
     tensors = {}
     for name, entry in header.items():
         start, end = entry["data_offsets"]
         dtype = _DTYPES[entry["dtype"]]
-        flat = torch.frombuffer(body, dtype=dtype, count=(end - start) // dtype.itemsize, offset=start) \\
-            if end > start else torch.empty(0, dtype=dtype)
-        tensors[name] = flat.reshape(entry["shape"]).clone()
+        count = (end - start) // dtype.itemsize
+        flat = torch.frombuffer(data, dtype=dtype, count=count, offset=8 + size + start) if count \\
+            else torch.empty(0, dtype=dtype)
+        tensors[name] = flat.reshape(entry["shape"])
     return tensors
 '''
