@@ -18,6 +18,15 @@ def spec_path(name: str) -> str:
     return str(SPECS / name)
 
 
+def assert_torch_column(report: dict) -> None:
+    """A `netc check` report has its PyTorch column (the written model.py + model.safetensors, on the CPU)
+    wherever torch is installed, as in `make test`; ``report["ok"]`` then covers it. The every-spec checks
+    carry this, so the PyTorch tests need not check the same specs again."""
+    import importlib.util
+    if importlib.util.find_spec("torch") is not None:
+        assert {"torch (cpu)", "torch deployed (cpu)"} & set(report["columns"]), report["columns"]
+
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # Triton 3.8 (which torch imports with torch._dynamo: optimisers, torch.export) crashes the process (SIGSEGV

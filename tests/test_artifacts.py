@@ -12,7 +12,7 @@ import pytest
 
 from netc.cli import main
 
-from conftest import ROOT, spec_path
+from conftest import ROOT, assert_torch_column, spec_path
 
 SPECS = sorted(p for p in os.listdir(ROOT / "specs") if p.endswith((".net", ".yaml")))
 #: a YAML spec beside a `.net` spec of the same stem: the same network (test_yaml_twins_compile_to_the_same_model)
@@ -98,6 +98,7 @@ def test_check_passes_on_every_spec(spec, capsys, tmp_path):
     # (docs/check.md; SpineNet's deep fusions 1e-4 to 1e-3), planted wiring faults 0.05 and above
     tol = report["tolerance"]["rtol_normalised"]
     assert report["ok"] and report["worst_norm"] <= tol <= 1e-2
+    assert_torch_column(report)
     if spec.startswith("spinenet"):
         assert report["rows"][0]["shape"][1:3] == [16, 16]   # P3 of the 128 px twin
     assert {r["input"] for r in report["rows"]} == {"zeros", "normal", "uniform 0-255", "uniform, batch 2"}
@@ -110,18 +111,33 @@ def test_check_passes_on_every_spec(spec, capsys, tmp_path):
 @pytest.mark.slow
 @pytest.mark.tf
 @pytest.mark.parametrize("fault", ["bn_epsilon", "pads", "prelu_layout"])
-def test_check_fails_on_a_corrupted_mapping(fault, monkeypatch, capsys):
+def test_check_fails_on_a_corrupted_mapping(fault, monkeypatch, capsys, tmp_path):
+    """Each planted mapping mistake makes `netc check` fail on the output it reaches, in the ONNX columns only:
+    the PReLU layout on OpenPose's backbone and first stage at 64 px (its PReLU blocks; 8x8x192 slopes), the
+    others on MobileNetV3."""
     from faults import plant
     from netc.backends import ONNX
     spec = "openpose.net" if fault == "prelu_layout" else "mobilenet_v3.net"
+    text = open(spec_path(spec)).read()
+    if fault == "prelu_layout":
+        text = text[:text.index("stage_1#:")].replace("224x224x3", "64x64x3") + "output stage_0#\n"
+    small = tmp_path / spec
+    small.write_text(text)
     plant(monkeypatch, ONNX, fault)
     with pytest.raises(SystemExit) as e:
-        main(["check", spec_path(spec)])
-    out = capsys.readouterr().out
-    assert e.value.code == 1
-    assert "DIFFERS: " in out
+        main(["check", "--json", str(small)])
+    report = json.loads(capsys.readouterr().out)
+    assert e.value.code == 1 and not report["ok"]
     expected = "stage_0" if spec == "openpose.net" else "backbone"
-    assert expected in out.split("DIFFERS: ")[1]
+    assert expected in report["failing_outputs"]
+    from netc.check import format_report
+    assert expected in format_report(report).split("DIFFERS: ")[1]
+    # the fault is ONNX's alone: every ONNX column differs, every other column (torch) still agrees
+    columns = report["columns"]
+    assert any(c.startswith("onnx") for c in columns) and any(c.startswith("torch") for c in columns), columns
+    for col in columns:
+        ok = all(row["results"][col]["ok"] for row in report["rows"])
+        assert ok != col.startswith("onnx"), (col, [row["results"][col]["norm"] for row in report["rows"]])
 
 
 @pytest.mark.slow

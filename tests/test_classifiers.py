@@ -18,7 +18,7 @@ from netc.ir.verify import verify_graph
 from netc.ir.weights import init_weights
 from netc.registry import Args, FlagKind
 
-from conftest import spec_path
+from conftest import assert_torch_column, spec_path
 
 # Parameter counts printed by the reference models (keras.applications 3.15.1 `count_params()`, weights=None;
 # RepVGG-A0 from seed 004's code), in the tables of docs/reference-models/ of the refs helper.
@@ -260,6 +260,7 @@ def test_check_classifier(spec, deploy, capsys, tmp_path):
         main(["check", "--json", str(twin), *(["--deploy"] if deploy else [])])
     report = json.loads(capsys.readouterr().out)
     assert e.value.code == 0 and report["ok"], report["failing_outputs"]
+    assert_torch_column(report)
     tol = report["tolerance"]
     assert tol["rtol_normalised"] == max(1e-4, 3 * tol["float32_noise"]) <= 1e-3
     assert report["worst_norm"] <= tol["rtol_normalised"]

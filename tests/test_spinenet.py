@@ -11,7 +11,7 @@ from netc.frontends.fmt import to_net
 from netc.frontends.load import load_spec, parse_source
 from netc.semantic.analyze import analyze
 
-from conftest import spec_path
+from conftest import assert_torch_column, spec_path
 
 # Parameter counts of seed 003's own code (TF Model Garden SpineNet, Keras count_params) at 640x640x3.
 MODEL_GARDEN = {"spinenet49s.net": 9_146_351, "spinenet49.net": 21_920_192, "spinenet96.net": 36_385_728}
@@ -154,6 +154,7 @@ def test_check_passes_small_input(name, tmp_path):
     tol = report["tolerance"]
     assert tol["float32_noise"] is not None and tol["rtol_normalised"] == max(1e-4, 3 * tol["float32_noise"])
     assert report["ok"], report["failing_outputs"]
+    assert_torch_column(report)
     assert [row["shape"][1:] for row in report["rows"][:5]] == [[16, 16, report["rows"][0]["shape"][-1]],
                                                                [8, 8, report["rows"][0]["shape"][-1]],
                                                                [4, 4, report["rows"][0]["shape"][-1]],

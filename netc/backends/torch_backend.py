@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import types
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
 
 import numpy as np
 
@@ -30,10 +30,10 @@ _DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np
 
 
 # ----------------------------------------------------------------------------- safetensors
-def safetensors_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> bytearray:
-    """The safetensors serialisation of ``tensors``: 8-byte little-endian header size, a JSON header (names
-    in sorted order, padded with spaces to 8 bytes), then each tensor's little-endian bytes in that order.
-    Each tensor is copied once, into the one buffer returned (SpineNet-190's 507 MB went from 3.4 s to ~0.3 s)."""
+def write_safetensors(fh: BinaryIO, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
+    """Write the safetensors serialisation of ``tensors`` to ``fh``: 8-byte little-endian header size, a JSON
+    header (names in sorted order, padded with spaces to 8 bytes), then each tensor's little-endian bytes in
+    that order, each written from the array's own memory where it is C-ordered and little-endian already."""
     header: dict[str, Any] = {"__metadata__": dict(sorted((metadata or {"format": "pt"}).items()))}
     arrays, offset = [], 0
     for name in sorted(tensors):
@@ -46,16 +46,10 @@ def safetensors_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str] |
         offset += arr.nbytes
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
-    out = bytearray(8 + len(text) + offset)
-    out[:8] = len(text).to_bytes(8, "little")
-    out[8:8 + len(text)] = text
-    at = 8 + len(text)
+    fh.write(len(text).to_bytes(8, "little") + text)
     for arr in arrays:
         if arr.nbytes:
-            dest = np.frombuffer(out, dtype=arr.dtype.newbyteorder("<"), count=arr.size, offset=at)
-            dest[...] = arr.reshape(-1)   # C order, converted to little-endian where the array is not
-        at += arr.nbytes
-    return out
+            fh.write(memoryview(np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))).cast("B"))
 
 
 def weights_path(path: str) -> str:
@@ -87,7 +81,7 @@ def save_torch(src: "TorchSource", path: str, *, exported: bool = False) -> None
         return
     meta = {"format": "pt", "producer": f"netc {netc.__version__}", "class": src.class_name}
     with atomic_file(weights_path(path), suffix=".safetensors.tmp") as (_, fh):
-        fh.write(safetensors_bytes(src.state, meta))
+        write_safetensors(fh, src.state, meta)
     with atomic_file(path, suffix=".py.tmp") as (_, fh):
         fh.write(src.code.encode())
 

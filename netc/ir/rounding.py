@@ -27,6 +27,7 @@ _UNIFORM_WIDTH = FLOAT32_STEP * 12 ** 0.5
 def rounding_spread(graph: Graph, weights: WeightValues, feeds: dict[str, np.ndarray], draws: int = 3,
                     seed: int = 0) -> float:
     """max over ``draws`` perturbed float64 runs and over outputs of max|perturbed - exact| / max|exact|."""
+    weights = {k: np.asarray(v, np.float64) for k, v in weights.items()}   # once, not in each of the runs
     exact = interp.run(graph, weights, feeds, dtype=np.float64)
     worst = 0.0
     for draw in range(draws):
