@@ -24,7 +24,13 @@ def assert_torch_column(report: dict) -> None:
     carry this, so the PyTorch tests need not check the same specs again."""
     import importlib.util
     if importlib.util.find_spec("torch") is not None:
-        assert {"torch (cpu)", "torch deployed (cpu)"} & set(report["columns"]), report["columns"]
+        assert "torch (cpu)" in report["columns"], report["columns"]
+        assert ("torch deployed (cpu)" in report["columns"]) == report["deploy"], report["columns"]
+
+
+#: the columns of `netc check --deploy` besides torch's: both forms of each artifact in one run
+BOTH_FORMS = {"onnx (ort opt off)", "onnx (ort opt all)", "onnx deployed (ort opt off)",
+              "onnx deployed (ort opt all)", "keras deployed (tf)"}
 
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -18,7 +18,7 @@ from netc.ir.verify import verify_graph
 from netc.ir.weights import init_weights
 from netc.registry import Args, FlagKind
 
-from conftest import assert_torch_column, spec_path
+from conftest import BOTH_FORMS, assert_torch_column, spec_path
 
 # Parameter counts printed by the reference models (keras.applications 3.15.1 `count_params()`, weights=None;
 # RepVGG-A0 from seed 004's code), in the tables of docs/reference-models/ of the refs helper.
@@ -248,18 +248,18 @@ def test_repvgg_a0_deployed_has_one_conv_per_block():
 # ----------------------------------------------------------------------------- netc check
 @pytest.mark.slow
 @pytest.mark.tf
-@pytest.mark.parametrize("deploy", [False, True], ids=["training", "deploy"])
 @pytest.mark.parametrize("spec", sorted(CLASSIFIERS))
-def test_check_classifier(spec, deploy, capsys, tmp_path):
-    """`netc check` (and `--deploy`) on a 96x96 twin of each classifier (the same blocks). The tolerance is
-    max(1e-4, 3x the reference's float32 noise): ResNet-50's softmax at 96 px is flat enough that float32 noise
-    alone reaches 1.8e-4 of max|ref|."""
+def test_check_classifier(spec, capsys, tmp_path):
+    """`netc check --deploy` on a 96x96 twin of each classifier (the same blocks): the training form's and the
+    deployed form's columns in one run. The tolerance is max(1e-4, 3x the reference's float32 noise):
+    ResNet-50's softmax at 96 px is flat enough that float32 noise alone reaches 1.8e-4 of max|ref|."""
     twin = tmp_path / spec
     twin.write_text(open(spec_path(spec)).read().replace("224x224x3", "96x96x3"))
     with pytest.raises(SystemExit) as e:
-        main(["check", "--json", str(twin), *(["--deploy"] if deploy else [])])
+        main(["check", "--json", str(twin), "--deploy"])
     report = json.loads(capsys.readouterr().out)
     assert e.value.code == 0 and report["ok"], report["failing_outputs"]
+    assert BOTH_FORMS <= set(report["columns"]), report["columns"]
     assert_torch_column(report)
     tol = report["tolerance"]
     assert tol["rtol_normalised"] == max(1e-4, 3 * tol["float32_noise"]) <= 1e-3

@@ -20,6 +20,7 @@ import pytest
 
 import netc
 from netc.cli import main
+from conftest import BOTH_FORMS, assert_torch_column
 from refmodels.zoo import FULL_SIZE, SIZE_DEPENDENT, ZOO
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -187,24 +188,28 @@ def _layers(model):
 
 
 # ------------------------------------------------------------------------------------------- netc check
-#: the specs `make test` checks (each with every route, twice): between them LayerNorm, exact GELU, layer scale
-#: (ConvNeXt), MBConv with squeeze-excite and swish, in-model normalisation (EfficientNet), scaled residuals,
-#: non-square kernels and branching templates (InceptionResNet). NETC_ZOO_ALL=1 checks every zoo spec: each
-#: check builds Keras, ONNX, tf2onnx and torch routes, about a minute per spec and mode on 2 cores.
+#: the specs `make test` checks (every route of both forms, in one `--deploy` run each): between them LayerNorm,
+#: exact GELU, layer scale (ConvNeXt), MBConv with squeeze-excite and swish, in-model normalisation
+#: (EfficientNet), scaled residuals, non-square kernels and branching templates (InceptionResNet).
+#: NETC_ZOO_ALL=1 checks every zoo spec: each check builds Keras, ONNX and torch routes of both forms, 10-40 s
+#: per spec on 2 cores.
 CHECKED_IN_CI = {"convnext_tiny", "efficientnet_b0", "inception_resnet_v2"}
 CHECKED = sorted(SIZES) if os.environ.get("NETC_ZOO_ALL") else sorted(CHECKED_IN_CI)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("deploy", [False, True], ids=["training", "deploy"])
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="onnxruntime's "
                                                "graph optimizations (see ORT_OPTIMIZER_DIFFERS)"))
                                   if n in ORT_OPTIMIZER_DIFFERS else n for n in CHECKED])
-def test_zoo_passes_netc_check(name, deploy, tmp_path, capsys):
-    """`netc check` (and `--deploy`): every route agrees with the Keras reference on check's inputs."""
+def test_zoo_passes_netc_check(name, tmp_path, capsys):
+    """`netc check --deploy`: every route of both forms agrees with the Keras reference on check's inputs."""
     spec = resized(name, SIZES[name], tmp_path)
     with pytest.raises(SystemExit) as e:
-        main(["check", spec, *(["--deploy"] if deploy else [])])
+        main(["check", "--json", spec, "--deploy"])
     out = capsys.readouterr()
     assert e.value.code == 0, out.out + out.err
-    assert "OK: every route agrees" in out.out
+    report = json.loads(out.out)
+    assert report["ok"] and BOTH_FORMS <= set(report["columns"]), report["columns"]
+    assert_torch_column(report)
+    from netc.check import format_report
+    assert "OK: every route agrees" in format_report(report)

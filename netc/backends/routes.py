@@ -130,20 +130,29 @@ def reference_description() -> tuple[str, list[str]]:
 
 
 # ----------------------------------------------------------------------------- routes of each backend
+def forms(ctx: CheckContext) -> list[tuple[bool, str]]:
+    """The forms `check` runs an artifact in, as (deploy, label word): the training form always, and with
+    ``--deploy`` the deployed form beside it (one run tells a backend's mistake from a deploy pass's)."""
+    return [(False, "")] + ([(True, " deployed")] if ctx.deploy else [])
+
+
 def onnx_routes(ctx: CheckContext) -> list[Route]:
-    """netc's ONNX on onnxruntime with graph optimisations off and fully on; on another provider also the CPU
-    run (and the two compared); with ``--precision`` the fp16 / int8 artifact."""
-    proto = ctx.artifact("onnx", deploy=ctx.deploy)
-    blob = proto.SerializeToString()
-    tag = "onnx deployed" if ctx.deploy else "onnx"
+    """netc's ONNX on onnxruntime with graph optimisations off and fully on, in each form (:func:`forms`); on
+    another provider also the CPU run (and the two compared); with ``--precision`` the fp16 / int8 artifact
+    (of the deployed form with ``--deploy``)."""
     provider = ctx.provider
-    routes = [Route(f"{tag} (ort opt off)", lambda: ort_runner(blob, "ORT_DISABLE_ALL", provider, nchw=True)),
-              Route(f"{tag} (ort opt all)", lambda: ort_runner(blob, "ORT_ENABLE_ALL", provider, nchw=True),
-                    versus=None if provider == "cpu" else (f"{provider} vs cpu", "onnx (cpu)"))]
-    if provider != "cpu":
-        routes.append(Route("onnx (cpu)", lambda: ort_runner(blob, "ORT_ENABLE_ALL", "cpu", nchw=True)))
+    routes = []
+    for deploy, word in forms(ctx):
+        proto = ctx.artifact("onnx", deploy=deploy)
+        blob = proto.SerializeToString()
+        tag = f"onnx{word}"
+        routes += [Route(f"{tag} (ort opt off)", lambda b=blob: ort_runner(b, "ORT_DISABLE_ALL", provider, nchw=True)),
+                   Route(f"{tag} (ort opt all)", lambda b=blob: ort_runner(b, "ORT_ENABLE_ALL", provider, nchw=True),
+                         versus=None if provider == "cpu" else (f"{provider} vs cpu{word}", f"{tag} (cpu)"))]
+        if provider != "cpu":
+            routes.append(Route(f"{tag} (cpu)", lambda b=blob: ort_runner(b, "ORT_ENABLE_ALL", "cpu", nchw=True)))
     if ctx.precision != "fp32":
-        routes.append(_reduced_route(ctx, proto))
+        routes.append(_reduced_route(ctx, ctx.artifact("onnx", deploy=ctx.deploy)))
     return routes
 
 

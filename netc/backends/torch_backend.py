@@ -179,11 +179,12 @@ def _no_tf32() -> None:
 
 def torch_routes(backend: "Backend", ctx: "CheckContext") -> list["Route"]:
     """The written ``model.py`` imported and run on the CPU (and CUDA with ``--provider cuda`` where torch
-    sees a GPU); with ``--all`` the ``.pt2`` program loaded by ``torch.export.load``."""
+    sees a GPU), in each form (netc.backends.routes.forms); with ``--all`` the ``.pt2`` program of the form
+    asked for, loaded by ``torch.export.load``."""
     import torch
 
-    from netc.backends.routes import Route
-    tag = "torch deployed" if ctx.deploy else "torch"
+    from netc.backends.routes import Route, forms
+    tag = "torch deployed" if ctx.deploy else "torch"   # the .export column: the form asked for
     out_names = ctx.out_names
 
     def wrap(run: Any) -> Any:
@@ -200,21 +201,24 @@ def torch_routes(backend: "Backend", ctx: "CheckContext") -> list["Route"]:
             return wrap(torch_runner(program.module(), nchw=True)), ["cpu"]
         return [Route(f"{tag}.export (cpu)", make_export)]
 
-    def make(device: str) -> Any:
+    def make(device: str, deploy: bool) -> Any:
         def made() -> tuple[Any, list[str]]:
-            path = os.path.join(ctx.tmp, "model.py")
+            path = os.path.join(ctx.tmp, "model_deployed.py" if deploy else "model.py")
             if not os.path.exists(path):
-                save_torch(ctx.artifact("torch", deploy=ctx.deploy), path)
+                save_torch(ctx.artifact("torch", deploy=deploy), path)
             if device == "cuda":
                 _no_tf32()
             model = import_file(path).build().eval()
             return wrap(torch_runner(model, nchw=True, device=device)), [device]
         return made
 
-    routes = [Route(f"{tag} (cpu)", make("cpu"))]
-    if ctx.provider == "cuda":
-        if torch.cuda.is_available():
-            routes.append(Route(f"{tag} (cuda)", make("cuda"), versus=("torch cuda vs cpu", f"{tag} (cpu)")))
-        else:
-            ctx.notes.append(f"torch: no CUDA column, torch {torch.__version__} sees no CUDA device")
+    routes = []
+    cuda = ctx.provider == "cuda" and torch.cuda.is_available()
+    if ctx.provider == "cuda" and not cuda:
+        ctx.notes.append(f"torch: no CUDA column, torch {torch.__version__} sees no CUDA device")
+    for deploy, word in forms(ctx):   # the training form, and with --deploy the deployed form too
+        routes.append(Route(f"torch{word} (cpu)", make("cpu", deploy)))
+        if cuda:
+            routes.append(Route(f"torch{word} (cuda)", make("cuda", deploy),
+                                versus=(f"torch{word} cuda vs cpu", f"torch{word} (cpu)")))
     return routes

@@ -165,7 +165,7 @@ class EncodedModel:
             f.write(piece)
 
     def serialized(self) -> bytes:
-        return b"".join(bytes(p) if isinstance(p, memoryview) else p for p in self.pieces())
+        return b"".join(self.pieces())   # join takes the initializers' views as they are (one copy)
 
     def proto(self) -> Any:
         """The model as an ``onnx.ModelProto`` (imports onnx)."""
