@@ -10,11 +10,14 @@ $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e ".[tf,dev,deploy,lsp,torch,torch-dev]"
+	$(PY) -m pip install -q --no-compile -c constraints.txt -e ".[tf,dev,deploy,lsp,torch,torch-dev]"
 	# tf_keras (legacy Keras 2) and TF Model Garden build the tests' tf_keras checkpoints; without their
 	# dependencies, which name the `tensorflow` package where netc uses tensorflow-cpu, and pull in gin and the
 	# NLP stack (the pins are the `legacy-keras` extra of pyproject.toml)
-	$(PY) -m pip install -q --no-deps "tf-keras==2.21.0" "tf-models-official==2.20.0"
+	$(PY) -m pip install -q --no-compile --no-deps "tf-keras==2.21.0" "tf-models-official==2.20.0"
+	# the bytecode on every core (pip compiles on one: 27 s of a 91 s install here, 17 s this way); like pip,
+	# it passes over the files this Python cannot compile (torch's Python 3.12-only test helper)
+	$(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1 || true
 	touch $(STAMP)
 
 run: $(STAMP)
