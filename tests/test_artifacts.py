@@ -81,8 +81,8 @@ def test_yaml_twins_compile_to_the_same_model(twin):
     assert protos[0].SerializeToString() == protos[1].SerializeToString()
 
 
-#: Specs whose every knob another checked spec has: SpineNet-143 has SpineNet-49's filter scale (1.0) and
-#: SpineNet-190's resample alpha (1.0) and endpoint pattern, between their repeats (1 and 4) and widths. `make test`
+#: Specs whose every knob another checked spec has: SpineNet-143 has SpineNet-49's filter scale (1.0) and endpoint
+#: width (256), SpineNet-190's resample alpha (1.0), and 3 block repeats between SpineNet-96's 2 and -190's 4. `make test`
 #: checks its ONNX artifact against netc's float64 interpreter (8 s) instead of the full `netc check` (41 s);
 #: NETC_CHECK_EVERY_SPEC=1 runs the full check on these too.
 COVERED_BY_OTHERS = set() if os.environ.get("NETC_CHECK_EVERY_SPEC") else {"spinenet143.net"}
