@@ -158,8 +158,8 @@ def run_check(spec: str, *, weights: str | None = None, seed: int = 0, atol: flo
 
     The reference is the training-form model of :data:`netc.backends.REFERENCE` (Keras; BN in inference mode).
     Each backend adds its columns (:meth:`netc.backends.Backend.check_routes`): with ``deploy`` the deployed
-    forms beside the training forms, with ``all_routes`` the slower routes too; a backend whose optional dependency is missing is left
-    out with a note, unless ``all_routes`` asks for every route. With weights from a Keras model, that model
+    forms beside the training forms, with ``all_routes`` the slower routes too; a backend whose optional
+    dependency is missing is left out with a note, unless ``all_routes`` asks for every route. With weights from a Keras model, that model
     is a column too (``source model (tf)``). ``provider`` other than cpu adds CPU columns and compares the
     runs; ``precision`` fp16/int8 adds that artifact's column, judged by netc.deploy.metrics' tolerances."""
     from netc.backends import BACKENDS, REFERENCE

@@ -263,7 +263,8 @@ def build(spec: str, out: str, fmt_opt: str | None, via: str, opset: int, io_lay
               help="Also check the fp16 / int8 artifact against the float32 reference (tolerances: docs/deploy.md).")
 @click.option("--calibrate", type=click.IntRange(1, 100000), default=None, metavar="N",
               help="int8: calibration inputs (default 16).")
-@click.option("--all", "all_routes", is_flag=True, help="Also compare the tf2onnx route, the reloaded SavedModel and the .pt2 program.")
+@click.option("--all", "all_routes", is_flag=True,
+              help="Also compare the tf2onnx route, the reloaded SavedModel and the .pt2 program.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--deploy", is_flag=True,
               help="Also compare the deployed ONNX, Keras and PyTorch models (BNs folded, RepVGG branches "

@@ -104,24 +104,20 @@ def _small_twin(spec: str, tmp_path) -> str:
 def test_onnx_of_a_covered_spec_matches_the_interpreter(spec, tmp_path):
     """The ONNX artifact of each spec in COVERED_BY_OTHERS, with check's calibrated weights and inputs,
     against netc's interpreter in float64: within check's floor of 1e-4 (SpineNet-143 measured 1.1e-5)."""
-    import onnxruntime as ort
-
+    from netc.backends.routes import ort_runner
     from netc.compiler import compile as compile_model
     from netc.ir import interp
     from netc.ir.calibrate import calibrate_batchnorm
     from netc.samples import check_cases
     model = compile_model(_small_twin(spec, tmp_path), seed=0, randomize=True)
     model.weights = calibrate_batchnorm(model.graph, model.weights, 0)
-    sess = ort.InferenceSession(model.to_onnx().SerializeToString(), providers=["CPUExecutionProvider"])
-    names = [o.name for o in sess.get_outputs()]
+    run, _ = ort_runner(model.to_onnx().SerializeToString(), "ORT_ENABLE_ALL", "cpu", nchw=True)
     for case, feeds in check_cases({v.name: v.shape[1:] for v in model.graph.inputs}, 0):
-        exact = interp.run(model.graph, model.weights, feeds, dtype=np.float64)
-        got = sess.run(None, {i.name: x.transpose(0, 3, 1, 2) for i, x in zip(sess.get_inputs(), feeds.values())})
-        assert names == list(exact)
-        for name, y in zip(names, got):
-            ref = exact[name]
-            assert y.shape == ref.transpose(0, 3, 1, 2).shape
-            norm = float(np.max(np.abs(y.transpose(0, 2, 3, 1) - ref))) / float(np.max(np.abs(ref)))
+        exact, got = interp.run(model.graph, model.weights, feeds, dtype=np.float64), run(feeds)
+        assert list(got) == list(exact)
+        for name, ref in exact.items():
+            assert got[name].shape == ref.shape
+            norm = float(np.max(np.abs(got[name] - ref))) / float(np.max(np.abs(ref)))
             assert norm <= 1e-4, (case, name, norm)
 
 

@@ -15,8 +15,9 @@ def _model(tmp_path, body: str):
 
 
 def test_a_single_layer_moves_by_about_one_ulp(tmp_path):
-    """One conv (and its input) perturbed by a uniform error of standard deviation 2^-23 each: the relative change of the output is a few
-    ulps at most (a sum of independent perturbations, normalised by the largest output), and never zero."""
+    """One conv (and its input) perturbed by a uniform error of standard deviation 2^-23 each: the relative
+    change of the output is a few ulps at most (a sum of independent perturbations, normalised by the largest
+    output), and never zero."""
     m = _model(tmp_path, "    cn_k3_c8\n")
     x = {"img": np.random.default_rng(1).standard_normal((1, 16, 16, 3)).astype(np.float32)}
     s = rounding_spread(m.graph, m.weights, x)

@@ -266,14 +266,17 @@ class _TypedLayers:
 
     def __init__(self, layers: Any, dtype: str):
         self._layers, self._dtype = layers, dtype
+        self._made: dict[str, Any] = {}
 
     def __getattr__(self, name: str) -> Any:
-        import functools
-        import inspect
-        cls = getattr(self._layers, name)
-        params = inspect.signature(cls).parameters
-        zeros = {k: "zeros" for k in _RANDOM_INITIALIZERS if k in params}
-        return functools.partial(cls, dtype=self._dtype, **zeros)
+        if name not in self._made:   # one signature lookup per layer class, not per layer
+            import functools
+            import inspect
+            cls = getattr(self._layers, name)
+            params = inspect.signature(cls).parameters
+            zeros = {k: "zeros" for k in _RANDOM_INITIALIZERS if k in params}
+            self._made[name] = functools.partial(cls, dtype=self._dtype, **zeros)
+        return self._made[name]
 
 
 def _to_keras(keras: Any, graph: Graph, weights: WeightValues, dtype: str) -> "keras.Model":
